@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { fromCallback, type CallbackActorLogic } from 'xstate';
+import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
+import { ErrorCode, RuntimeError, errorMessage, type ErrorCode as ErrorCodeType } from '../errors.js';
+import { fitToContext } from '../llm/context-window.js';
+import type { LlmClient } from '../llm/llm-client.js';
+import { systemPrompt } from '../llm/system-prompt.js';
+import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+
+export interface LlmStreamInput {
+  conversationId: string;
+  userEmail: string;
+  messages: readonly ChatMessage[];
+}
+
+export interface PlannedToolCall extends ToolCallRequest {
+  requiresApproval: boolean;
+}
+
+/** Events the stream sends to its conversation. Tokens are not among them: they go straight to the relay. */
+export type LlmStreamOutput =
+  | { type: 'LLM.FIRST_TOKEN' }
+  | { type: 'LLM.DONE'; content: string; toolCalls: PlannedToolCall[]; completionTokens: number }
+  | { type: 'LLM.ERROR'; code: ErrorCodeType; message: string; partial: string }
+  | { type: 'LLM.CANCELLED'; partial: string };
+
+export type LlmStreamCommand = { type: 'ABORT' };
+
+export interface LlmStreamDeps {
+  llm: LlmClient;
+  tools: () => readonly ToolDescriptor[];
+  requiresApproval: (tool: string) => boolean;
+  /** Sends one token to the conversation's subscribers; the hot path, so it skips the machine entirely. */
+  relay: (conversationId: string, text: string) => void;
+  /** Tokens of history sent to the model: the context size minus room for the answer. */
+  historyBudgetTokens: number;
+}
+
+export type LlmStreamLogic = CallbackActorLogic<LlmStreamCommand, LlmStreamInput>;
+
+/**
+ * One LLM request. Tokens are relayed as they arrive; the machine only hears about the first one (to enter
+ * `streaming`) and the end. `ABORT` closes the HTTP stream and answers `LLM.CANCELLED` with what was shown so far.
+ */
+export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
+  return fromCallback<LlmStreamCommand, LlmStreamInput>(({ input, sendBack, receive }) => {
+    const controller = new AbortController();
+    let content = '';
+    let settled = false;
+    const finish = (event: LlmStreamOutput) => {
+      if (settled) return;
+      settled = true;
+      sendBack(event);
+    };
+
+    receive((command) => {
+      if (command.type !== 'ABORT') return;
+      controller.abort();
+      finish({ type: 'LLM.CANCELLED', partial: content });
+    });
+
+    const run = async () => {
+      const toolCalls: PlannedToolCall[] = [];
+      let completionTokens = 0;
+      const stream = deps.llm.stream({
+        system: systemPrompt({ userEmail: input.userEmail }),
+        messages: fitToContext(input.messages, deps.historyBudgetTokens),
+        tools: deps.tools(),
+        signal: controller.signal,
+      });
+      for await (const event of stream) {
+        if (settled) return;
+        switch (event.type) {
+          case 'token':
+            if (content === '') sendBack({ type: 'LLM.FIRST_TOKEN' } satisfies LlmStreamOutput);
+            content += event.text;
+            deps.relay(input.conversationId, event.text);
+            break;
+          case 'tool_calls':
+            for (const call of event.calls) {
+              toolCalls.push({ ...call, id: `call_${randomUUID().slice(0, 8)}`, requiresApproval: deps.requiresApproval(call.name) });
+            }
+            break;
+          case 'done':
+            completionTokens = event.completionTokens;
+            break;
+        }
+      }
+      finish({ type: 'LLM.DONE', content, toolCalls, completionTokens });
+    };
+
+    run().catch((error: unknown) => {
+      if (controller.signal.aborted) return;
+      const code = error instanceof RuntimeError ? error.code : ErrorCode.LlmError;
+      finish({ type: 'LLM.ERROR', code, message: errorMessage(error), partial: content });
+    });
+
+    // Stopping the actor (state exited for any reason) aborts the request; late results are dropped by `settled`.
+    return () => {
+      settled = true;
+      controller.abort();
+    };
+  });
+}

@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface LoadConfigOptions {
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+type RawSection = Record<string, unknown>;
+type RawConfig = Record<string, unknown>;
+
+/** Env variables that override a config key, as `[variable, section, key]`. `PORT` is handled apart (it edits `listen_addr`). */
+export const ENV_OVERRIDES = [
+  ['OLLAMA_BASE_URL', 'llm', 'base_url'],
+  ['OLLAMA_MODEL', 'llm', 'model'],
+  ['MCP_MAIL_SERVER_URL', 'mcp', 'mail_server_url'],
+  ['LISTEN_ADDR', 'server', 'listen_addr'],
+  ['LOG_LEVEL', 'log', 'level'],
+  ['AI_RUNTIME_DB_PATH', 'summarization', 'db_path'],
+] as const;
+
+/** `--config <path>` / `--config=<path>`, then `AI_RUNTIME_CONFIG`, then `./config.toml` when it exists. */
+export function resolveConfigPath({ argv = process.argv.slice(2), env = process.env, cwd = process.cwd() }: LoadConfigOptions): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--config') {
+      const value = argv[i + 1];
+      if (!value) throw new ConfigError('--config needs a file path');
+      return resolve(cwd, value);
+    }
+    if (arg?.startsWith('--config=')) return resolve(cwd, arg.slice('--config='.length));
+  }
+  if (env.AI_RUNTIME_CONFIG) return resolve(cwd, env.AI_RUNTIME_CONFIG);
+  const local = resolve(cwd, 'config.toml');
+  return existsSync(local) ? local : undefined;
+}
+
+function readToml(path: string): RawConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return parseToml(text) as RawConfig;
+  } catch (cause) {
+    const detail = cause instanceof TomlError ? cause.message : String(cause);
+    throw new ConfigError(`${path} is not valid TOML: ${detail}`, { cause });
+  }
+}
+
+function section(raw: RawConfig, name: string): RawSection {
+  const existing = raw[name];
+  if (existing !== undefined && (typeof existing !== 'object' || existing === null || Array.isArray(existing))) {
+    // Leave it as is: the schema reports "[name] must be a table" with the key's name.
+    return {};
+  }
+  const created = (existing as RawSection | undefined) ?? {};
+  raw[name] = created;
+  return created;
+}
+
+function applyEnv(raw: RawConfig, env: NodeJS.ProcessEnv): void {
+  for (const [variable, sectionName, key] of ENV_OVERRIDES) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') section(raw, sectionName)[key] = value;
+  }
+  if (env.PORT) {
+    const server = section(raw, 'server');
+    const port = Number(env.PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, got "${env.PORT}"`);
+    const current = typeof server.listen_addr === 'string' ? server.listen_addr : '0.0.0.0:8888';
+    server.listen_addr = `${current.slice(0, current.lastIndexOf(':'))}:${port}`;
+  }
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : [issue.path.join('.')];
+    return `  ${keys.join(', ') || '(root)'}: ${issue.message}`;
+  });
+  return `invalid configuration (${source}):\n${lines.join('\n')}`;
+}
+
+/** Reads the optional TOML file, applies env overrides and validates everything; throws ConfigError naming each bad key. */
+export function loadConfig(options: LoadConfigOptions = {}): { config: Config; path: string | undefined } {
+  const env = options.env ?? process.env;
+  const path = resolveConfigPath(options);
+  const raw = path ? readToml(path) : {};
+  applyEnv(raw, env);
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, path ?? 'defaults and environment'));
+  return { config: parsed.data, path };
+}
+
+/** Parses an in-memory config (tests, embedding) with the same schema and messages as a file. */
+export function parseConfig(raw: unknown): Config {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, 'inline'));
+  return parsed.data;
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `config.toml`. Section and key names follow the original service's config (llm, mcp, server,
+ * summarization) so existing files keep working; everything past it is additive. Objects are strict so that a
+ * misspelled key stops start-up instead of being silently ignored.
+ */
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+export const LlmConfigSchema = z.strictObject({
+  /** Only Ollama is implemented; the key exists so other providers can be added without a config change. @default "ollama" */
+  provider: z.literal('ollama').default('ollama'),
+  /** @default "llama3.1:8b" */
+  model: z.string().min(1).default('llama3.1:8b'),
+  /** @default "http://localhost:11434" */
+  base_url: httpUrl.default('http://localhost:11434'),
+  /** @default 0.7 */
+  temperature: z.number().min(0).max(2).default(0.7),
+  /** Passed to Ollama as `num_predict`. @default 2000 */
+  max_tokens: z.int().positive().default(2000),
+  /** Passed to Ollama as `num_ctx`; Ollama silently truncates longer prompts when it is left unset. @default 4096 */
+  context_size: z.int().positive().default(4096),
+  /** How often the Ollama health check runs, in seconds. @default 30 */
+  health_check_interval_s: z.int().positive().default(30),
+});
+
+const StdioServerSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+const HttpServerSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+  /** The Streamable HTTP endpoint, e.g. http://localhost:8090/mcp */
+  url: httpUrl,
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearer_token: z.string().optional(),
+});
+
+export const McpServerConfigSchema = z.union([HttpServerSchema, StdioServerSchema]);
+export type McpServerConfig = z.infer<typeof McpServerConfigSchema>;
+
+export const ApprovalPolicy = {
+  /** Ask the user before every call. */
+  Required: 'required',
+  /** Run without asking, even when the server marks the tool destructive. */
+  Auto: 'auto',
+} as const;
+export type ApprovalPolicy = (typeof ApprovalPolicy)[keyof typeof ApprovalPolicy];
+
+export const McpConfigSchema = z.strictObject({
+  /** The mail MCP server (seed key). Empty string disables it. A URL without a path gets `/mcp`. @default "http://localhost:8090" */
+  mail_server_url: z.union([httpUrl, z.literal('')]).default('http://localhost:8090'),
+  /** Further MCP servers: `{ name, url }` for Streamable HTTP or `{ name, command, args }` for stdio. @default [] */
+  servers: z.array(McpServerConfigSchema).default([]),
+  /** Tool-call rounds per user message before the runtime stops the loop. @default 5 */
+  max_tool_steps: z.int().positive().max(50).default(5),
+  /** A tool call that takes longer fails with a timeout. @default 30000 */
+  tool_timeout_ms: z.int().positive().default(30_000),
+  /** Per-tool approval policy, overriding the server's `destructiveHint`. @default {} */
+  approval: z.record(z.string(), z.enum([ApprovalPolicy.Required, ApprovalPolicy.Auto])).default({}),
+  /** First reconnect delay for a server that is down; doubles up to `reconnect_max_ms`. @default 500 */
+  reconnect_initial_ms: z.int().positive().default(500),
+  /** @default 30000 */
+  reconnect_max_ms: z.int().positive().default(30_000),
+});
+
+const listenAddr = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8888');
+
+export const ServerConfigSchema = z.strictObject({
+  /** @default "0.0.0.0:8888" */
+  listen_addr: listenAddr.default('0.0.0.0:8888'),
+  /** @default "/ws" */
+  websocket_path: z.string().startsWith('/').default('/ws'),
+  /** Frames larger than this close the socket (uWS `maxPayloadLength`). @default 65536 */
+  max_payload_bytes: z.int().min(1024).default(64 * 1024),
+  /** A chat message longer than this gets a `message_too_long` error. @default 16000 */
+  max_message_chars: z.int().positive().default(16_000),
+  /** Seconds without traffic before uWS closes a socket; it pings automatically before that. @default 120 */
+  idle_timeout_s: z.int().min(8).default(120),
+});
+
+export const ConversationConfigSchema = z.strictObject({
+  /** An idle conversation actor is stopped after this many seconds and restored from storage on next use. @default 300 */
+  idle_actor_ttl_s: z.int().positive().default(300),
+  /** Streamed events kept per conversation for reconnecting clients. @default 2048 */
+  replay_buffer_events: z.int().min(16).default(2048),
+});
+
+export const SummarizationConfigSchema = z.strictObject({
+  /** @default true */
+  enabled: z.boolean().default(true),
+  /** The SQLite file for conversations and summaries (seed key and meaning). @default "data/ai-runtime.db" */
+  db_path: z.string().min(1).default('data/ai-runtime.db'),
+  /** @default true */
+  auto_summarize: z.boolean().default(true),
+});
+
+export const AuthConfigSchema = z.strictObject({
+  /** The seed's email-only sign-in. Anyone can claim any address: for local use only. @default true */
+  dev_mode: z.boolean().default(true),
+});
+
+export const LogConfigSchema = z.strictObject({
+  /** @default "info" */
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const ConfigSchema = z.strictObject({
+  llm: LlmConfigSchema.prefault({}),
+  mcp: McpConfigSchema.prefault({}),
+  server: ServerConfigSchema.prefault({}),
+  conversation: ConversationConfigSchema.prefault({}),
+  summarization: SummarizationConfigSchema.prefault({}),
+  auth: AuthConfigSchema.prefault({}),
+  log: LogConfigSchema.prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type LlmConfig = Config['llm'];
+export type McpConfig = Config['mcp'];
+export type ServerConfig = Config['server'];

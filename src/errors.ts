@@ -1,0 +1,69 @@
+/**
+ * Every `code` a client can see in an `error` message. The README's protocol section lists them; keep both in step.
+ */
+export const ErrorCode = {
+  InvalidJson: 'invalid_json',
+  InvalidMessage: 'invalid_message',
+  UnknownType: 'unknown_type',
+  Unauthenticated: 'unauthenticated',
+  AuthFailed: 'auth_failed',
+  MessageTooLong: 'message_too_long',
+  Busy: 'busy',
+  NotFound: 'not_found',
+  NotAwaitingApproval: 'not_awaiting_approval',
+  UnknownCall: 'unknown_call',
+  LlmUnavailable: 'llm_unavailable',
+  ModelNotFound: 'model_not_found',
+  LlmError: 'llm_error',
+  ToolError: 'tool_error',
+  MaxToolSteps: 'max_tool_steps',
+  StorageError: 'storage_error',
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class: an error that knows which wire code it maps to. */
+export class RuntimeError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Ollama could not be reached, or does not have the model. The message says what to run. */
+export class LlmUnavailableError extends RuntimeError {
+  readonly baseUrl: string;
+  constructor(code: typeof ErrorCode.LlmUnavailable | typeof ErrorCode.ModelNotFound, message: string, baseUrl: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.baseUrl = baseUrl;
+  }
+}
+
+export class LlmRequestError extends RuntimeError {
+  readonly status: number | undefined;
+  constructor(message: string, status: number | undefined, options?: ErrorOptions) {
+    super(ErrorCode.LlmError, message, options);
+    this.status = status;
+  }
+}
+
+export class StorageError extends RuntimeError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.StorageError, message, options);
+  }
+}
+
+/** Turns anything thrown into a message a user can read, without stack traces. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

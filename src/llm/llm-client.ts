@@ -1,0 +1,42 @@
+import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
+import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+
+/** What a streaming LLM call yields, independent of the provider's wire format. */
+export type LlmStreamEvent =
+  | { type: 'token'; text: string }
+  | { type: 'tool_calls'; calls: Array<Omit<ToolCallRequest, 'id'>> }
+  | { type: 'done'; reason: string; promptTokens: number; completionTokens: number };
+
+export interface LlmChatRequest {
+  system: string;
+  messages: readonly ChatMessage[];
+  tools: readonly ToolDescriptor[];
+  /** Aborting it closes the HTTP stream to the provider. */
+  signal: AbortSignal;
+}
+
+export const LlmStatus = {
+  Unknown: 'unknown',
+  Ok: 'ok',
+  Unreachable: 'unreachable',
+  ModelMissing: 'model_missing',
+} as const;
+export type LlmStatus = (typeof LlmStatus)[keyof typeof LlmStatus];
+
+export interface LlmHealth {
+  status: LlmStatus;
+  baseUrl: string;
+  model: string;
+  /** What is wrong and how to fix it, when status is not ok. */
+  message?: string;
+  checkedAt?: string;
+}
+
+export interface LlmClient {
+  readonly model: string;
+  stream(request: LlmChatRequest): AsyncIterable<LlmStreamEvent>;
+  checkHealth(): Promise<LlmHealth>;
+  /** The last health check's result, without a request. */
+  health(): LlmHealth;
+  close(): Promise<void>;
+}

@@ -1,0 +1,163 @@
+import { Ollama, type Message, type Tool } from 'ollama';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { z } from 'zod';
+import type { LlmConfig } from '../config/schema.js';
+import type { ChatMessage } from '../conversations/chat-message.js';
+import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
+import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
+
+/** The ollama client throws a `ResponseError` (not exported) for non-2xx answers; this is its shape. */
+const ResponseErrorShape = z.object({ name: z.literal('ResponseError'), status_code: z.number(), message: z.string() });
+
+/** Chunks are parsed at the edge: a provider that changes its stream shape fails here, not deep in the machine. */
+const ChatChunkSchema = z.object({
+  message: z
+    .object({
+      content: z.string().default(''),
+      tool_calls: z
+        .array(z.object({ function: z.object({ name: z.string(), arguments: z.record(z.string(), z.unknown()).default({}) }) }))
+        .optional(),
+    })
+    .optional(),
+  done: z.boolean(),
+  done_reason: z.string().optional(),
+  prompt_eval_count: z.number().optional(),
+  eval_count: z.number().optional(),
+});
+
+/** Keep-alive between calls saves a TCP handshake per message; idle sockets are closed well before Ollama's own timeout. */
+const KEEP_ALIVE_MS = 30_000;
+
+function toOllamaMessage(message: ChatMessage): Message {
+  switch (message.role) {
+    case 'user':
+      return { role: 'user', content: message.content };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        content: message.content,
+        ...(message.toolCalls?.length ? { tool_calls: message.toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } })) } : {}),
+      };
+    case 'tool':
+      return { role: 'tool', tool_name: message.toolName, content: message.result.isError ? `Error: ${message.result.text}` : message.result.text };
+  }
+}
+
+function toOllamaTool(tool: ToolDescriptor): Tool {
+  // Ollama forwards the JSON Schema to the model's template as is; its TS type is narrower than JSON Schema.
+  return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema as Tool['function']['parameters'] } };
+}
+
+function sameModel(installed: string, wanted: string): boolean {
+  const norm = (name: string) => (name.includes(':') ? name : `${name}:latest`);
+  return norm(installed) === norm(wanted);
+}
+
+export class OllamaClient implements LlmClient {
+  readonly model: string;
+  private readonly agent = new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS });
+  private readonly baseUrl: string;
+  private lastHealth: LlmHealth;
+
+  constructor(private readonly config: LlmConfig) {
+    this.model = config.model;
+    this.baseUrl = config.base_url.replace(/\/+$/, '');
+    this.lastHealth = { status: LlmStatus.Unknown, baseUrl: this.baseUrl, model: this.model };
+  }
+
+  /** One ollama instance per call: `ollama.abort()` is per instance, and our signal must reach the fetch itself. */
+  private clientFor(signal?: AbortSignal): Ollama {
+    const agent = this.agent;
+    const boundFetch = (input: string | URL | Request, init?: RequestInit) => {
+      const signals = [init?.signal, signal].filter((s): s is AbortSignal => s != null);
+      return undiciFetch(input as string, { ...(init as object), dispatcher: agent, signal: signals.length ? AbortSignal.any(signals) : undefined });
+    };
+    return new Ollama({ host: this.baseUrl, fetch: boundFetch as unknown as typeof fetch });
+  }
+
+  private unreachable(cause: unknown): LlmUnavailableError {
+    return new LlmUnavailableError(
+      ErrorCode.LlmUnavailable,
+      `Ollama is not reachable at ${this.baseUrl}. Start it with \`ollama serve\` (or point OLLAMA_BASE_URL / [llm] base_url at it).`,
+      this.baseUrl,
+      { cause },
+    );
+  }
+
+  private modelMissing(): LlmUnavailableError {
+    return new LlmUnavailableError(
+      ErrorCode.ModelNotFound,
+      `Model "${this.model}" is not available in Ollama at ${this.baseUrl}. Run \`ollama pull ${this.model}\` (or set [llm] model).`,
+      this.baseUrl,
+    );
+  }
+
+  private translate(error: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted) return error;
+    const response = ResponseErrorShape.safeParse(error);
+    if (response.success) {
+      if (response.data.status_code === 404 && /not found/i.test(response.data.message)) {
+        this.lastHealth = { ...this.lastHealth, status: LlmStatus.ModelMissing, message: this.modelMissing().message };
+        return this.modelMissing();
+      }
+      return new LlmRequestError(`Ollama answered ${response.data.status_code}: ${response.data.message}`, response.data.status_code, { cause: error });
+    }
+    if (error instanceof TypeError || (error instanceof Error && /ECONNREFUSED|ECONNRESET|fetch failed|socket/i.test(error.message))) {
+      const unreachable = this.unreachable(error);
+      this.lastHealth = { ...this.lastHealth, status: LlmStatus.Unreachable, message: unreachable.message };
+      return unreachable;
+    }
+    return new LlmRequestError(`LLM request failed: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
+  }
+
+  async *stream(request: LlmChatRequest): AsyncIterable<LlmStreamEvent> {
+    const messages: Message[] = [{ role: 'system', content: request.system }, ...request.messages.map(toOllamaMessage)];
+    try {
+      const response = await this.clientFor(request.signal).chat({
+        model: this.model,
+        messages,
+        stream: true,
+        ...(request.tools.length ? { tools: request.tools.map(toOllamaTool) } : {}),
+        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
+      });
+      for await (const raw of response) {
+        const chunk = ChatChunkSchema.parse(raw);
+        const content = chunk.message?.content ?? '';
+        if (content) yield { type: 'token', text: content };
+        const calls = chunk.message?.tool_calls;
+        if (calls?.length) yield { type: 'tool_calls', calls: calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })) };
+        if (chunk.done) {
+          this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
+          yield { type: 'done', reason: chunk.done_reason ?? 'stop', promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0 };
+          return;
+        }
+      }
+      if (!request.signal.aborted) throw new LlmRequestError('the LLM stream ended without a final chunk', undefined);
+    } catch (error) {
+      throw this.translate(error, request.signal);
+    }
+  }
+
+  async checkHealth(): Promise<LlmHealth> {
+    const checkedAt = new Date().toISOString();
+    try {
+      const { models } = await this.clientFor(AbortSignal.timeout(5_000)).list();
+      const found = models.some((m) => sameModel(m.name, this.model) || sameModel(m.model, this.model));
+      this.lastHealth = found
+        ? { status: LlmStatus.Ok, baseUrl: this.baseUrl, model: this.model, checkedAt }
+        : { status: LlmStatus.ModelMissing, baseUrl: this.baseUrl, model: this.model, checkedAt, message: this.modelMissing().message };
+    } catch (error) {
+      this.lastHealth = { status: LlmStatus.Unreachable, baseUrl: this.baseUrl, model: this.model, checkedAt, message: this.unreachable(error).message };
+    }
+    return this.lastHealth;
+  }
+
+  health(): LlmHealth {
+    return this.lastHealth;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

@@ -1,0 +1,125 @@
+import { createLlmStreamLogic } from './actors/llm-stream.js';
+import { createPersistenceLogic } from './actors/persistence.js';
+import { createToolCallLogic } from './actors/tool-call.js';
+import type { Config } from './config/schema.js';
+import { ConversationHub } from './conversations/conversation-hub.js';
+import { errorMessage } from './errors.js';
+import { LlmStatus, type LlmClient } from './llm/llm-client.js';
+import { OllamaClient } from './llm/ollama-client.js';
+import { createLogger, type Logger } from './logger.js';
+import { createConversationMachine } from './machines/conversation-machine.js';
+import { requiresApproval } from './mcp/approval-policy.js';
+import { McpRegistry, configuredServers } from './mcp/registry.js';
+import { createAuthenticator } from './server/auth.js';
+import { healthRoute } from './server/health.js';
+import { ProtocolHandler } from './server/protocol-handler.js';
+import { RuntimeServer } from './server/ws-server.js';
+import { ConversationStore } from './storage/conversation-store.js';
+import { migrateToLatest, openSqlite, type Db } from './storage/database.js';
+
+export interface RuntimeOptions {
+  config: Config;
+  logger?: Logger;
+  /** Ping interval for MCP servers (tests shorten it). */
+  mcpPingIntervalMs?: number;
+}
+
+export interface Runtime {
+  readonly port: number;
+  readonly httpUrl: string;
+  readonly wsUrl: string;
+  readonly hub: ConversationHub;
+  readonly mcp: McpRegistry;
+  readonly llm: LlmClient;
+  readonly db: Db;
+  /** Stops accepting, ends sockets, stops actors, disconnects MCP servers, closes the database. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Room left in the context window for the answer; the history gets the rest (never less than this floor). */
+const MIN_HISTORY_TOKENS = 512;
+
+/** The composition root: config → storage → LLM → MCP → conversations → server. */
+export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs }: RuntimeOptions): Promise<Runtime> {
+  logger.info('AI Runtime starting...');
+  if (config.auth.dev_mode) logger.warn('auth.dev_mode is on: anyone can sign in as any email address. Use it only on a trusted machine.');
+
+  const db = openSqlite(config.summarization.db_path);
+  await migrateToLatest(db);
+  const store = new ConversationStore(db);
+
+  const llm = new OllamaClient(config.llm);
+  logger.info(`Connecting to Ollama at ${config.llm.base_url}`);
+  const mcp = new McpRegistry(configuredServers(config.mcp), {
+    logger,
+    toolTimeoutMs: config.mcp.tool_timeout_ms,
+    reconnectInitialMs: config.mcp.reconnect_initial_ms,
+    reconnectMaxMs: config.mcp.reconnect_max_ms,
+    ...(mcpPingIntervalMs ? { pingIntervalMs: mcpPingIntervalMs } : {}),
+  });
+
+  let server: RuntimeServer | undefined;
+  const hub = new ConversationHub({
+    store,
+    publisher: { publish: (topic, message) => server?.publish(topic, message) },
+    logger,
+    maxToolSteps: config.mcp.max_tool_steps,
+    replayBufferEvents: config.conversation.replay_buffer_events,
+    idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
+  });
+  hub.useMachine(
+    createConversationMachine({
+      llmStream: createLlmStreamLogic({
+        llm,
+        tools: () => mcp.tools(),
+        requiresApproval: (name) => requiresApproval(config.mcp.approval, mcp.find(name), name),
+        relay: (conversationId, text) => hub.relay(conversationId, text),
+        historyBudgetTokens: Math.max(config.llm.context_size - config.llm.max_tokens, MIN_HISTORY_TOKENS),
+      }),
+      toolCall: createToolCallLogic({ callTool: (input, signal) => mcp.callTool(input.tool, input.arguments, signal) }),
+      persistence: createPersistenceLogic({ append: (id, from, messages) => store.append(id, from, messages, hub.lastSeq(id)) }),
+    }),
+  );
+
+  const reportLlm = async () => {
+    const health = await llm.checkHealth();
+    if (health.status === LlmStatus.Ok) logger.info(`Model: ${config.llm.model} loaded successfully`);
+    else logger.warn({ llm: health.status }, health.message ?? 'LLM unavailable');
+  };
+  const healthTimer = setInterval(() => void llm.checkHealth(), config.llm.health_check_interval_s * 1000);
+  healthTimer.unref();
+  await Promise.all([reportLlm(), mcp.start()]);
+
+  server = new RuntimeServer({
+    config: config.server,
+    handler: new ProtocolHandler({ hub, store, authenticate: createAuthenticator(config.auth), config: config.server, logger }),
+    routes: { '/health': healthRoute({ llm, mcp, db }) },
+    logger,
+  });
+  const port = await server.listen();
+  const host = config.server.listen_addr.slice(0, config.server.listen_addr.lastIndexOf(':'));
+  const reachableHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
+  logger.info(`WebSocket server listening on ${host}:${port}${config.server.websocket_path}`);
+  logger.info(`HTTP server listening on ${host}:${port}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    httpUrl: `http://${reachableHost}:${port}`,
+    wsUrl: `ws://${reachableHost}:${port}${config.server.websocket_path}`,
+    hub,
+    mcp,
+    llm,
+    db,
+    close() {
+      closing ??= (async () => {
+        clearInterval(healthTimer);
+        server?.close();
+        const steps = await Promise.allSettled([hub.close(), mcp.close(), llm.close()]);
+        await db.destroy().catch((err) => logger.warn({ err: errorMessage(err) }, 'database close failed'));
+        for (const step of steps) if (step.status === 'rejected') logger.warn({ err: errorMessage(step.reason) }, 'shutdown step failed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import { ErrorCode, RuntimeError } from '../errors.js';
+
+export interface AuthenticatedUser {
+  email: string;
+}
+
+const DevModeEmail = z.email({ error: 'email must be a valid address' }).max(254);
+
+/**
+ * The one place identities are decided. Dev mode is the seed's email-only sign-in (anyone can claim any address);
+ * token auth replaces it without touching the callers.
+ */
+export function createAuthenticator(config: Config['auth']) {
+  return async function authenticate(credentials: { email?: string; token?: string }): Promise<AuthenticatedUser> {
+    if (!config.dev_mode) {
+      throw new RuntimeError(ErrorCode.AuthFailed, 'Email sign-in is disabled on this server ([auth] dev_mode = false) and token sign-in is not configured.');
+    }
+    if (credentials.email === undefined) throw new RuntimeError(ErrorCode.AuthFailed, 'Send {"type":"auth","email":"you@example.com"}.');
+    const email = DevModeEmail.safeParse(credentials.email.trim());
+    if (!email.success) throw new RuntimeError(ErrorCode.AuthFailed, `Invalid email "${credentials.email}".`);
+    return { email: email.data.toLowerCase() };
+  };
+}
+
+export type Authenticate = ReturnType<typeof createAuthenticator>;

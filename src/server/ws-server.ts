@@ -1,0 +1,142 @@
+import uWS from 'uWebSockets.js';
+import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { newConnectionState, type ConnectionState, type ProtocolHandler } from './protocol-handler.js';
+
+export interface HttpResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface RuntimeServerOptions {
+  config: Config['server'];
+  handler: ProtocolHandler;
+  /** GET routes answering JSON, e.g. `/health`. */
+  routes: Record<string, () => Promise<HttpResponse>>;
+  logger: Logger;
+}
+
+interface SocketData {
+  state: ConnectionState;
+  closed: boolean;
+}
+
+/** uWS drops a socket's outgoing data past this many bytes instead of buffering without bound. */
+const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
+
+const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 404: '404 Not Found', 500: '500 Internal Server Error', 503: '503 Service Unavailable' };
+
+function parseListenAddr(listenAddr: string): { host: string; port: number } {
+  const at = listenAddr.lastIndexOf(':');
+  return { host: listenAddr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listenAddr.slice(at + 1)) };
+}
+
+/** The HTTP + WebSocket edge. Everything uWS-specific lives here. */
+export class RuntimeServer {
+  private readonly app: uWS.TemplatedApp;
+  private listenSocket: uWS.us_listen_socket | undefined;
+  private readonly sockets = new Set<uWS.WebSocket<SocketData>>();
+  port = 0;
+
+  constructor(private readonly options: RuntimeServerOptions) {
+    const { config, handler, logger } = options;
+    this.app = uWS.App();
+    this.app.ws<SocketData>(config.websocket_path, {
+      compression: uWS.DISABLED,
+      maxPayloadLength: config.max_payload_bytes,
+      idleTimeout: config.idle_timeout_s,
+      sendPingsAutomatically: true,
+      maxBackpressure: MAX_BACKPRESSURE_BYTES,
+      upgrade: (res, req, context) => {
+        res.upgrade<SocketData>(
+          { state: newConnectionState(), closed: false },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        this.sockets.add(ws);
+      },
+      message: (ws, message) => {
+        // The ArrayBuffer is only valid during this call: decode it now.
+        const text = Buffer.from(message).toString('utf8');
+        const data = ws.getUserData();
+        handler.receive(
+          {
+            send: (payload) => {
+              if (!data.closed) ws.send(payload, false);
+            },
+            subscribe: (topic) => {
+              if (!data.closed) ws.subscribe(topic);
+            },
+          },
+          data.state,
+          text,
+        );
+      },
+      close: (ws, code) => {
+        ws.getUserData().closed = true;
+        this.sockets.delete(ws);
+        logger.debug({ code }, 'socket closed');
+      },
+    });
+    for (const [path, route] of Object.entries(options.routes)) {
+      this.app.get(path, (res) => {
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        route()
+          .catch((error: unknown): HttpResponse => ({ status: 500, body: { status: 'error', message: errorMessage(error) } }))
+          .then(({ status, body }) => {
+            if (aborted) return;
+            res.cork(() => {
+              res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+            });
+          })
+          .catch((err) => logger.warn({ err: errorMessage(err) }, 'could not write HTTP response'));
+      });
+    }
+    this.app.any('/*', (res, req) => {
+      const path = req.getUrl();
+      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json').end(JSON.stringify({ status: 'error', message: `No route for ${path}` }));
+    });
+  }
+
+  publish(topic: string, message: string): void {
+    this.app.publish(topic, message, false);
+  }
+
+  listen(): Promise<number> {
+    const { host, port } = parseListenAddr(this.options.config.listen_addr);
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${this.options.config.listen_addr} (port in use or address unavailable)`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = uWS.us_socket_local_port(socket);
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stops listening and closes every socket with 1001 (going away). Safe to call twice. */
+  close(): void {
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    for (const ws of this.sockets) {
+      const data = ws.getUserData();
+      if (data.closed) continue;
+      data.closed = true;
+      ws.end(1001, 'server shutting down');
+    }
+    this.sockets.clear();
+  }
+}

@@ -1,0 +1,11 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { conversations } from './0001-conversations.js';
+
+/** Migrations are imported, not read from a folder, so they work the same under tsx, a bundle or a compiled build. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-conversations': conversations,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { startRuntime, type Runtime } from '../../src/runtime.js';
+import { FakeOllama } from './fake-ollama.js';
+import { McpTestHttpServer, type McpTestServerOptions } from './mcp-test-server.js';
+import { TestClient } from './ws-client.js';
+
+export interface TestRuntimeOptions {
+  /** Section overrides merged over the test defaults. */
+  config?: { [K in keyof ConfigInput]?: Partial<NonNullable<ConfigInput[K]>> };
+  /** Start an MCP test server and configure it as `test` (default true). */
+  mcp?: boolean | McpTestServerOptions;
+  /** Reuse a temp dir (and so its database) from an earlier runtime. */
+  dir?: string;
+  ollama?: FakeOllama;
+}
+
+/** A runtime on real parts: SQLite in a temp dir, the fake Ollama over HTTP, a real MCP server, uWS on a free port. */
+export class TestRuntime {
+  private constructor(
+    public runtime: Runtime,
+    readonly config: Config,
+    readonly ollama: FakeOllama,
+    readonly mcp: McpTestHttpServer | undefined,
+    readonly dir: string,
+    private readonly ownsOllama: boolean,
+    private readonly ownsDir: boolean,
+  ) {}
+
+  static async start(options: TestRuntimeOptions = {}): Promise<TestRuntime> {
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ai-runtime-test-'));
+    const ollama = options.ollama ?? (await FakeOllama.start());
+    const mcp = options.mcp === false ? undefined : await McpTestHttpServer.start(typeof options.mcp === 'object' ? options.mcp : {});
+    const overrides = options.config ?? {};
+    const config = parseConfig({
+      ...overrides,
+      llm: { base_url: ollama.url, ...overrides.llm },
+      mcp: { mail_server_url: '', servers: mcp ? [{ name: 'test', url: mcp.url }] : [], reconnect_initial_ms: 100, reconnect_max_ms: 500, ...overrides.mcp },
+      server: { listen_addr: '127.0.0.1:0', ...overrides.server },
+      summarization: { db_path: join(dir, 'runtime.db'), ...overrides.summarization },
+      log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides.log },
+    });
+    const runtime = await startRuntime({ config, logger: createLogger(config.log.level, 'test-runtime') });
+    return new TestRuntime(runtime, config, ollama, mcp, dir, !options.ollama, !options.dir);
+  }
+
+  get wsUrl(): string {
+    return this.runtime.wsUrl;
+  }
+
+  get httpUrl(): string {
+    return this.runtime.httpUrl;
+  }
+
+  async client(email?: string): Promise<TestClient> {
+    const client = await TestClient.connect(this.wsUrl);
+    if (email) await client.auth(email);
+    return client;
+  }
+
+  /** Stops the runtime (not Ollama, MCP or the database file) and starts a new one on the same config. */
+  async restart(): Promise<void> {
+    await this.runtime.close();
+    this.runtime = await startRuntime({ config: this.config, logger: createLogger(this.config.log.level, 'test-runtime') });
+  }
+
+  async close(): Promise<void> {
+    await this.runtime.close();
+    await this.mcp?.close();
+    if (this.ownsOllama) await this.ollama.close();
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,100 @@
+import WebSocket from 'ws';
+import { ServerMessageSchema, type ServerMessage } from '../../src/server/protocol.js';
+
+type Matcher = (message: ServerMessage) => boolean;
+type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+
+/**
+ * A WebSocket client that checks every server message against the protocol schema and lets a test wait for the
+ * next message matching a type or predicate, in arrival order.
+ */
+export class TestClient {
+  readonly messages: ServerMessage[] = [];
+  private cursor = 0;
+  private wakeUp: (() => void) | undefined;
+  private protocolError: Error | undefined;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const parsed = ServerMessageSchema.safeParse(JSON.parse(String(data)));
+      if (parsed.success) this.messages.push(parsed.data);
+      else this.protocolError ??= new Error(`server sent a message outside the protocol: ${String(data)}\n${parsed.error.message}`);
+      this.wakeUp?.();
+    });
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => {
+      resolve({ code, reason: String(reason) });
+      this.wakeUp?.();
+    }));
+  }
+
+  static connect(url: string): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url);
+      socket.once('open', () => resolve(new TestClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(message: unknown): void {
+    this.sendRaw(JSON.stringify(message));
+  }
+
+  sendRaw(text: string): void {
+    this.socket.send(text);
+  }
+
+  /** The next unread message that matches; unread messages before it are skipped. */
+  async next<T extends ServerMessage['type']>(type: T, predicate: (message: MessageOf<T>) => boolean = () => true, timeoutMs = 5_000): Promise<MessageOf<T>> {
+    const matcher: Matcher = (m) => m.type === type && predicate(m as MessageOf<T>);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.protocolError) throw this.protocolError;
+      while (this.cursor < this.messages.length) {
+        const message = this.messages[this.cursor++]!;
+        if (matcher(message)) return message as MessageOf<T>;
+      }
+      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for "${type}"; got ${JSON.stringify(this.messages.slice(-5))}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`timed out waiting for "${type}"; last messages: ${JSON.stringify(this.messages.slice(-8))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Every message from the cursor up to and including the next one of `type` (default: the end of a turn). */
+  async until<T extends ServerMessage['type']>(type: T = 'done' as T, timeoutMs = 5_000): Promise<ServerMessage[]> {
+    const start = this.cursor;
+    await this.next(type, () => true, timeoutMs);
+    return this.messages.slice(start, this.cursor);
+  }
+
+  async auth(email: string): Promise<void> {
+    this.send({ type: 'auth', email });
+    await this.next('auth_success');
+  }
+
+  /** Sends a chat and returns the whole turn, up to and including `done`. */
+  async chat(message: string, extra: Record<string, unknown> = {}, timeoutMs = 5_000): Promise<ServerMessage[]> {
+    this.send({ type: 'chat', message, ...extra });
+    return this.until('done', timeoutMs);
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.socket.close();
+    return this.closed;
+  }
+}
+
+export function textOf(messages: readonly ServerMessage[]): string {
+  return messages.flatMap((m) => (m.type === 'chunk' ? [m.text] : [])).join('');
+}
+
+export function typesOf(messages: readonly ServerMessage[]): string[] {
+  return messages.map((m) => (m.type === 'state' ? `state:${m.state}` : m.type));
+}
