@@ -4,6 +4,7 @@ import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
   ConversationState,
+  TurnOutcome,
   wireState,
   type ConversationEmitted,
   type ConversationEvent,
@@ -57,8 +58,6 @@ function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
       };
     case 'approval_required':
       return { type: 'approval_required', call_id: event.callId, tool: event.tool, args: event.args };
-    case 'done':
-      return { type: 'done', reason: event.reason, cancelled: event.reason === 'cancelled' };
     case 'error':
       return { type: 'error', code: event.code, message: event.message };
   }
@@ -149,9 +148,11 @@ export class ConversationHub {
       next: (snapshot) => {
         const state = wireState(snapshot.value);
         if (state === lastState) return;
+        const turnEnded = lastState === ConversationState.Done && state === ConversationState.Idle;
         lastState = state;
         conversation.lastActiveAt = Date.now();
         channel.publish({ type: 'state', state });
+        if (turnEnded) channel.publish({ type: 'done', reason: snapshot.context.outcome, cancelled: snapshot.context.outcome === TurnOutcome.Cancelled });
       },
       error: (error) => this.options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed'),
     });

@@ -103,12 +103,14 @@ export class OllamaClient implements LlmClient {
       }
       return new LlmRequestError(`Ollama answered ${response.data.status_code}: ${response.data.message}`, response.data.status_code, { cause: error });
     }
-    if (error instanceof TypeError || (error instanceof Error && /ECONNREFUSED|ECONNRESET|fetch failed|socket/i.test(error.message))) {
+    // undici says "fetch failed" when no connection could be made; a stream cut later is "terminated".
+    if (error instanceof TypeError && error.message === 'fetch failed') {
       const unreachable = this.unreachable(error);
       this.lastHealth = { ...this.lastHealth, status: LlmStatus.Unreachable, message: unreachable.message };
       return unreachable;
     }
-    return new LlmRequestError(`LLM request failed: ${error instanceof Error ? error.message : String(error)}`, undefined, { cause: error });
+    const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    return new LlmRequestError(`The LLM request failed: ${error instanceof Error ? error.message : String(error)}${cause}`, undefined, { cause: error });
   }
 
   async *stream(request: LlmChatRequest): AsyncIterable<LlmStreamEvent> {

@@ -79,7 +79,6 @@ export type ConversationEmitted =
   | { type: 'tool_call'; callId: string; tool: string; args: Record<string, unknown> }
   | { type: 'tool_result'; callId: string; tool: string; args: Record<string, unknown>; result: ToolResult }
   | { type: 'approval_required'; callId: string; tool: string; args: Record<string, unknown> }
-  | { type: 'done'; reason: TurnOutcome }
   | { type: 'error'; code: ErrorCode; message: string };
 
 // A type alias, not an interface: setup() wants an object type with an index signature.
@@ -330,13 +329,9 @@ export function createConversationMachine(actors: ConversationActors) {
       done: {
         entry: sendTo('persistence', { type: 'FLUSH' }),
         on: {
-          'PERSIST.FLUSHED': {
-            target: 'idle',
-            actions: enqueueActions(({ context, enqueue }) => {
-              enqueue.assign({ batch: [] });
-              enqueue.emit({ type: 'done', reason: context.outcome });
-            }),
-          },
+          // The wire `done` is sent by the conversation's owner on this done → idle change, after the `state`
+          // message, so that it is the last message of every turn.
+          'PERSIST.FLUSHED': { target: 'idle', actions: assign({ batch: [] }) },
         },
       },
     },

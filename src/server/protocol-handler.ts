@@ -155,8 +155,12 @@ export class ProtocolHandler {
     const conversation = await this.options.hub.open(message.conversation_id, message.user.email);
     const missed = message.last_seq === undefined ? undefined : conversation.channel.since(message.last_seq);
     // Replay and subscribe happen in one synchronous step, so no live event can fall between them.
-    if (missed) for (const event of missed) connection.send(event);
-    else this.reply(connection, this.options.hub.history(conversation));
+    if (missed) {
+      for (const event of missed) connection.send(event);
+      this.reply(connection, { type: 'resumed', conversation_id: conversation.id, seq: conversation.channel.lastSeq, replayed: missed.length });
+    } else {
+      this.reply(connection, this.options.hub.history(conversation));
+    }
     this.attach(connection, state, conversation);
   }
 }

@@ -121,6 +121,8 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     draft: z.string(),
     pending_approval: z.object({ call_id: z.string(), tool: z.string(), args }).optional(),
   }),
+  /** Ends the replay of a `resume` that named a still-buffered `last_seq`: the events before it were the missed ones. */
+  z.object({ type: z.literal('resumed'), conversation_id: conversationId, seq: z.int().min(0), replayed: z.int().min(0) }),
   z.object({
     type: z.literal('conversations'),
     conversations: z.array(z.object({ id: z.string(), title: z.string(), created_at: z.string(), updated_at: z.string() })),
