@@ -88,12 +88,13 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       if (this.client === client) this.refreshTools(client).catch((err) => this.markDown(client, err));
     });
-    client.onclose = () => {
-      if (this.client === client) this.markDown(client, new Error('connection closed'));
-    };
     this.client = client;
     try {
       await client.connect(this.createTransport());
+      // Only now: during a failed connect the transport also closes, and the real error is the useful one.
+      client.onclose = () => {
+        if (this.client === client) this.markDown(client, new Error('connection closed'));
+      };
       await this.refreshTools(client);
       if (this.client !== client) return;
       this.retryDelay = this.options.reconnectInitialMs;
