@@ -138,7 +138,9 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     this.tools = [];
     this.setStatus(McpServerStatus.Down);
     if (hadTools) this.emit('tools', []);
-    this.options.logger.warn({ server: this.name, err: this.lastError, retryInMs: this.retryDelay }, 'MCP server unavailable; retrying');
+    // Loud once per outage, quiet while it lasts.
+    const firstFailure = this.retryDelay === this.options.reconnectInitialMs;
+    this.options.logger[firstFailure ? 'warn' : 'debug']({ server: this.name, err: this.lastError, retryInMs: this.retryDelay }, 'MCP server unavailable; retrying');
     client.close().catch(() => undefined);
     this.retryTimer = setTimeout(() => void this.connect(), this.retryDelay);
     this.retryTimer.unref();
