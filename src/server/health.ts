@@ -20,6 +20,10 @@ export function healthRoute({ llm, mcp, db }: { llm: LlmClient; mcp: McpRegistry
     const servers = mcp.health();
     const degraded = llm.health().status !== LlmStatus.Ok || servers.some((s) => s.status !== 'connected');
     const status = database.status !== 'ok' ? 'error' : degraded ? 'degraded' : 'ok';
-    return { status: status === 'error' ? 503 : 200, body: { status, llm: llm.health(), mcp: servers, database } };
+    const { baseUrl, checkedAt, ...rest } = llm.health();
+    return {
+      status: status === 'error' ? 503 : 200,
+      body: { status, llm: { ...rest, base_url: baseUrl, ...(checkedAt ? { checked_at: checkedAt } : {}) }, mcp: servers, database },
+    };
   };
 }
