@@ -140,7 +140,11 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     if (hadTools) this.emit('tools', []);
     // Loud once per outage, quiet while it lasts.
     const firstFailure = this.retryDelay === this.options.reconnectInitialMs;
-    this.options.logger[firstFailure ? 'warn' : 'debug']({ server: this.name, err: this.lastError, retryInMs: this.retryDelay }, 'MCP server unavailable; retrying');
+    const target = 'url' in this.config ? this.config.url : [this.config.command, ...this.config.args].join(' ');
+    this.options.logger[firstFailure ? 'warn' : 'debug'](
+      { server: this.name, target, err: this.lastError, retryInMs: this.retryDelay },
+      `MCP server "${this.name}" (${target}) is unavailable: ${this.lastError}; its tools are missing until it answers (retrying with backoff)`,
+    );
     client.close().catch(() => undefined);
     this.retryTimer = setTimeout(() => void this.connect(), this.retryDelay);
     this.retryTimer.unref();
