@@ -104,6 +104,7 @@ describe('tool calling', () => {
     const client = await rt.client('fail@example.com');
     const turn = await client.chat('Essaie');
     expect(only(turn, 'tool_result')[0]).toMatchObject({ tool: 'fail', is_error: true, result: 'fail tool always fails' });
+    expect(only(turn, 'error')).toEqual([expect.objectContaining({ code: ErrorCode.ToolError, message: 'Tool "fail" failed: fail tool always fails' })]);
     expect(rt.ollama.requests[1]!.body.messages!.at(-1)).toEqual({ role: 'tool', tool_name: 'fail', content: 'Error: fail tool always fails' });
     expect(textOf(turn)).toBe('Désolé');
   });
@@ -164,6 +165,8 @@ describe('tool calling', () => {
       const turn = await client.until('done');
       expect(rt.mcp!.calls).toHaveLength(0);
       expect(only(turn, 'tool_result')[0]).toMatchObject({ is_error: true, result: expect.stringContaining('rejected') });
+      // A rejection is the user's choice, not a failure.
+      expect(only(turn, 'error')).toEqual([]);
       expect(rt.ollama.requests[1]!.body.messages!.at(-1)!.content).toContain('The user rejected this call: changed my mind');
     });
 

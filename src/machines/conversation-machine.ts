@@ -182,6 +182,8 @@ export function createConversationMachine(actors: ConversationActors) {
           messages: [...context.messages, toolMessage(call, event.result)],
         });
         enqueue.emit({ type: 'tool_result', callId: call.id, tool: call.name, args: call.arguments, result: event.result });
+        // The LLM hears of the failure through the result; the user also gets it as an error, not only as a card.
+        if (event.result.isError) enqueue.emit({ type: 'error', code: ErrorCode.ToolError, message: `Tool "${call.name}" failed: ${event.result.text}` });
       }),
       /** Calls that never got a result are closed with "cancelled", so the history never holds an unanswered call. */
       closeUnfinishedCalls: enqueueActions(({ context, enqueue }) => {
