@@ -1,10 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { ChildService } from './embedded/child-service.js';
 import { ConfigError, errorMessage } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { startRuntime } from './runtime.js';
 
 /** Shutdown that hangs (a stuck socket, a slow disk) must not keep the process alive forever. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** The bundled mail server, in its own process, pointed at this runtime's webhook with the shared secret. */
+function embeddedMailServer(config: Config, runtimePort: number, logger: Logger): ChildService {
+  return new ChildService({
+    name: 'mail-server',
+    command: process.execPath,
+    args: ['--import', 'tsx', new URL('./mail/main.ts', import.meta.url).pathname, ...process.argv.slice(2)],
+    env: {
+      ...process.env,
+      WEBHOOK_SECRET: config.webhooks.secret,
+      MAIL_RUNTIME_WEBHOOK_URL: `http://127.0.0.1:${runtimePort}/api/webhooks/email`,
+    },
+    readyPattern: /SMTP intake listening on/,
+    logger,
+  });
+}
 
 async function main(): Promise<void> {
   let loaded;
@@ -17,21 +36,27 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const { config, path } = loaded;
+  let { config } = loaded;
   const logger = createLogger(config.log.level);
-  logger.info({ config: path ?? '(defaults)' }, 'configuration loaded');
+  logger.info({ config: loaded.path ?? '(defaults)' }, 'configuration loaded');
+  if (!config.webhooks.secret) {
+    // Only this run's processes need to agree on it; a fixed secret is for senders outside (set WEBHOOK_SECRET).
+    config = { ...config, webhooks: { ...config.webhooks, secret: randomBytes(32).toString('hex') } };
+  }
   const runtime = await startRuntime({ config, logger });
+  const children: ChildService[] = [];
+  if (config.mail.embedded) {
+    const mail = embeddedMailServer(config, runtime.port, logger);
+    children.push(mail);
+    await mail.start().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'the bundled mail server did not start; mail tools are unavailable'));
+  }
 
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-    runtime
-      .close()
+    Promise.allSettled([runtime.close(), ...children.map((c) => c.close())])
       .then(() => process.exit(0))
-      .catch((err) => {
-        logger.error({ err: errorMessage(err) }, 'shutdown failed');
-        process.exit(1);
-      });
+      .catch(() => process.exit(1));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -9,8 +9,10 @@ import { OllamaClient } from './llm/ollama-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
 import { requiresApproval } from './mcp/approval-policy.js';
+import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createAuthenticator } from './server/auth.js';
+import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
 import { RuntimeServer } from './server/ws-server.js';
@@ -50,7 +52,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
 
   const llm = new OllamaClient(config.llm);
   logger.info(`Connecting to Ollama at ${config.llm.base_url}`);
-  const mcp = new McpRegistry(configuredServers(config.mcp), {
+  const mcp = new McpRegistry(configuredServers(config), {
     logger,
     toolTimeoutMs: config.mcp.tool_timeout_ms,
     reconnectInitialMs: config.mcp.reconnect_initial_ms,
@@ -58,11 +60,14 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     ...(mcpPingIntervalMs ? { pingIntervalMs: mcpPingIntervalMs } : {}),
   });
 
+  const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
+
   let server: RuntimeServer | undefined;
   const hub = new ConversationHub({
     store,
     publisher: { publish: (topic, message) => server?.publish(topic, message) },
     logger,
+    prepareArguments,
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
@@ -73,10 +78,14 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         llm,
         tools: () => mcp.tools(),
         requiresApproval: (name) => requiresApproval(config.mcp.approval, mcp.find(name), name),
+        prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
         historyBudgetTokens: Math.max(config.llm.context_size - config.llm.max_tokens, MIN_HISTORY_TOKENS),
       }),
-      toolCall: createToolCallLogic({ callTool: (input, signal) => mcp.callTool(input.tool, input.arguments, signal) }),
+      toolCall: createToolCallLogic({
+        // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
+        callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+      }),
       persistence: createPersistenceLogic({ append: (id, from, messages) => store.append(id, from, messages, hub.lastSeq(id)) }),
     }),
   );
@@ -93,7 +102,17 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   server = new RuntimeServer({
     config: config.server,
     handler: new ProtocolHandler({ hub, store, authenticate: createAuthenticator(config.auth), config: config.server, logger }),
-    routes: { '/health': healthRoute({ llm, mcp, db }) },
+    routes: {
+      'GET /health': healthRoute({ llm, mcp, db }),
+      'POST /api/webhooks/email': emailWebhookRoute({
+        secret: config.webhooks.secret,
+        toleranceSeconds: config.webhooks.tolerance_s,
+        accept: async (email) => {
+          logger.info({ user: email.user_email, emailId: email.email_id, subject: email.subject }, 'new mail announced');
+          return { id: `${email.user_email}:${email.email_id}` };
+        },
+      }),
+    },
     logger,
   });
   const port = await server.listen();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
+import { configuredServers } from '../src/mcp/registry.js';
 import { ConfigError } from '../src/errors.js';
 import { FakeOllama } from './support/fake-ollama.js';
 
@@ -61,7 +62,9 @@ describe('configuration', () => {
     expect(path).toBeUndefined();
     expect(config.llm).toMatchObject({ provider: 'ollama', model: 'llama3.1:8b', base_url: 'http://localhost:11434', temperature: 0.7, max_tokens: 2000, context_size: 4096 });
     expect(config.server).toMatchObject({ listen_addr: '0.0.0.0:8888', websocket_path: '/ws' });
-    expect(config.mcp).toMatchObject({ mail_server_url: 'http://localhost:8090', max_tool_steps: 5, servers: [] });
+    expect(config.mcp).toMatchObject({ max_tool_steps: 5, servers: [] });
+    // Unset means the bundled mail server.
+    expect(configuredServers(config)).toEqual([{ name: 'mail', url: 'http://127.0.0.1:8090/mcp' }]);
   });
 
   it('reads the seed\'s keys plus [[mcp.servers]] and [mcp.approval] from --config', () => {
@@ -158,7 +161,7 @@ describe('npm start with a config file', () => {
   it('starts with --config and with AI_RUNTIME_CONFIG, serving /health with that config', async () => {
     const path = file(
       'start.toml',
-      `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[summarization]\ndb_path = "${join(dir, 'start.db')}"\n`,
+      `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[mail]\nembedded = false\n[server]\nlisten_addr = "127.0.0.1:0"\n[summarization]\ndb_path = "${join(dir, 'start.db')}"\n`,
     );
     for (const [args, env] of [
       [['--config', path], {}],
@@ -176,7 +179,7 @@ describe('npm start with a config file', () => {
   it('without Ollama still starts and says what is missing and how to fix it', async () => {
     const path = file(
       'no-ollama.toml',
-      `[llm]\nbase_url = "http://127.0.0.1:9"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[summarization]\ndb_path = "${join(dir, 'no-ollama.db')}"\n`,
+      `[llm]\nbase_url = "http://127.0.0.1:9"\n[mcp]\nmail_server_url = ""\n[mail]\nembedded = false\n[server]\nlisten_addr = "127.0.0.1:0"\n[summarization]\ndb_path = "${join(dir, 'no-ollama.db')}"\n`,
     );
     const started = await startMain(['--config', path], {});
     expect(started.port, started.output).toBeGreaterThan(0);

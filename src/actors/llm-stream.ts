@@ -30,6 +30,8 @@ export interface LlmStreamDeps {
   llm: LlmClient;
   tools: () => readonly ToolDescriptor[];
   requiresApproval: (tool: string) => boolean;
+  /** Rewrites a call's arguments before anyone sees them (mailbox pinning); identity for most tools. */
+  prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
   /** Sends one token to the conversation's subscribers; the hot path, so it skips the machine entirely. */
   relay: (conversationId: string, text: string) => void;
   /** Tokens of history sent to the model: the context size minus room for the answer. */
@@ -78,7 +80,12 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
             break;
           case 'tool_calls':
             for (const call of event.calls) {
-              toolCalls.push({ ...call, id: `call_${randomUUID().slice(0, 8)}`, requiresApproval: deps.requiresApproval(call.name) });
+              toolCalls.push({
+                id: `call_${randomUUID().slice(0, 8)}`,
+                name: call.name,
+                arguments: deps.prepareArguments(call.name, call.arguments, input.userEmail),
+                requiresApproval: deps.requiresApproval(call.name),
+              });
             }
             break;
           case 'done':

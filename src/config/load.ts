@@ -22,6 +22,10 @@ export const ENV_OVERRIDES = [
   ['LISTEN_ADDR', 'server', 'listen_addr'],
   ['LOG_LEVEL', 'log', 'level'],
   ['AI_RUNTIME_DB_PATH', 'summarization', 'db_path'],
+  ['MAILDIR_ROOT', 'mail', 'maildir_root'],
+  ['MAIL_AUTH_TOKEN', 'mail', 'auth_token'],
+  ['WEBHOOK_SECRET', 'webhooks', 'secret'],
+  ['MAIL_RUNTIME_WEBHOOK_URL', 'mail', 'runtime_webhook_url'],
 ] as const;
 
 /** `--config <path>` / `--config=<path>`, then `AI_RUNTIME_CONFIG`, then `./config.toml` when it exists. */

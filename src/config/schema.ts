@@ -52,8 +52,11 @@ export const ApprovalPolicy = {
 export type ApprovalPolicy = (typeof ApprovalPolicy)[keyof typeof ApprovalPolicy];
 
 export const McpConfigSchema = z.strictObject({
-  /** The mail MCP server (seed key). Empty string disables it. A URL without a path gets `/mcp`. @default "http://localhost:8090" */
-  mail_server_url: z.union([httpUrl, z.literal('')]).default('http://localhost:8090'),
+  /**
+   * The mail MCP server (seed key). A URL without a path gets `/mcp`; `""` disables it. Unset: the bundled mail server
+   * at `[mail] mcp_listen_addr`. @default (the bundled mail server)
+   */
+  mail_server_url: z.union([httpUrl, z.literal('')]).optional(),
   /** Further MCP servers: `{ name, url }` for Streamable HTTP or `{ name, command, args }` for stdio. @default [] */
   servers: z.array(McpServerConfigSchema).default([]),
   /** Tool-call rounds per user message before the runtime stops the loop. @default 5 */
@@ -101,6 +104,46 @@ export const SummarizationConfigSchema = z.strictObject({
   auto_summarize: z.boolean().default(true),
 });
 
+const hostPort = listenAddr;
+
+export const MailRelaySchema = z.strictObject({
+  host: z.string().min(1),
+  /** @default 587 */
+  port: z.int().min(1).max(65535).default(587),
+  /** TLS from the first byte (port 465); otherwise STARTTLS when offered. @default false */
+  secure: z.boolean().default(false),
+  user: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const MailConfigSchema = z.strictObject({
+  /** `npm start` starts the bundled mail server (MCP + SMTP intake) as a child process. @default true */
+  embedded: z.boolean().default(true),
+  /** One Maildir per address below this folder. @default "data/maildir" */
+  maildir_root: z.string().min(1).default('data/maildir'),
+  /** Domains whose mail is stored here; SMTP intake refuses the rest. @default ["localhost","example.com"] */
+  local_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).min(1).default(['localhost', 'example.com']),
+  /** The mail MCP server (Streamable HTTP at /mcp). @default "127.0.0.1:8090" */
+  mcp_listen_addr: hostPort.default('127.0.0.1:8090'),
+  /** SMTP intake. @default "127.0.0.1:2525" */
+  smtp_listen_addr: hostPort.default('127.0.0.1:2525'),
+  /** Largest message SMTP intake accepts, in bytes. @default 10485760 */
+  max_message_bytes: z.int().min(1024).default(10 * 1024 * 1024),
+  /** Bearer token the mail MCP server requires (and the runtime sends). Required when the MCP server is not bound to loopback. @default "" */
+  auth_token: z.string().default(''),
+  /** Where SMTP intake announces new mail; "" disables the announcement. @default "http://127.0.0.1:8888/api/webhooks/email" */
+  runtime_webhook_url: z.union([httpUrl, z.literal('')]).default('http://127.0.0.1:8888/api/webhooks/email'),
+  /** SMTP relay for mail to non-local addresses; without it such mail is refused with a clear error. */
+  relay: MailRelaySchema.optional(),
+});
+
+export const WebhooksConfigSchema = z.strictObject({
+  /** HMAC-SHA256 secret shared by senders and the runtime. `npm start` generates one per run when empty. @default "" */
+  secret: z.string().default(''),
+  /** Seconds a signed timestamp stays valid (replay window). @default 300 */
+  tolerance_s: z.int().positive().default(300),
+});
+
 export const AuthConfigSchema = z.strictObject({
   /** The seed's email-only sign-in. Anyone can claim any address: for local use only. @default true */
   dev_mode: z.boolean().default(true),
@@ -117,6 +160,8 @@ export const ConfigSchema = z.strictObject({
   server: ServerConfigSchema.prefault({}),
   conversation: ConversationConfigSchema.prefault({}),
   summarization: SummarizationConfigSchema.prefault({}),
+  mail: MailConfigSchema.prefault({}),
+  webhooks: WebhooksConfigSchema.prefault({}),
   auth: AuthConfigSchema.prefault({}),
   log: LogConfigSchema.prefault({}),
 });
@@ -126,3 +171,4 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 export type LlmConfig = Config['llm'];
 export type McpConfig = Config['mcp'];
 export type ServerConfig = Config['server'];
+export type MailConfig = Config['mail'];

@@ -31,6 +31,8 @@ export interface ConversationHubOptions {
   store: ConversationStore;
   publisher: Publisher;
   logger: Logger;
+  /** Applied to the arguments of an approval that edits them, as to every planned call. */
+  prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
   maxToolSteps: number;
   replayBufferEvents: number;
   /** An idle actor is stopped after this long and restored from storage when used again. */
@@ -168,6 +170,11 @@ export class ConversationHub {
       this.options.store
         .setTitle(conversation.id, conversation.title)
         .catch((err) => this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save title'));
+    }
+    if (event.type === 'APPROVE' && event.arguments) {
+      const { callId, arguments: edited } = event;
+      const call = conversation.actor.getSnapshot().context.batch.find((c) => c.id === callId);
+      if (call) event = { ...event, arguments: this.options.prepareArguments(call.name, edited, conversation.userEmail) };
     }
     conversation.actor.send(event);
   }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { McpConfig, McpServerConfig } from '../config/schema.js';
+import type { Config, McpServerConfig } from '../config/schema.js';
 import type { ToolResult } from '../conversations/chat-message.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -28,11 +28,17 @@ export function mailServerEndpoint(url: string): string {
   return parsed.toString();
 }
 
-/** Every configured server: the mail server from `mail_server_url` first, then `[[mcp.servers]]`. */
-export function configuredServers(config: McpConfig): McpServerConfig[] {
+/**
+ * Every configured server: the mail server first (`mail_server_url`, else the bundled one at `[mail] mcp_listen_addr`),
+ * then `[[mcp.servers]]`. The mail server gets `[mail] auth_token` as its bearer token.
+ */
+export function configuredServers(config: Pick<Config, 'mcp' | 'mail'>): McpServerConfig[] {
   const servers: McpServerConfig[] = [];
-  if (config.mail_server_url) servers.push({ name: MAIL_SERVER_NAME, url: mailServerEndpoint(config.mail_server_url) });
-  servers.push(...config.servers);
+  const mailUrl = config.mcp.mail_server_url ?? `http://${config.mail.mcp_listen_addr}`;
+  if (mailUrl) {
+    servers.push({ name: MAIL_SERVER_NAME, url: mailServerEndpoint(mailUrl), ...(config.mail.auth_token ? { bearer_token: config.mail.auth_token } : {}) });
+  }
+  servers.push(...config.mcp.servers);
   return servers;
 }
 

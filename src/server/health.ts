@@ -3,13 +3,13 @@ import { LlmStatus } from '../llm/llm-client.js';
 import type { McpRegistry } from '../mcp/registry.js';
 import { checkDatabase, type Db } from '../storage/database.js';
 import { errorMessage } from '../errors.js';
-import type { HttpResponse } from './ws-server.js';
+import type { HttpRoute } from './ws-server.js';
 
 /**
  * `GET /health`: 200 while the process can serve (Ollama or an MCP server being down is "degraded", with what to do),
  * 503 when the database fails, since then nothing can be saved.
  */
-export function healthRoute({ llm, mcp, db }: { llm: LlmClient; mcp: McpRegistry; db: Db }): () => Promise<HttpResponse> {
+export function healthRoute({ llm, mcp, db }: { llm: LlmClient; mcp: McpRegistry; db: Db }): HttpRoute {
   return async () => {
     let database: { status: 'ok' } | { status: 'error'; message: string } = { status: 'ok' };
     try {

@@ -9,13 +9,24 @@ export interface HttpResponse {
   body: unknown;
 }
 
+/** A request copied out of uWS (whose `req` dies at the first `await`): lower-case headers and the whole body. */
+export interface HttpRequest {
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export type HttpRoute = (request: HttpRequest) => Promise<HttpResponse>;
+
 export interface RuntimeServerOptions {
   config: Config['server'];
   handler: ProtocolHandler;
-  /** GET routes answering JSON, e.g. `/health`. */
-  routes: Record<string, () => Promise<HttpResponse>>;
+  /** JSON routes keyed by `"METHOD /path"`, e.g. `"GET /health"`. */
+  routes: Record<string, HttpRoute>;
   logger: Logger;
 }
+
+/** Largest HTTP body accepted; webhooks carry one email's text. */
+const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
 interface SocketData {
   state: ConnectionState;
@@ -25,7 +36,17 @@ interface SocketData {
 /** uWS drops a socket's outgoing data past this many bytes instead of buffering without bound. */
 const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 
-const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 404: '404 Not Found', 500: '500 Internal Server Error', 503: '503 Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  202: '202 Accepted',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  404: '404 Not Found',
+  413: '413 Payload Too Large',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
+};
 
 function parseListenAddr(listenAddr: string): { host: string; port: number } {
   const at = listenAddr.lastIndexOf(':');
@@ -83,21 +104,46 @@ export class RuntimeServer {
         logger.debug({ code }, 'socket closed');
       },
     });
-    for (const [path, route] of Object.entries(options.routes)) {
-      this.app.get(path, (res) => {
+    for (const [key, route] of Object.entries(options.routes)) {
+      const [method, path] = key.split(' ') as [string, string];
+      const register = method === 'POST' ? this.app.post.bind(this.app) : this.app.get.bind(this.app);
+      register(path, (res, req) => {
         let aborted = false;
         res.onAborted(() => {
           aborted = true;
         });
-        route()
-          .catch((error: unknown): HttpResponse => ({ status: 500, body: { status: 'error', message: errorMessage(error) } }))
-          .then(({ status, body }) => {
-            if (aborted) return;
-            res.cork(() => {
-              res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
-            });
-          })
-          .catch((err) => logger.warn({ err: errorMessage(err) }, 'could not write HTTP response'));
+        const headers: Record<string, string> = {};
+        req.forEach((name, value) => {
+          headers[name] = value;
+        });
+        const respond = ({ status, body }: HttpResponse) => {
+          if (aborted) return;
+          aborted = true;
+          res.cork(() => {
+            res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+          });
+        };
+        const run = (body: Buffer) =>
+          route({ headers, body })
+            .catch((error: unknown): HttpResponse => {
+              logger.error({ err: errorMessage(error), route: key }, 'HTTP route failed');
+              return { status: 500, body: { status: 'error', message: 'Internal error' } };
+            })
+            .then(respond);
+        if (method !== 'POST') return void run(Buffer.alloc(0));
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.onData((chunk, isLast) => {
+          if (aborted) return;
+          size += chunk.byteLength;
+          if (size > MAX_HTTP_BODY_BYTES) {
+            respond({ status: 413, body: { status: 'error', message: `Body over ${MAX_HTTP_BODY_BYTES} bytes` } });
+            return;
+          }
+          // uWS reuses the chunk's memory after this call: copy it.
+          chunks.push(Buffer.from(chunk.slice(0)));
+          if (isLast) void run(Buffer.concat(chunks));
+        });
       });
     }
     this.app.any('/*', (res, req) => {

@@ -1,0 +1,45 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { createMailMcpServer } from './mail-tools.js';
+import { MaildirStore } from './maildir/index.js';
+import { OutgoingMail } from './outgoing-mail.js';
+import { startMailService } from './mail-service.js';
+
+/**
+ * `npm run mail-server`: the mail MCP server (HTTP) and SMTP intake, from the same config file as the runtime.
+ * `npm run mail-server -- --stdio`: the MCP tools alone over stdio, for MCP clients that spawn their servers.
+ */
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`mail-server: ${error.message}\n`);
+    process.exit(2);
+  }
+  const { config } = loaded;
+  if (process.argv.includes('--stdio')) {
+    // stdout is the MCP channel: logs go to stderr.
+    const store = new MaildirStore({ root: config.mail.maildir_root, localDomains: config.mail.local_domains });
+    await createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay) }).connect(new StdioServerTransport());
+    return;
+  }
+  const logger = createLogger(config.log.level, 'mail-server');
+  const service = await startMailService({ config, logger });
+  const shutdown = () => {
+    service
+      .close()
+      .then(() => process.exit(0))
+      .catch(() => process.exit(1));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`mail-server failed to start: ${errorMessage(error)}\n`);
+  process.exit(1);
+});

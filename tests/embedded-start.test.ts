@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTransport } from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeOllama } from './support/fake-ollama.js';
+import { TestClient } from './support/ws-client.js';
+
+/** A port that was free a moment ago: the embedded mail server needs a fixed one the runtime can be told about. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('npm start: runtime + bundled mail server + SMTP intake', () => {
+  let dir: string;
+  let ollama: FakeOllama;
+  let child: ChildProcess;
+  let output = '';
+  let runtimePort = 0;
+  let smtpPort = 0;
+
+  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${output.slice(-3000)}`)), timeoutMs);
+      const check = () => {
+        const match = pattern.exec(output);
+        if (!match) return;
+        clearTimeout(deadline);
+        child.stdout!.off('data', check);
+        resolve(match);
+      };
+      child.stdout!.on('data', check);
+      check();
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ai-runtime-embedded-'));
+    ollama = await FakeOllama.start();
+    const [mcpPort, smtp] = [await freePort(), await freePort()];
+    smtpPort = smtp;
+    const config = join(dir, 'config.toml');
+    writeFileSync(
+      config,
+      [
+        '[llm]',
+        `base_url = "${ollama.url}"`,
+        '[server]',
+        'listen_addr = "127.0.0.1:0"',
+        '[summarization]',
+        `db_path = "${join(dir, 'runtime.db')}"`,
+        '[mail]',
+        `maildir_root = "${join(dir, 'maildir')}"`,
+        `mcp_listen_addr = "127.0.0.1:${mcpPort}"`,
+        `smtp_listen_addr = "127.0.0.1:${smtpPort}"`,
+        '[mcp]',
+        'reconnect_initial_ms = 200',
+      ].join('\n'),
+    );
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (output += String(d)));
+    child.stderr!.on('data', (d: Buffer) => (output += String(d)));
+    runtimePort = Number((await waitFor(/HTTP server listening on [^:]+:(\d+)/))[1]);
+    await waitFor(/SMTP intake listening on/);
+    await waitFor(/Discovered 7 tools: send_email/);
+  }, 40_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await ollama.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a mail sent with a real SMTP client shows up in list_emails through a chat, and the runtime is told', async () => {
+    const smtp = createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
+    await smtp.sendMail({ from: 'boss@example.com', to: 'alice@example.com', subject: 'Budget meeting moved', text: 'Now at 4pm.' });
+    smtp.close();
+    await waitFor(/new mail announced/);
+
+    ollama.enqueue({ toolCalls: [{ name: 'list_emails', arguments: {} }] }, { tokens: ['Un', ' email'] });
+    const client = await TestClient.connect(`ws://127.0.0.1:${runtimePort}/ws`);
+    await client.auth('alice@example.com');
+    const turn = await client.chat('Liste mes emails', {}, 10_000);
+    const result = turn.find((m) => m.type === 'tool_result');
+    expect(result).toMatchObject({ tool: 'list_emails', args: { email: 'alice@example.com' }, is_error: false });
+    expect(result && 'result' in result ? result.result : '').toContain('Budget meeting moved');
+    await client.close();
+  });
+
+  it('stops the mail server with the runtime', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // The SMTP port is free again: the child went away with its parent.
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer().once('error', reject);
+      probe.listen(smtpPort, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  });
+});

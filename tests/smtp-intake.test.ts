@@ -1,0 +1,638 @@
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createTransport } from 'nodemailer';
+import { pino, type Logger } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EmailWebhookPayloadSchema, MAX_BODY_CHARS, WebhookSender, webhookPayloadFrom, type EmailWebhookPayload } from '../src/mail/email-webhook.js';
+import { SmtpIntake, stripMboxSeparator } from '../src/mail/smtp-intake.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhook } from '../src/mail/webhook-signature.js';
+
+const SECRET = 'test-webhook-secret';
+const LIMIT = 64 * 1024;
+
+// ---------------------------------------------------------------- helpers
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+function captureLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString('utf8')) as LogLine);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+interface HookRequest {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A real HTTP receiver; answers with the queued statuses in order, then 200. */
+class HookServer {
+  readonly requests: HookRequest[] = [];
+  readonly statuses: number[] = [];
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<HookServer> {
+    const server = createServer();
+    const hooks = new HookServer(server);
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        hooks.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.statusCode = hooks.statuses.shift() ?? 200;
+        res.end(res.statusCode < 300 ? 'ok' : `nope ${res.statusCode}`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return hooks;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/email?token=abc`;
+  }
+
+  payloads(): EmailWebhookPayload[] {
+    return this.requests.map((r) => EmailWebhookPayloadSchema.parse(JSON.parse(r.body)));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+interface Reply {
+  code: number;
+  lines: string[];
+  text: string;
+}
+
+/** Speaks SMTP line by line, so tests see the exact replies. */
+class SmtpLineClient {
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private wake: (() => void) | undefined;
+  private ended: Error | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString('utf8');
+      let at: number;
+      while ((at = this.buffer.indexOf('\r\n')) >= 0) {
+        this.lines.push(this.buffer.slice(0, at));
+        this.buffer = this.buffer.slice(at + 2);
+      }
+      this.wake?.();
+    });
+    const end = () => {
+      this.ended ??= new Error('The server closed the connection.');
+      this.wake?.();
+    };
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  static async open(port: number): Promise<{ client: SmtpLineClient; greeting: Reply }> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const client = new SmtpLineClient(socket);
+    return { client, greeting: await client.reply() };
+  }
+
+  async reply(): Promise<Reply> {
+    const lines: string[] = [];
+    for (;;) {
+      const line = this.lines.shift();
+      if (line === undefined) {
+        if (this.ended) throw this.ended;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      lines.push(line);
+      if (/^\d{3} /.test(line) || /^\d{3}$/.test(line)) {
+        return { code: Number(line.slice(0, 3)), lines, text: lines.map((l) => l.slice(4)).join('\n') };
+      }
+    }
+  }
+
+  async command(line: string): Promise<Reply> {
+    this.socket.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  /** Sends message content after a 354 and the terminating dot; returns the final reply. */
+  async data(content: string | Buffer): Promise<Reply> {
+    this.socket.write(content);
+    this.socket.write('\r\n.\r\n');
+    return this.reply();
+  }
+
+  /** Writes and hangs up without a terminator, like a client that crashed. */
+  abort(partial: string): void {
+    this.socket.end(partial);
+  }
+
+  async quit(): Promise<void> {
+    await this.command('QUIT').catch(() => undefined);
+    this.socket.destroy();
+  }
+}
+
+function message(headers: Record<string, string>, body: string): string {
+  return `${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n')}\r\n\r\n${body}`;
+}
+
+// ---------------------------------------------------------------- signatures
+
+describe('webhook signature', () => {
+  const body = '{"hello":"world"}';
+
+  it('signs `${timestamp}.${body}` with HMAC-SHA256 as "sha256=<hex>"', () => {
+    const headers = signWebhook(SECRET, body, 1_700_000_000);
+    const expected = createHmac('sha256', SECRET).update(`1700000000.${body}`).digest('hex');
+    expect(headers).toEqual({ [SIGNATURE_HEADER]: `sha256=${expected}`, [TIMESTAMP_HEADER]: '1700000000' });
+    expect(SIGNATURE_HEADER).toBe('x-webhook-signature');
+    expect(TIMESTAMP_HEADER).toBe('x-webhook-timestamp');
+  });
+
+  it('stamps the current time by default', () => {
+    const before = Math.floor(Date.now() / 1000);
+    const stamp = Number(signWebhook(SECRET, body)[TIMESTAMP_HEADER]);
+    expect(stamp).toBeGreaterThanOrEqual(before);
+    expect(stamp).toBeLessThanOrEqual(before + 1);
+  });
+
+  it('accepts its own signature and refuses every alteration', () => {
+    const now = 1_700_000_000;
+    const signed = signWebhook(SECRET, body, now);
+    const headers = { signature: signed[SIGNATURE_HEADER], timestamp: signed[TIMESTAMP_HEADER] };
+    expect(verifyWebhook(SECRET, body, headers, { nowSeconds: now })).toEqual({ ok: true });
+    expect(verifyWebhook(SECRET, body, { ...headers, signature: headers.signature.toUpperCase().replace('SHA256', 'sha256') }, { nowSeconds: now })).toEqual({ ok: true });
+
+    expect(verifyWebhook('other-secret', body, headers, { nowSeconds: now })).toMatchObject({ ok: false, reason: 'mismatch' });
+    expect(verifyWebhook(SECRET, body.replace('world', 'World'), headers, { nowSeconds: now })).toMatchObject({ ok: false, reason: 'mismatch' });
+    // The timestamp is signed too: moving it forward to look fresh breaks the signature.
+    expect(verifyWebhook(SECRET, body, { ...headers, timestamp: String(now + 1) }, { nowSeconds: now })).toMatchObject({ ok: false, reason: 'mismatch' });
+  });
+
+  it('refuses timestamps outside the tolerance, either way, and honours a custom tolerance', () => {
+    const now = 1_700_000_000;
+    const at = (t: number) => {
+      const s = signWebhook(SECRET, body, t);
+      return { signature: s[SIGNATURE_HEADER], timestamp: s[TIMESTAMP_HEADER] };
+    };
+    expect(verifyWebhook(SECRET, body, at(now - 300), { nowSeconds: now }).ok).toBe(true);
+    expect(verifyWebhook(SECRET, body, at(now + 300), { nowSeconds: now }).ok).toBe(true);
+    expect(verifyWebhook(SECRET, body, at(now - 301), { nowSeconds: now })).toMatchObject({ ok: false, reason: 'stale', message: expect.stringContaining('301 s old') });
+    expect(verifyWebhook(SECRET, body, at(now + 301), { nowSeconds: now })).toMatchObject({ ok: false, reason: 'stale', message: expect.stringContaining('in the future') });
+    expect(verifyWebhook(SECRET, body, at(now - 30), { nowSeconds: now, toleranceSeconds: 10 })).toMatchObject({ ok: false, reason: 'stale' });
+    // An option passed through as undefined keeps the default rather than switching the check off.
+    expect(verifyWebhook(SECRET, body, at(now - 301), { nowSeconds: now, toleranceSeconds: undefined })).toMatchObject({ ok: false, reason: 'stale' });
+    // Default "now" is the real clock.
+    expect(verifyWebhook(SECRET, body, at(Math.floor(Date.now() / 1000) - 1000)).ok).toBe(false);
+  });
+
+  it('tells missing from malformed headers', () => {
+    const signed = signWebhook(SECRET, body, 1_700_000_000);
+    const opts = { nowSeconds: 1_700_000_000 };
+    expect(verifyWebhook(SECRET, body, {}, opts)).toMatchObject({ ok: false, reason: 'missing', message: expect.stringContaining(SIGNATURE_HEADER) });
+    expect(verifyWebhook(SECRET, body, { signature: signed[SIGNATURE_HEADER] }, opts)).toMatchObject({ ok: false, reason: 'missing', message: expect.stringContaining(TIMESTAMP_HEADER) });
+    expect(verifyWebhook(SECRET, body, { signature: 'md5=abc', timestamp: '1700000000' }, opts)).toMatchObject({ ok: false, reason: 'malformed' });
+    expect(verifyWebhook(SECRET, body, { signature: `sha256=${'a'.repeat(63)}`, timestamp: '1700000000' }, opts)).toMatchObject({ ok: false, reason: 'malformed' });
+    expect(verifyWebhook(SECRET, body, { signature: signed[SIGNATURE_HEADER], timestamp: '1.7e9' }, opts)).toMatchObject({ ok: false, reason: 'malformed' });
+  });
+
+  it('refuses to sign or verify with an empty secret', () => {
+    expect(() => signWebhook('', body)).toThrow(/secret is empty/);
+    expect(() => verifyWebhook('', body, { signature: 'x', timestamp: '1' })).toThrow(/secret is empty/);
+    expect(() => signWebhook(SECRET, body, 1.5)).toThrow(RangeError);
+  });
+});
+
+// ---------------------------------------------------------------- webhook sender
+
+describe('WebhookSender', () => {
+  let hooks: HookServer;
+  let sender: WebhookSender | undefined;
+  const payload: EmailWebhookPayload = { user_email: 'ann@local.test', email_id: 'id-1', from: 'Bob <bob@out.example>', subject: 'Hi', body: 'Hello' };
+
+  beforeEach(async () => {
+    hooks = await HookServer.start();
+  });
+  afterEach(async () => {
+    await sender?.close();
+    sender = undefined;
+    await hooks.close();
+  });
+
+  function expectSigned(request: HookRequest): void {
+    const check = verifyWebhook(SECRET, request.body, { signature: request.headers[SIGNATURE_HEADER] as string, timestamp: request.headers[TIMESTAMP_HEADER] as string });
+    expect(check).toEqual({ ok: true });
+    expect(request.headers['content-type']).toBe('application/json');
+  }
+
+  it('retries a 503 and a 429, then succeeds, each attempt signed', async () => {
+    const { logger, lines } = captureLogger();
+    // timeoutMs/attempts passed through as undefined fall back to the defaults (5000 ms, 5 tries).
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, timeoutMs: undefined, attempts: undefined, logger });
+    hooks.statuses.push(503, 429);
+    await sender.send(payload);
+    expect(hooks.requests).toHaveLength(3);
+    hooks.requests.forEach(expectSigned);
+    expect(hooks.payloads()).toEqual([payload, payload, payload]);
+    expect(lines.filter((l) => l.msg === 'Email webhook failed; retrying').map((l) => l.reason)).toEqual(['HTTP 503', 'HTTP 429']);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
+  it('does not retry a 400, and logs it as an error', async () => {
+    const { logger, lines } = captureLogger();
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, logger });
+    hooks.statuses.push(400);
+    await sender.send(payload);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hooks.requests).toHaveLength(1);
+    const error = lines.find((l) => l.level === 50);
+    expect(error).toMatchObject({ msg: expect.stringContaining('not retried'), status: 400, response: 'nope 400', emailId: 'id-1' });
+    // The token in the query string stays out of the log.
+    expect(JSON.stringify(lines)).not.toContain('token=abc');
+  });
+
+  it('gives up after `attempts`, backing off exponentially, and resolves', async () => {
+    const { logger, lines } = captureLogger();
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, attempts: 3, retryDelayMs: 20, logger });
+    hooks.statuses.push(500, 502, 503, 200);
+    await expect(sender.send(payload)).resolves.toBeUndefined();
+    expect(hooks.requests).toHaveLength(3);
+    expect(lines.filter((l) => l.msg === 'Email webhook failed; retrying').map((l) => l.delayMs)).toEqual([20, 40]);
+    expect(lines.find((l) => l.level === 50)).toMatchObject({ msg: 'Email webhook given up after 3 attempts', reason: 'HTTP 503' });
+  });
+
+  it('retries when nothing listens, and when the receiver does not answer in time', async () => {
+    const { logger, lines } = captureLogger();
+    const dead = await HookServer.start();
+    const deadUrl = dead.url;
+    await dead.close();
+    sender = new WebhookSender({ url: deadUrl, secret: SECRET, attempts: 2, retryDelayMs: 5, logger });
+    await sender.send(payload);
+    expect(lines.find((l) => l.level === 50)).toMatchObject({ msg: 'Email webhook given up after 2 attempts', reason: expect.stringContaining('ECONNREFUSED') });
+
+    const slow = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowSender = new WebhookSender({ url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, secret: SECRET, attempts: 2, retryDelayMs: 5, timeoutMs: 100, logger });
+    await slowSender.send(payload);
+    await slowSender.close();
+    slow.closeAllConnections();
+    slow.close();
+    expect(lines.filter((l) => l.level === 50).at(-1)).toMatchObject({ reason: 'no answer within 100 ms' });
+  });
+
+  it('close() ends pending retries at once, and is safe to call twice', async () => {
+    const { logger, lines } = captureLogger();
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 60_000, logger });
+    hooks.statuses.push(503);
+    const sending = sender.send(payload);
+    while (hooks.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const started = Date.now();
+    await Promise.all([sender.close(), sender.close()]);
+    await sending;
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(hooks.requests).toHaveLength(1);
+    expect(lines.at(-1)).toMatchObject({ msg: expect.stringContaining('dropped') });
+    await sender.send(payload); // after close: dropped, not thrown
+    expect(hooks.requests).toHaveLength(1);
+  });
+
+  it('does not send a payload that breaks the schema', async () => {
+    const { logger, lines } = captureLogger();
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, logger });
+    await sender.send({ ...payload, user_email: 'not an address' });
+    expect(hooks.requests).toHaveLength(0);
+    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/does not fit the schema/);
+  });
+});
+
+// ---------------------------------------------------------------- payload
+
+describe('webhookPayloadFrom', () => {
+  it('takes sender, subject, plain text, date and recipients from the message', async () => {
+    const raw = Buffer.from(
+      message(
+        { From: '"Bob Out" <bob@out.example>', To: 'ann@local.test, cy@local.test', Subject: '=?UTF-8?B?SGVsbG8g8J+Riw==?=', Date: 'Tue, 25 Nov 2025 04:17:00 +0000', 'Content-Type': 'text/plain; charset=utf-8' },
+        'Line one\r\nLine two',
+      ),
+    );
+    expect(await webhookPayloadFrom('ann@local.test', 'e1', raw)).toEqual({
+      user_email: 'ann@local.test',
+      email_id: 'e1',
+      from: '"Bob Out" <bob@out.example>',
+      subject: 'Hello 👋',
+      body: 'Line one\nLine two',
+      date: '2025-11-25T04:17:00.000Z',
+      to: 'ann@local.test, cy@local.test',
+    });
+  });
+
+  it('turns an HTML-only message into text and truncates long bodies to 20 000 characters', async () => {
+    const html = await webhookPayloadFrom('a@local.test', 'e2', Buffer.from(message({ From: 'x@y.example', 'Content-Type': 'text/html' }, '<p>Hi <b>there</b></p>')));
+    expect(html.body.trim()).toBe('Hi there');
+    expect(html.subject).toBe('');
+    expect(html).not.toHaveProperty('to');
+
+    const long = await webhookPayloadFrom('a@local.test', 'e3', Buffer.from(message({ From: 'x@y.example' }, 'x'.repeat(25_000))));
+    expect(long.body).toHaveLength(MAX_BODY_CHARS);
+  });
+
+  it('falls back to placeholders and the raw text when the message cannot be parsed', async () => {
+    // A header block over mailparser's 1 MB limit makes it fail.
+    const raw = Buffer.from(`X-Big: ${'a'.repeat(1_100_000)}\r\n\r\nbody`);
+    const payload = await webhookPayloadFrom('a@local.test', 'e4', raw);
+    expect(payload).toMatchObject({ from: '(unknown sender)', subject: '(unparseable message)', user_email: 'a@local.test', email_id: 'e4' });
+    expect(payload.body).toBe(raw.toString('utf8').slice(0, MAX_BODY_CHARS));
+  });
+});
+
+// ---------------------------------------------------------------- SMTP intake
+
+describe('SmtpIntake', () => {
+  let dir: string;
+  let hooks: HookServer;
+  let sender: WebhookSender;
+  let intake: SmtpIntake;
+  let log: ReturnType<typeof captureLogger>;
+  let counter: number;
+  let failDeliveryFor: string | undefined;
+
+  /** The store under test: one real file per recipient copy, named by a counter. */
+  async function deliver(address: string, raw: Buffer): Promise<string> {
+    if (failDeliveryFor === '*' || failDeliveryFor === address) throw new Error('disk full');
+    counter += 1;
+    const id = `msg-${counter}`;
+    writeFileSync(join(dir, `${counter}.eml`), raw);
+    return id;
+  }
+
+  function stored(): string[] {
+    return readdirSync(dir)
+      .sort()
+      .map((f) => readFileSync(join(dir, f), 'utf8'));
+  }
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smtp-intake-'));
+    counter = 0;
+    failDeliveryFor = undefined;
+    log = captureLogger();
+    hooks = await HookServer.start();
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, logger: log.logger });
+    intake = await SmtpIntake.start({
+      host: '127.0.0.1',
+      port: 0,
+      localDomains: ['local.test', 'other.test'],
+      maxMessageBytes: LIMIT,
+      deliver,
+      onDelivered: async ({ address, emailId, raw }) => sender.send(await webhookPayloadFrom(address, emailId, raw)),
+      logger: log.logger,
+      serverName: 'mx.local.test',
+      closeTimeoutMs: 1000,
+    });
+  });
+
+  afterEach(async () => {
+    await intake.close();
+    await sender.close();
+    await hooks.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function transport() {
+    return createTransport({ host: '127.0.0.1', port: intake.port, secure: false, ignoreTLS: true });
+  }
+
+  it('stores a mail to two local recipients twice and fires one verified webhook per recipient', async () => {
+    const mailer = transport();
+    const info = await mailer.sendMail({
+      from: '"Bob Out" <bob@out.example>',
+      to: ['ann@local.test', 'Cy@Other.Test'],
+      subject: 'Quarterly numbers',
+      text: 'Hello both,\nthe numbers are in.',
+    });
+    mailer.close();
+
+    // nodemailer lower-cases the domain part of envelope addresses.
+    expect(info.accepted).toEqual(['ann@local.test', 'Cy@other.test']);
+    expect(info.rejected).toEqual([]);
+    expect(info.response).toBe('250 2.0.0 Ok: queued as msg-1,msg-2');
+
+    const files = stored();
+    expect(files).toHaveLength(2);
+    const [first, second] = files as [string, string];
+    expect(first).toMatch(/^Return-Path: <bob@out\.example>\r\nDelivered-To: ann@local\.test\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\)\r\n\tby mx\.local\.test with ESMTP id \S+\r\n\tfor <ann@local\.test>; \w{3}, \d{1,2} \w{3} \d{4} [\d:]{8} \+0000\r\n/);
+    expect(second).toMatch(/^Return-Path: <bob@out\.example>\r\nDelivered-To: cy@other\.test\r\n/);
+    for (const file of files) {
+      expect(file).toContain('Subject: Quarterly numbers');
+      expect(file).toContain('the numbers are in.');
+    }
+
+    // onDelivered ran before the 250, so the webhooks are all in; make sure no late duplicate follows.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hooks.requests).toHaveLength(2);
+    const payloads = hooks.payloads().sort((a, b) => a.email_id.localeCompare(b.email_id));
+    expect(payloads.map((p) => [p.user_email, p.email_id])).toEqual([
+      ['ann@local.test', 'msg-1'],
+      ['cy@other.test', 'msg-2'],
+    ]);
+    for (const p of payloads) {
+      expect(p).toMatchObject({ from: '"Bob Out" <bob@out.example>', subject: 'Quarterly numbers', body: 'Hello both,\nthe numbers are in.\n', to: 'ann@local.test, Cy@other.test' });
+      expect(Date.parse(p.date ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    }
+
+    for (const request of hooks.requests) {
+      const signature = request.headers[SIGNATURE_HEADER] as string;
+      const timestamp = request.headers[TIMESTAMP_HEADER] as string;
+      expect(verifyWebhook(SECRET, request.body, { signature, timestamp })).toEqual({ ok: true });
+      expect(verifyWebhook('wrong-secret', request.body, { signature, timestamp })).toMatchObject({ ok: false, reason: 'mismatch' });
+      expect(verifyWebhook(SECRET, request.body.replace('Quarterly', 'Quarter1y'), { signature, timestamp })).toMatchObject({ ok: false, reason: 'mismatch' });
+      expect(verifyWebhook(SECRET, request.body, { signature, timestamp }, { nowSeconds: Number(timestamp) + 301 })).toMatchObject({ ok: false, reason: 'stale' });
+    }
+  });
+
+  it('greets with the server name and advertises SIZE, but neither AUTH nor STARTTLS', async () => {
+    const { client, greeting } = await SmtpLineClient.open(intake.port);
+    expect(greeting.code).toBe(220);
+    expect(greeting.text).toMatch(/^mx\.local\.test ESMTP/);
+    const ehlo = await client.command('EHLO client.example');
+    expect(ehlo.code).toBe(250);
+    expect(ehlo.text.split('\n')).toContain(`SIZE ${LIMIT}`);
+    expect(ehlo.text).toContain('ENHANCEDSTATUSCODES');
+    expect(ehlo.text).not.toMatch(/AUTH|STARTTLS/);
+    // smtp-server answers a disabled command as an unknown one.
+    expect((await client.command('STARTTLS')).lines).toEqual(['500 5.5.2 Error: command not recognized']);
+    expect((await client.command('AUTH PLAIN AGFubgBzZWNyZXQ=')).lines).toEqual(['500 5.5.2 Error: command not recognized']);
+    await client.quit();
+  });
+
+  it('refuses relaying (550 5.7.1) and bad addresses (501 5.1.3), storing nothing', async () => {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    expect((await client.command('MAIL FROM:<bob@out.example>')).code).toBe(250);
+    const relay = await client.command('RCPT TO:<someone@elsewhere.example>');
+    expect(relay.lines).toEqual(['550 5.7.1 relaying denied: elsewhere.example is not a domain of this server']);
+    // A look-alike of a local domain is not local either.
+    expect((await client.command('RCPT TO:<ann@local.test.evil.example>')).code).toBe(550);
+    const malformed = await client.command('RCPT TO:<not-an-address>');
+    expect(malformed.lines[0]).toMatch(/^501 5\.1\.3 /);
+    expect((await client.command('RCPT TO:ann@local.test')).lines[0]).toMatch(/^501 5\.1\.3 /);
+    // No recipient was accepted, so there is nothing to send data for.
+    expect((await client.command('DATA')).lines[0]).toMatch(/^503 5\.5\.1 /);
+    await client.quit();
+
+    const mailer = transport();
+    await expect(mailer.sendMail({ from: 'bob@out.example', to: 'someone@elsewhere.example', subject: 'x', text: 'x' })).rejects.toMatchObject({
+      code: 'EENVELOPE',
+      responseCode: 550,
+    });
+    // Mixed: the local copy is stored, the outside one is refused.
+    const info = await mailer.sendMail({ from: 'bob@out.example', to: ['ann@local.test', 'someone@elsewhere.example'], subject: 'x', text: 'x' });
+    mailer.close();
+    expect(info.accepted).toEqual(['ann@local.test']);
+    expect(info.rejected).toEqual(['someone@elsewhere.example']);
+    expect(stored()).toHaveLength(1);
+    expect(hooks.payloads().map((p) => p.user_email)).toEqual(['ann@local.test']);
+  });
+
+  it('refuses an oversized message with 552 5.3.4, stores nothing, and keeps the session usable', async () => {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    expect((await client.command('DATA')).code).toBe(354);
+    const big = message({ From: 'bob@out.example', Subject: 'big' }, `${'y'.repeat(998)}\r\n`.repeat(100));
+    const reply = await client.data(big);
+    expect(reply.lines).toEqual([`552 5.3.4 message too large (limit ${LIMIT} bytes)`]);
+    expect(stored()).toEqual([]);
+
+    // The whole oversized body was read: the next command is answered as a command, not swallowed as data.
+    expect((await client.command('MAIL FROM:<bob@out.example>')).lines).toEqual(['250 2.1.0 Accepted']);
+    await client.command('RSET');
+    // A declared size over the limit is refused before any data is sent.
+    expect((await client.command(`MAIL FROM:<bob@out.example> SIZE=${LIMIT + 1}`)).lines[0]).toMatch(/^552 5\.3\.4 /);
+    await client.quit();
+
+    const mailer = transport();
+    await expect(mailer.sendMail({ from: 'bob@out.example', to: 'ann@local.test', subject: 'big', text: 'z'.repeat(LIMIT + 10) })).rejects.toMatchObject({ responseCode: 552 });
+    mailer.close();
+    expect(stored()).toEqual([]);
+    expect(hooks.requests).toEqual([]);
+  });
+
+  it('refuses an empty or headerless message with 554 5.6.0', async () => {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    await client.command('DATA');
+    const empty = await client.data('');
+    expect(empty.lines).toEqual(['554 5.6.0 message is empty']);
+
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    await client.command('DATA');
+    const headerless = await client.data('Hi Ann, just text here.\r\nSubject: not a header line any more');
+    expect(headerless.code).toBe(554);
+    expect(headerless.lines[0]).toMatch(/^554 5\.6\.0 message has no header section/);
+
+    // Same message with a header: accepted, so the refusals above were about the format.
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    await client.command('DATA');
+    expect((await client.data('Subject: hi\r\n\r\nHi Ann')).lines).toEqual(['250 2.0.0 Ok: queued as msg-1']);
+    await client.quit();
+    expect(stored()).toHaveLength(1);
+  });
+
+  it('answers 451 4.3.0 when storing fails, and announces nothing', async () => {
+    failDeliveryFor = '*';
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    await client.command('DATA');
+    const reply = await client.data(message({ From: 'bob@out.example', Subject: 'x' }, 'x'));
+    expect(reply.lines[0]).toMatch(/^451 4\.3\.0 temporary failure/);
+    await client.quit();
+
+    // Second recipient fails after the first was stored: still 451, and the stored copy is not announced.
+    failDeliveryFor = 'cy@local.test';
+    const mailer = transport();
+    await expect(mailer.sendMail({ from: 'bob@out.example', to: ['ann@local.test', 'cy@local.test'], subject: 'x', text: 'x' })).rejects.toMatchObject({ responseCode: 451 });
+    mailer.close();
+    expect(stored()).toHaveLength(1);
+    expect(hooks.requests).toEqual([]);
+    expect(log.lines.filter((l) => l.msg.startsWith('Storing an incoming message failed'))).toHaveLength(2);
+  });
+
+  it('stores nothing when the client goes away during DATA, and still closes promptly', async () => {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<bob@out.example>');
+    await client.command('RCPT TO:<ann@local.test>');
+    await client.command('DATA');
+    client.abort('Subject: cut\r\n\r\nhalf a mess');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await intake.close();
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(stored()).toEqual([]);
+    expect(hooks.requests).toEqual([]);
+  });
+
+  it('still answers 250 when onDelivered fails, logging it', async () => {
+    const failing = await SmtpIntake.start({
+      host: '127.0.0.1',
+      port: 0,
+      localDomains: ['local.test'],
+      maxMessageBytes: LIMIT,
+      deliver,
+      onDelivered: () => Promise.reject(new Error('runtime down')),
+      logger: log.logger,
+    });
+    const mailer = createTransport({ host: '127.0.0.1', port: failing.port, secure: false, ignoreTLS: true });
+    const info = await mailer.sendMail({ from: 'bob@out.example', to: 'ann@local.test', subject: 'x', text: 'x' });
+    mailer.close();
+    await failing.close();
+    await failing.close();
+    expect(info.response).toBe('250 2.0.0 Ok: queued as msg-1');
+    expect(log.lines.find((l) => l.msg.startsWith('onDelivered failed'))).toMatchObject({ address: 'ann@local.test', emailId: 'msg-1' });
+  });
+
+  it('refuses to start on a port in use, with the address in the message', async () => {
+    await expect(
+      SmtpIntake.start({ host: '127.0.0.1', port: intake.port, localDomains: ['local.test'], maxMessageBytes: LIMIT, deliver, logger: log.logger }),
+    ).rejects.toThrow(`The SMTP intake cannot listen on 127.0.0.1:${intake.port}`);
+  });
+});
+
+describe('stripMboxSeparator', () => {
+  it('drops a leading mbox "From " line but keeps an obsolete-syntax "From  :" header', () => {
+    expect(String(stripMboxSeparator(Buffer.from('From jamis@37signals.com Thu Feb 22 11:20:31 2007\nFrom: a@b.c\n\nhi')))).toBe('From: a@b.c\n\nhi');
+    expect(String(stripMboxSeparator(Buffer.from('From  : John Doe <jdoe@example>\nTo: x@y.z\n\nhi')))).toBe('From  : John Doe <jdoe@example>\nTo: x@y.z\n\nhi');
+    expect(String(stripMboxSeparator(Buffer.from('Subject: no separator\n\nhi')))).toBe('Subject: no separator\n\nhi');
+  });
+});

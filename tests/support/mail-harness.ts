@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createTransport } from 'nodemailer';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { startMailService, type MailService } from '../../src/mail/mail-service.js';
+
+export interface TestMailOptions {
+  mail?: Partial<NonNullable<ConfigInput['mail']>>;
+  webhooks?: Partial<NonNullable<ConfigInput['webhooks']>>;
+}
+
+/** The bundled mail service on free ports, over a temp Maildir root. */
+export class TestMailServer {
+  private constructor(
+    readonly service: MailService,
+    readonly root: string,
+    private readonly dir: string,
+  ) {}
+
+  static async start(options: TestMailOptions = {}): Promise<TestMailServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-mail-'));
+    const root = join(dir, 'maildir');
+    const config = parseConfig({
+      mail: { maildir_root: root, mcp_listen_addr: '127.0.0.1:0', smtp_listen_addr: '127.0.0.1:0', runtime_webhook_url: '', ...options.mail },
+      webhooks: options.webhooks ?? {},
+      log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+    });
+    const service = await startMailService({ config, logger: createLogger(config.log.level, 'test-mail') });
+    return new TestMailServer(service, root, dir);
+  }
+
+  get mcpUrl(): string {
+    return `http://127.0.0.1:${this.service.mcpPort}/mcp`;
+  }
+
+  /** An MCP client over Streamable HTTP, as the runtime uses it. */
+  async client(token?: string): Promise<Client> {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+    await client.connect(new StreamableHTTPClientTransport(new URL(this.mcpUrl), { requestInit: { headers } }));
+    return client;
+  }
+
+  /** A real SMTP client session against the intake; pass `transport` to send several messages over one connection. */
+  async sendSmtp(
+    message: { from: string; to: string | string[]; subject?: string; text?: string; raw?: Buffer | string },
+    shared?: ReturnType<typeof createTransport>,
+  ): Promise<void> {
+    const transport = shared ?? this.smtpTransport();
+    try {
+      const to = Array.isArray(message.to) ? message.to : [message.to];
+      if (message.raw !== undefined) await transport.sendMail({ envelope: { from: message.from, to }, raw: message.raw });
+      else await transport.sendMail({ from: message.from, to, subject: message.subject ?? '', text: message.text ?? '' });
+    } finally {
+      if (!shared) transport.close();
+    }
+  }
+
+  smtpTransport(options: { pool?: boolean } = {}): ReturnType<typeof createTransport> {
+    return createTransport({ host: '127.0.0.1', port: this.service.smtpPort, secure: false, ignoreTLS: true, ...(options.pool ? { pool: true, maxConnections: 1, maxMessages: Infinity } : {}) });
+  }
+
+  async close(): Promise<void> {
+    await this.service.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+type ToolResult = Awaited<ReturnType<Client['callTool']>>;
+
+export function toolText(result: ToolResult): string {
+  const content = result.content as Array<{ type: string; text?: string }>;
+  return content.map((c) => c.text ?? '').join('\n');
+}
