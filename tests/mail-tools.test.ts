@@ -192,3 +192,27 @@ describe('real-world mail over SMTP', () => {
     }
   });
 });
+
+describe('sending to outside addresses', () => {
+  it('goes through the configured SMTP relay, and the sender keeps a copy in Sent', async () => {
+    // The "outside world": another real SMTP server, for elsewhere.org.
+    const outside = await TestMailServer.start({ mail: { local_domains: ['elsewhere.org'] } });
+    const mail = await TestMailServer.start({ mail: { relay: { host: '127.0.0.1', port: outside.service.smtpPort } } });
+    try {
+      const client = await mail.client();
+      const sent = await client.callTool({ name: 'send_email', arguments: { from: ALICE, to: 'zoe@elsewhere.org, bob@example.com', subject: 'Partout', body: 'Bonjour à tous' } });
+      expect(sent.isError, toolText(sent)).toBeFalsy();
+      expect(sent.structuredContent).toMatchObject({ relayed: ['zoe@elsewhere.org'], delivered_locally: ['bob@example.com'] });
+
+      const remote = await outside.client();
+      const zoe = structured(await remote.callTool({ name: 'list_emails', arguments: { email: 'zoe@elsewhere.org' } }));
+      expect(zoe.emails!.map((e) => [e.from, e.subject])).toEqual([[ALICE, 'Partout']]);
+      const bob = structured(await client.callTool({ name: 'list_emails', arguments: { email: BOB } }));
+      expect(bob.emails!.map((e) => e.subject)).toEqual(['Partout']);
+      expect(readdirSync(join(mail.root, ALICE, '.Sent', 'cur'))).toHaveLength(1);
+      await Promise.all([client.close(), remote.close()]);
+    } finally {
+      await Promise.all([mail.close(), outside.close()]);
+    }
+  });
+});
