@@ -156,7 +156,7 @@ describe('mail MCP server access', () => {
 });
 
 describe('real-world mail over SMTP', () => {
-  const FIXTURES = new URL('../../shared/fixtures/emails/', import.meta.url).pathname;
+  const FIXTURES = new URL('./fixtures/emails/', import.meta.url).pathname;
   const files = (dir: string): string[] =>
     readdirSync(dir).flatMap((name) => {
       const path = join(dir, name);

@@ -18,7 +18,7 @@ import {
 } from '../src/mail/maildir/index.js';
 import { parseMessage } from '../src/mail/maildir/message-parser.js';
 
-const FIXTURES_DIR = fileURLToPath(new URL('../../shared/fixtures/emails/', import.meta.url));
+const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/emails/', import.meta.url));
 
 function rawEmail(fields: { from?: string; to?: string; cc?: string; subject?: string; date?: string; body?: string; headers?: string[] }): Buffer {
   const lines = [
