@@ -26,6 +26,8 @@ export const ENV_OVERRIDES = [
   ['MAIL_AUTH_TOKEN', 'mail', 'auth_token'],
   ['WEBHOOK_SECRET', 'webhooks', 'secret'],
   ['MAIL_RUNTIME_WEBHOOK_URL', 'mail', 'runtime_webhook_url'],
+  ['REDIS_URL', 'redis', 'url'],
+  ['ADMIN_TOKEN', 'admin', 'token'],
 ] as const;
 
 /** `--config <path>` / `--config=<path>`, then `AI_RUNTIME_CONFIG`, then `./config.toml` when it exists. */

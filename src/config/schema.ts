@@ -96,12 +96,46 @@ export const ConversationConfigSchema = z.strictObject({
 });
 
 export const SummarizationConfigSchema = z.strictObject({
-  /** @default true */
+  /** The summaries pipeline (queue, worker, notifications, summary endpoints). @default true */
   enabled: z.boolean().default(true),
   /** The SQLite file for conversations and summaries (seed key and meaning). @default "data/ai-runtime.db" */
   db_path: z.string().min(1).default('data/ai-runtime.db'),
-  /** @default true */
+  /** Summarize mail announced on the webhook. Off: the webhook is accepted and ignored. @default true */
   auto_summarize: z.boolean().default(true),
+  /** Run a summary worker inside the runtime; off for nodes that only serve sockets (`npm run worker` runs workers alone). @default true */
+  worker: z.boolean().default(true),
+  /** Model for summaries; defaults to `[llm] model`. */
+  model: z.string().min(1).optional(),
+  /** Summaries computed at once per worker. @default 2 */
+  concurrency: z.int().positive().default(2),
+  /** At most this many summary LLM calls per `rate_limit_window_ms`, across all workers. @default 20 */
+  rate_limit_max: z.int().positive().default(20),
+  /** @default 1000 */
+  rate_limit_window_ms: z.int().positive().default(1000),
+  /** Tries per email before the job is left failed; with the backoff, about 8 minutes of Ollama outage. @default 10 */
+  attempts: z.int().positive().default(10),
+  /** First retry delay, doubled each time. @default 1000 */
+  backoff_ms: z.int().positive().default(1000),
+  /** `POST /api/generate-summary` answers 504 after this. @default 60000 */
+  timeout_ms: z.int().positive().default(60_000),
+  /** Missed notifications replayed to a user when they sign in. @default 50 */
+  replay_limit: z.int().positive().default(50),
+});
+
+export const RedisConfigSchema = z.strictObject({
+  /** An external Redis (`redis://host:port/db`). Empty: `npm start` runs its own from `redis.conf`. @default "" */
+  url: z.union([z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }), z.literal('')]).default(''),
+  /** The port of the Redis `npm start` runs (not 6379, so a system Redis is left alone). @default 6390 */
+  embedded_port: z.int().min(1).max(65535).default(6390),
+  /** Where that Redis keeps its AOF and RDB files. @default "data/redis" */
+  data_dir: z.string().min(1).default('data/redis'),
+  /** Key prefix for BullMQ and pub/sub, so several deployments can share one Redis. @default "ai-runtime" */
+  prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ai-runtime'),
+});
+
+export const AdminConfigSchema = z.strictObject({
+  /** Bearer token for admin endpoints (failed jobs). Empty: admin endpoints answer 403. @default "" */
+  token: z.string().default(''),
 });
 
 const hostPort = listenAddr;
@@ -160,6 +194,8 @@ export const ConfigSchema = z.strictObject({
   server: ServerConfigSchema.prefault({}),
   conversation: ConversationConfigSchema.prefault({}),
   summarization: SummarizationConfigSchema.prefault({}),
+  redis: RedisConfigSchema.prefault({}),
+  admin: AdminConfigSchema.prefault({}),
   mail: MailConfigSchema.prefault({}),
   webhooks: WebhooksConfigSchema.prefault({}),
   auth: AuthConfigSchema.prefault({}),

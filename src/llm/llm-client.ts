@@ -32,9 +32,19 @@ export interface LlmHealth {
   checkedAt?: string;
 }
 
+export interface LlmCompletionRequest {
+  system: string;
+  prompt: string;
+  /** Overrides the configured model (summaries may use a smaller one). */
+  model?: string;
+  signal?: AbortSignal;
+}
+
 export interface LlmClient {
   readonly model: string;
   stream(request: LlmChatRequest): AsyncIterable<LlmStreamEvent>;
+  /** One whole answer, no tools, no streaming. Throws the same errors as `stream`. */
+  complete(request: LlmCompletionRequest): Promise<string>;
   checkHealth(): Promise<LlmHealth>;
   /** The last health check's result, without a request. */
   health(): LlmHealth;

@@ -5,7 +5,7 @@ import type { LlmConfig } from '../config/schema.js';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
-import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
+import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 
 /** The ollama client throws a `ResponseError` (not exported) for non-2xx answers; this is its shape. */
 const ResponseErrorShape = z.object({ name: z.literal('ResponseError'), status_code: z.number(), message: z.string() });
@@ -138,6 +138,26 @@ export class OllamaClient implements LlmClient {
       if (!request.signal.aborted) throw new LlmRequestError('the LLM stream ended without a final chunk', undefined);
     } catch (error) {
       throw this.translate(error, request.signal);
+    }
+  }
+
+  async complete(request: LlmCompletionRequest): Promise<string> {
+    const signal = request.signal ?? new AbortController().signal;
+    try {
+      const response = await this.clientFor(signal).chat({
+        model: request.model ?? this.model,
+        messages: [
+          { role: 'system', content: request.system },
+          { role: 'user', content: request.prompt },
+        ],
+        stream: false,
+        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
+      });
+      const content = ChatChunkSchema.parse(response).message?.content ?? '';
+      this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
+      return content;
+    } catch (error) {
+      throw this.translate(error, signal);
     }
   }
 

@@ -20,7 +20,25 @@ export interface MessagesTable {
   created_at: string;
 }
 
+export interface SummariesTable {
+  user_email: string;
+  email_id: string;
+  sender: string;
+  subject: string;
+  summary: string;
+  model: string;
+  created_at: string;
+}
+
+/** Per user, the `created_at` of the newest notification they acknowledged; replay starts after it. */
+export interface NotificationAcksTable {
+  user_email: string;
+  acked_up_to: string;
+}
+
 export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
+  summaries: SummariesTable;
+  notification_acks: NotificationAcksTable;
 }

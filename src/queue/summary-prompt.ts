@@ -1,0 +1,25 @@
+import type { EmailWebhookPayload } from '../mail/email-webhook.js';
+
+/** Emails are cut here before they reach the model: the summary needs the gist, not a whole newsletter. */
+const MAX_BODY_CHARS = 6_000;
+
+/** The one place the summary prompt lives. */
+export const SUMMARY_SYSTEM_PROMPT = [
+  'You summarize one incoming email for its recipient in one or two short sentences.',
+  'Write the summary in the same language as the email. Say who wants what, and any date, amount or action asked for.',
+  'Answer with the summary only: no preamble, no quotes, no markdown.',
+].join('\n');
+
+export function summaryPrompt(email: Pick<EmailWebhookPayload, 'from' | 'subject' | 'body'>): string {
+  const body = email.body.length > MAX_BODY_CHARS ? `${email.body.slice(0, MAX_BODY_CHARS)}\n[…]` : email.body;
+  return `From: ${email.from}\nSubject: ${email.subject}\n\n${body}`;
+}
+
+/** Models sometimes wrap the answer in quotes or a "Summary:" label despite the prompt. */
+export function cleanSummary(text: string): string {
+  return text
+    .trim()
+    .replace(/^(summary|résumé|resumen)\s*:\s*/i, '')
+    .replace(/^["“«]\s*|\s*["”»]$/g, '')
+    .trim();
+}

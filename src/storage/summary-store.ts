@@ -1,0 +1,81 @@
+import type { Db } from './database.js';
+
+export interface EmailSummaryRecord {
+  userEmail: string;
+  emailId: string;
+  from: string;
+  subject: string;
+  summary: string;
+  model: string;
+  createdAt: string;
+}
+
+type Row = { user_email: string; email_id: string; sender: string; subject: string; summary: string; model: string; created_at: string };
+
+const toRecord = (r: Row): EmailSummaryRecord => ({
+  userEmail: r.user_email,
+  emailId: r.email_id,
+  from: r.sender,
+  subject: r.subject,
+  summary: r.summary,
+  model: r.model,
+  createdAt: r.created_at,
+});
+
+/** Summaries of incoming mail, one per (user, email), and how far each user has acknowledged their notifications. */
+export class SummaryStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Inserts unless this email already has a summary. `inserted` tells the caller whether this call wrote it, which
+   * is what makes the notification happen once however often the job runs.
+   */
+  async insert(record: EmailSummaryRecord): Promise<{ inserted: boolean; record: EmailSummaryRecord }> {
+    const result = await this.db
+      .insertInto('summaries')
+      .values({
+        user_email: record.userEmail,
+        email_id: record.emailId,
+        sender: record.from,
+        subject: record.subject,
+        summary: record.summary,
+        model: record.model,
+        created_at: record.createdAt,
+      })
+      .onConflict((oc) => oc.columns(['user_email', 'email_id']).doNothing())
+      .executeTakeFirst();
+    const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    return { inserted, record: inserted ? record : ((await this.find(record.userEmail, record.emailId)) ?? record) };
+  }
+
+  async find(userEmail: string, emailId: string): Promise<EmailSummaryRecord | undefined> {
+    const row = await this.db.selectFrom('summaries').selectAll().where('user_email', '=', userEmail).where('email_id', '=', emailId).executeTakeFirst();
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Newest first. */
+  async listForUser(userEmail: string, limit = 50): Promise<EmailSummaryRecord[]> {
+    const rows = await this.db.selectFrom('summaries').selectAll().where('user_email', '=', userEmail).orderBy('created_at', 'desc').limit(limit).execute();
+    return rows.map(toRecord);
+  }
+
+  /** The user's summaries after their last acknowledged one, oldest first (the order they happened in). */
+  async unacknowledged(userEmail: string, limit: number): Promise<EmailSummaryRecord[]> {
+    const ack = await this.db.selectFrom('notification_acks').select('acked_up_to').where('user_email', '=', userEmail).executeTakeFirst();
+    let query = this.db.selectFrom('summaries').selectAll().where('user_email', '=', userEmail);
+    if (ack) query = query.where('created_at', '>', ack.acked_up_to);
+    const rows = await query.orderBy('created_at', 'desc').limit(limit).execute();
+    return rows.map(toRecord).reverse();
+  }
+
+  /** Moves the user's cursor forward (never back: acks may arrive out of order from several tabs). */
+  async acknowledge(userEmail: string, upTo: string): Promise<void> {
+    await this.db
+      .insertInto('notification_acks')
+      .values({ user_email: userEmail, acked_up_to: upTo })
+      .onConflict((oc) =>
+        oc.column('user_email').doUpdateSet({ acked_up_to: upTo }).where('notification_acks.acked_up_to', '<', upTo),
+      )
+      .execute();
+  }
+}

@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { EmbeddedRedis } from '../../src/embedded/redis-server.js';
+import { createLogger } from '../../src/logger.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
+
+/** A private Redis from the project's redis.conf, on a free port, in a temp dir: never the machine's own Redis. */
+export class TestRedis {
+  private redis: EmbeddedRedis;
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {
+    this.redis = this.create();
+  }
+
+  private create(): EmbeddedRedis {
+    return new EmbeddedRedis({
+      confPath: new URL('../../redis.conf', import.meta.url).pathname,
+      port: this.port,
+      dataDir: join(this.dir, 'data'),
+      logger: createLogger('silent'),
+      restart: false,
+      output: process.env.TEST_LOG_LEVEL ? process.stdout : quiet,
+    });
+  }
+
+  static async start(): Promise<TestRedis> {
+    const redis = new TestRedis(await freePort(), mkdtempSync(join(tmpdir(), 'ai-runtime-redis-')));
+    await redis.redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return this.redis.url;
+  }
+
+  /** Stops Redis (it writes its AOF first); `restart()` brings it back on the same port with the same data. */
+  async stop(): Promise<void> {
+    await this.redis.close();
+  }
+
+  async restart(): Promise<void> {
+    this.redis = this.create();
+    await this.redis.start();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
