@@ -165,7 +165,7 @@ async function idleSocketCost(): Promise<string[]> {
   const configPath = join(dir, 'bench.toml');
   writeFileSync(
     configPath,
-    `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[summarization]\ndb_path = "${join(dir, 'bench.db')}"\n[log]\nlevel = "info"\n`,
+    `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[mail]\nembedded = false\n[summarization]\nenabled = false\ndb_path = "${join(dir, 'bench.db')}"\n[log]\nlevel = "info"\n`,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {

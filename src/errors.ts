@@ -62,6 +62,18 @@ export class StorageError extends RuntimeError {
   }
 }
 
+/** An HTTP route's answer other than success: the edge turns it into `status` with `{status:"error", message}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'HttpError';
+  }
+}
+
 /** Turns anything thrown into a message a user can read, without stack traces. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChildService } from './embedded/child-service.js';
+import { EmbeddedRedis } from './embedded/redis-server.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { startRuntime } from './runtime.js';
@@ -43,8 +44,25 @@ async function main(): Promise<void> {
     // Only this run's processes need to agree on it; a fixed secret is for senders outside (set WEBHOOK_SECRET).
     config = { ...config, webhooks: { ...config.webhooks, secret: randomBytes(32).toString('hex') } };
   }
+  const children: Array<{ close(): Promise<void> }> = [];
+  if (!config.redis.url && config.summarization.enabled) {
+    const redis = new EmbeddedRedis({
+      confPath: new URL('../redis.conf', import.meta.url).pathname,
+      port: config.redis.embedded_port,
+      dataDir: config.redis.data_dir,
+      logger,
+    });
+    try {
+      await redis.start();
+      children.push(redis);
+      config = { ...config, redis: { ...config.redis, url: redis.url } };
+      logger.info(`Redis (redis.conf) listening on 127.0.0.1:${config.redis.embedded_port}, data in ${config.redis.data_dir}`);
+    } catch (error) {
+      // Chat works without Redis; only summaries need it, and the runtime says so.
+      logger.error({ err: errorMessage(error) }, 'could not start the bundled Redis; email summaries are off');
+    }
+  }
   const runtime = await startRuntime({ config, logger });
-  const children: ChildService[] = [];
   if (config.mail.embedded) {
     const mail = embeddedMailServer(config, runtime.port, logger);
     children.push(mail);
@@ -54,7 +72,10 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-    Promise.allSettled([runtime.close(), ...children.map((c) => c.close())])
+    // The runtime first (its worker hands active jobs back to Redis), then what it depends on.
+    runtime
+      .close()
+      .then(() => Promise.allSettled(children.reverse().map((c) => c.close())))
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };

@@ -17,6 +17,11 @@ import { healthRoute } from './server/health.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { ConversationStore } from './storage/conversation-store.js';
+import { SummaryStore } from './storage/summary-store.js';
+import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
+import type { SummaryQueue } from './queue/summary-queue.js';
+import { enqueueSummary, summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
+import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openSqlite, type Db } from './storage/database.js';
 
 export interface RuntimeOptions {
@@ -28,6 +33,9 @@ export interface RuntimeOptions {
 
 export interface Runtime {
   readonly port: number;
+  /** Resolves once this node listens for notifications on Redis (never, without Redis). */
+  readonly notificationsReady: Promise<void>;
+  readonly queue: SummaryQueue | undefined;
   readonly httpUrl: string;
   readonly wsUrl: string;
   readonly hub: ConversationHub;
@@ -50,6 +58,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   await migrateToLatest(db);
   const store = new ConversationStore(db);
 
+  const summaries = new SummaryStore(db);
   const llm = new OllamaClient(config.llm);
   logger.info(`Connecting to Ollama at ${config.llm.base_url}`);
   const mcp = new McpRegistry(configuredServers(config), {
@@ -90,6 +99,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     }),
   );
 
+  const pipeline = startSummaryPipeline({ config, llm, summaries, logger });
+
   const reportLlm = async () => {
     const health = await llm.checkHealth();
     if (health.status === LlmStatus.Ok) logger.info(`Model: ${config.llm.model} loaded successfully`);
@@ -99,22 +110,40 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   healthTimer.unref();
   await Promise.all([reportLlm(), mcp.start()]);
 
+  const authenticate = createAuthenticator(config.auth);
+  const queue = pipeline?.queue;
   server = new RuntimeServer({
     config: config.server,
-    handler: new ProtocolHandler({ hub, store, authenticate: createAuthenticator(config.auth), config: config.server, logger }),
+    handler: new ProtocolHandler({
+      hub,
+      store,
+      authenticate,
+      config: config.server,
+      logger,
+      ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
+    }),
     routes: {
-      'GET /health': healthRoute({ llm, mcp, db }),
+      'GET /health': healthRoute({ llm, mcp, db, queue }),
       'POST /api/webhooks/email': emailWebhookRoute({
         secret: config.webhooks.secret,
         toleranceSeconds: config.webhooks.tolerance_s,
         accept: async (email) => {
           logger.info({ user: email.user_email, emailId: email.email_id, subject: email.subject }, 'new mail announced');
-          return { id: `${email.user_email}:${email.email_id}` };
+          if (!queue || !config.summarization.auto_summarize) return { status: 'ignored', reason: 'summaries are off on this runtime' };
+          return { status: 'accepted', id: await enqueueSummary(queue, email) };
         },
       }),
+      ...(queue
+        ? summaryRoutes({ queue, store: summaries, authenticate, config })
+        : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false')),
     },
     logger,
   });
+  const liveServer = server;
+  const notificationsReady = pipeline
+    ? pipeline.bus.subscribe((n) => liveServer.publish(userTopic(n.user_email), JSON.stringify(toNotificationMessage(fromNotification(n)))))
+    : new Promise<void>(() => undefined);
+  notificationsReady.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'cannot subscribe to notifications'));
   const port = await server.listen();
   const host = config.server.listen_addr.slice(0, config.server.listen_addr.lastIndexOf(':'));
   const reachableHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
@@ -124,6 +153,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   let closing: Promise<void> | undefined;
   return {
     port,
+    notificationsReady,
+    queue,
     httpUrl: `http://${reachableHost}:${port}`,
     wsUrl: `ws://${reachableHost}:${port}${config.server.websocket_path}`,
     hub,
@@ -134,6 +165,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       closing ??= (async () => {
         clearInterval(healthTimer);
         server?.close();
+        // The worker first: its active jobs finish (or go back to the queue) while the database is still open.
+        await pipeline?.close();
         const steps = await Promise.allSettled([hub.close(), mcp.close(), llm.close()]);
         await db.destroy().catch((err) => logger.warn({ err: errorMessage(err) }, 'database close failed'));
         for (const step of steps) if (step.status === 'rejected') logger.warn({ err: errorMessage(step.reason) }, 'shutdown step failed');

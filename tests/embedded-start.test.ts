@@ -20,7 +20,7 @@ function freePort(): Promise<number> {
   });
 }
 
-describe('npm start: runtime + bundled mail server + SMTP intake', () => {
+describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () => {
   let dir: string;
   let ollama: FakeOllama;
   let child: ChildProcess;
@@ -45,7 +45,7 @@ describe('npm start: runtime + bundled mail server + SMTP intake', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ai-runtime-embedded-'));
     ollama = await FakeOllama.start();
-    const [mcpPort, smtp] = [await freePort(), await freePort()];
+    const [mcpPort, smtp, redisPort] = [await freePort(), await freePort(), await freePort()];
     smtpPort = smtp;
     const config = join(dir, 'config.toml');
     writeFileSync(
@@ -63,6 +63,9 @@ describe('npm start: runtime + bundled mail server + SMTP intake', () => {
         `smtp_listen_addr = "127.0.0.1:${smtpPort}"`,
         '[mcp]',
         'reconnect_initial_ms = 200',
+        '[redis]',
+        `embedded_port = ${redisPort}`,
+        `data_dir = "${join(dir, 'redis')}"`,
       ].join('\n'),
     );
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,15 +86,18 @@ describe('npm start: runtime + bundled mail server + SMTP intake', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a mail sent with a real SMTP client shows up in list_emails through a chat, and the runtime is told', async () => {
+  it('a mail sent with a real SMTP client pops up summarized on the user\'s open socket, and shows up in list_emails', async () => {
+    expect(output).toMatch(/Redis \(redis.conf\) listening on 127.0.0.1:\d+/);
+    const client = await TestClient.connect(`ws://127.0.0.1:${runtimePort}/ws`);
+    await client.auth('alice@example.com');
+    ollama.enqueue({ tokens: ['Le budget est décalé à 16h.'] });
     const smtp = createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
     await smtp.sendMail({ from: 'boss@example.com', to: 'alice@example.com', subject: 'Budget meeting moved', text: 'Now at 4pm.' });
     smtp.close();
-    await waitFor(/new mail announced/);
+    const notification = await client.next('email_notification', () => true, 10_000);
+    expect(notification).toMatchObject({ from: 'boss@example.com', subject: 'Budget meeting moved', summary: 'Le budget est décalé à 16h.' });
 
     ollama.enqueue({ toolCalls: [{ name: 'list_emails', arguments: {} }] }, { tokens: ['Un', ' email'] });
-    const client = await TestClient.connect(`ws://127.0.0.1:${runtimePort}/ws`);
-    await client.auth('alice@example.com');
     const turn = await client.chat('Liste mes emails', {}, 10_000);
     const result = turn.find((m) => m.type === 'tool_result');
     expect(result).toMatchObject({ tool: 'list_emails', args: { email: 'alice@example.com' }, is_error: false });

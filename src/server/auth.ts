@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { ErrorCode, RuntimeError } from '../errors.js';
@@ -25,3 +26,17 @@ export function createAuthenticator(config: Config['auth']) {
 }
 
 export type Authenticate = ReturnType<typeof createAuthenticator>;
+
+/** Who is calling an HTTP endpoint. Dev mode: the `X-User-Email` header (or `?email=`); token auth replaces it later. */
+export async function authenticateHttp(authenticate: Authenticate, request: { headers: Record<string, string>; query: URLSearchParams }): Promise<AuthenticatedUser> {
+  const email = request.headers['x-user-email'] ?? request.query.get('email') ?? undefined;
+  return authenticate({ email });
+}
+
+/** Admin endpoints: `Authorization: Bearer <[admin] token>`; with no token configured they are closed. */
+export function isAdmin(config: Config['admin'], headers: Record<string, string>): boolean {
+  if (!config.token) return false;
+  const given = Buffer.from(headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${config.token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

@@ -5,8 +5,8 @@ import type { HttpResponse, HttpRoute } from './ws-server.js';
 export interface EmailWebhookRouteOptions {
   secret: string;
   toleranceSeconds: number;
-  /** What to do with a verified email; answers the id under which it was taken. */
-  accept: (payload: EmailWebhookPayload) => Promise<{ id: string }>;
+  /** What to do with a verified email: queued under `id`, or ignored (summaries off). */
+  accept: (payload: EmailWebhookPayload) => Promise<{ status: 'accepted'; id: string } | { status: 'ignored'; reason: string }>;
 }
 
 const error = (status: number, message: string): HttpResponse => ({ status, body: { status: 'error', message } });
@@ -30,7 +30,6 @@ export function emailWebhookRoute(options: EmailWebhookRouteOptions): HttpRoute 
     }
     const parsed = EmailWebhookPayloadSchema.safeParse(raw);
     if (!parsed.success) return error(400, `Invalid email webhook: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
-    const { id } = await options.accept(parsed.data);
-    return { status: 202, body: { status: 'accepted', id } };
+    return { status: 202, body: await options.accept(parsed.data) };
   };
 }

@@ -3,6 +3,7 @@ import type { ConversationHub, LiveConversation } from '../conversations/convers
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
+import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
 import type { Authenticate, AuthenticatedUser } from './auth.js';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from './protocol.js';
 
@@ -27,9 +28,20 @@ export function newConnectionState(): ConnectionState {
 
 type Authed<M> = M & { user: AuthenticatedUser };
 
+/** The uWS topic of one user's notifications: only that user's sockets subscribe to it. */
+export function userTopic(email: string): string {
+  return `user:${email}`;
+}
+
+export function toNotificationMessage(record: EmailSummaryRecord): Extract<ServerMessage, { type: 'email_notification' }> {
+  return { type: 'email_notification', email_id: record.emailId, from: record.from, subject: record.subject, summary: record.summary, created_at: record.createdAt };
+}
+
 export interface ProtocolHandlerOptions {
   hub: ConversationHub;
   store: ConversationStore;
+  /** Absent when summaries are off: no replay, and acks are accepted and ignored. */
+  notifications?: { store: SummaryStore; replayLimit: number };
   authenticate: Authenticate;
   config: Config['server'];
   logger: Logger;
@@ -95,6 +107,9 @@ export class ProtocolHandler {
         this.reply(connection, this.options.hub.history(conversation));
         return;
       }
+      case 'ack_notifications':
+        await this.options.notifications?.store.acknowledge(authed.user.email, authed.up_to);
+        return;
       case 'list_conversations': {
         const conversations = await this.options.store.listForUser(authed.user.email);
         this.reply(connection, {
@@ -107,17 +122,30 @@ export class ProtocolHandler {
   }
 
   private async auth(connection: ClientConnection, state: ConnectionState, message: Extract<ClientMessage, { type: 'auth' }>): Promise<void> {
+    let user: AuthenticatedUser;
     try {
-      const user = await this.options.authenticate(message);
+      user = await this.options.authenticate(message);
       if (state.user && state.user.email !== user.email) {
         throw new RuntimeError(ErrorCode.AuthFailed, `This socket is signed in as ${state.user.email}; open a new connection to switch users.`);
       }
-      state.user = user;
-      this.reply(connection, { type: 'auth_success', email: user.email });
     } catch (error) {
       const code = error instanceof RuntimeError ? error.code : ErrorCode.AuthFailed;
       this.reply(connection, { type: 'auth_error', code, message: errorMessage(error) });
+      return;
     }
+    const firstAuth = !state.user;
+    state.user = user;
+    this.reply(connection, { type: 'auth_success', email: user.email });
+    if (firstAuth) await this.attachNotifications(connection, user.email);
+  }
+
+  /** Live notifications from now on, then what arrived while the user was away (a few may come both ways: dedupe by email_id). */
+  private async attachNotifications(connection: ClientConnection, email: string): Promise<void> {
+    connection.subscribe(userTopic(email));
+    const notifications = this.options.notifications;
+    if (!notifications) return;
+    const missed = await notifications.store.unacknowledged(email, notifications.replayLimit);
+    for (const record of missed) this.reply(connection, toNotificationMessage(record));
   }
 
   private attach(connection: ClientConnection, state: ConnectionState, conversation: LiveConversation): void {

@@ -33,6 +33,8 @@ export const ClientMessageSchemas = {
   new_conversation: z.object({ type: z.literal('new_conversation') }),
   list_conversations: z.object({ type: z.literal('list_conversations') }),
   ping: z.object({ type: z.literal('ping') }),
+  /** Notifications up to this `created_at` were seen: they are not replayed at the next sign-in. */
+  ack_notifications: z.object({ type: z.literal('ack_notifications'), up_to: z.iso.datetime({ offset: true }) }),
 } as const;
 
 export type ClientMessageType = keyof typeof ClientMessageSchemas;
@@ -128,6 +130,15 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     conversations: z.array(z.object({ id: z.string(), title: z.string(), created_at: z.string(), updated_at: z.string() })),
   }),
   z.object({ type: z.literal('pong') }),
+  /** A new email's summary (the seed's fields plus `email_id` and `created_at`), live or replayed after sign-in. */
+  z.object({
+    type: z.literal('email_notification'),
+    email_id: z.string(),
+    from: z.string(),
+    subject: z.string(),
+    summary: z.string(),
+    created_at: z.string(),
+  }),
   ConversationEventSchemas.state,
   ConversationEventSchemas.chunk,
   ConversationEventSchemas.tool_call,

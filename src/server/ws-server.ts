@@ -1,6 +1,6 @@
 import uWS from 'uWebSockets.js';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { HttpError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { newConnectionState, type ConnectionState, type ProtocolHandler } from './protocol-handler.js';
 
@@ -12,6 +12,9 @@ export interface HttpResponse {
 /** A request copied out of uWS (whose `req` dies at the first `await`): lower-case headers and the whole body. */
 export interface HttpRequest {
   headers: Record<string, string>;
+  query: URLSearchParams;
+  /** Values of the route's `:name` segments, in order. */
+  params: string[];
   body: Buffer;
 }
 
@@ -39,6 +42,7 @@ const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   202: '202 Accepted',
+  403: '403 Forbidden',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   404: '404 Not Found',
@@ -107,6 +111,7 @@ export class RuntimeServer {
     for (const [key, route] of Object.entries(options.routes)) {
       const [method, path] = key.split(' ') as [string, string];
       const register = method === 'POST' ? this.app.post.bind(this.app) : this.app.get.bind(this.app);
+      const paramCount = path.split('/').filter((segment) => segment.startsWith(':')).length;
       register(path, (res, req) => {
         let aborted = false;
         res.onAborted(() => {
@@ -116,6 +121,8 @@ export class RuntimeServer {
         req.forEach((name, value) => {
           headers[name] = value;
         });
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        const params = Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
         const respond = ({ status, body }: HttpResponse) => {
           if (aborted) return;
           aborted = true;
@@ -124,8 +131,9 @@ export class RuntimeServer {
           });
         };
         const run = (body: Buffer) =>
-          route({ headers, body })
+          route({ headers, query, params, body })
             .catch((error: unknown): HttpResponse => {
+              if (error instanceof HttpError) return { status: error.status, body: { status: 'error', message: error.message } };
               logger.error({ err: errorMessage(error), route: key }, 'HTTP route failed');
               return { status: 500, body: { status: 'error', message: 'Internal error' } };
             })

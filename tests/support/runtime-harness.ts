@@ -17,7 +17,12 @@ export interface TestRuntimeOptions {
   /** Reuse a temp dir (and so its database) from an earlier runtime. */
   dir?: string;
   ollama?: FakeOllama;
+  /** A private Redis: turns the summaries pipeline on. */
+  redisUrl?: string;
 }
+
+/** The webhook secret test runtimes share with the tests that sign requests. */
+export const TEST_WEBHOOK_SECRET = 'test-webhook-secret';
 
 /** A runtime on real parts: SQLite in a temp dir, the fake Ollama over HTTP, a real MCP server, uWS on a free port. */
 export class TestRuntime {
@@ -41,7 +46,10 @@ export class TestRuntime {
       llm: { base_url: ollama.url, ...overrides.llm },
       mcp: { mail_server_url: '', servers: mcp ? [{ name: 'test', url: mcp.url }] : [], reconnect_initial_ms: 100, reconnect_max_ms: 500, ...overrides.mcp },
       server: { listen_addr: '127.0.0.1:0', ...overrides.server },
-      summarization: { db_path: join(dir, 'runtime.db'), ...overrides.summarization },
+      summarization: { db_path: join(dir, 'runtime.db'), backoff_ms: 100, ...overrides.summarization },
+      redis: { url: options.redisUrl ?? '', ...overrides.redis },
+      webhooks: { secret: TEST_WEBHOOK_SECRET, ...overrides.webhooks },
+      mail: { embedded: false, ...overrides.mail },
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides.log },
     });
     const runtime = await startRuntime({ config, logger: createLogger(config.log.level, 'test-runtime') });

@@ -1,0 +1,35 @@
+import { Redis } from 'ioredis';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * How a connection is used decides its options, as BullMQ documents:
+ * - `producer` (Queue, PUBLISH): fail fast while Redis is down, so a webhook can answer 503 instead of hanging;
+ * - `blocking` (Worker, QueueEvents) and `subscriber`: wait for Redis however long it takes (`maxRetriesPerRequest: null`).
+ */
+export type RedisRole = 'producer' | 'blocking' | 'subscriber';
+
+/** Reconnect delay grows to this and stays: Redis restarts should be picked up within seconds. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+export function redisConnection(url: string, role: RedisRole, logger: Logger): Redis {
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: role === 'producer' ? 1 : null,
+    enableOfflineQueue: role !== 'producer',
+    retryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),
+    lazyConnect: false,
+    connectionName: `ai-runtime:${role}`,
+  });
+  let down = false;
+  // ioredis emits an error per failed reconnect; one line per outage is enough.
+  redis.on('error', (error) => {
+    if (down) return;
+    down = true;
+    logger.warn({ redis: url.replace(/\/\/[^@]*@/, '//***@'), role, err: errorMessage(error) }, 'Redis unavailable; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (down) logger.info({ role }, 'Redis connection restored');
+    down = false;
+  });
+  return redis;
+}

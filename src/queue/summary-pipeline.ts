@@ -1,0 +1,58 @@
+import type { Config } from '../config/schema.js';
+import type { LlmClient } from '../llm/llm-client.js';
+import type { Logger } from '../logger.js';
+import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
+import { NotificationBus, type EmailNotification } from './notification-bus.js';
+import { SummaryQueue } from './summary-queue.js';
+import { startSummaryWorker, type SummaryWorker } from './summary-worker.js';
+
+export interface SummaryPipeline {
+  queue: SummaryQueue;
+  bus: NotificationBus;
+  worker: SummaryWorker | undefined;
+  /** Worker first (active jobs finish or return to the queue), then the queue and the bus. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function fromNotification(n: EmailNotification): EmailSummaryRecord {
+  return { userEmail: n.user_email, emailId: n.email_id, from: n.from, subject: n.subject, summary: n.summary, model: '', createdAt: n.created_at };
+}
+
+/** Queue, notification bus and (unless `[summarization] worker = false`) a worker, all on `[redis] url`. */
+export function startSummaryPipeline({ config, llm, summaries, logger }: { config: Config; llm: LlmClient; summaries: SummaryStore; logger: Logger }): SummaryPipeline | undefined {
+  if (!config.summarization.enabled) return undefined;
+  const url = config.redis.url;
+  if (!url) {
+    logger.warn('Email summaries are off: no Redis. Set REDIS_URL, or use `npm start`, which runs its own Redis.');
+    return undefined;
+  }
+  const s = config.summarization;
+  const queue = new SummaryQueue({ url, prefix: config.redis.prefix, attempts: s.attempts, backoffMs: s.backoff_ms, logger });
+  const bus = new NotificationBus({ url, prefix: config.redis.prefix, logger });
+  const worker = s.worker
+    ? startSummaryWorker({
+        url,
+        prefix: config.redis.prefix,
+        concurrency: s.concurrency,
+        limiter: { max: s.rate_limit_max, durationMs: s.rate_limit_window_ms },
+        llm,
+        model: s.model ?? config.llm.model,
+        store: summaries,
+        notifications: bus,
+        logger,
+      })
+    : undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    queue,
+    bus,
+    worker,
+    close() {
+      closing ??= (async () => {
+        await worker?.close();
+        await Promise.allSettled([queue.close(), bus.close()]);
+      })();
+      return closing;
+    },
+  };
+}

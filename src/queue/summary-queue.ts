@@ -1,0 +1,120 @@
+import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { redisConnection } from './redis-connection.js';
+import { SUMMARY_QUEUE_NAME, SummaryJobResultSchema, summaryJobId, type SummaryJobData, type SummaryJobResult } from './summary-job.js';
+
+export interface SummaryQueueOptions {
+  url: string;
+  prefix: string;
+  attempts: number;
+  backoffMs: number;
+  logger: Logger;
+}
+
+export interface FailedSummaryJob {
+  id: string;
+  user_email: string;
+  email_id: string;
+  subject: string;
+  failed_reason: string;
+  attempts_made: number;
+  failed_at: string | null;
+}
+
+/** The queue could not take the job (Redis down): the caller must say "try again", not lose the mail. */
+export class QueueUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`The summary queue is unavailable (Redis: ${errorMessage(cause)}); try again shortly.`, { cause });
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+export class SummaryTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`The summary was not ready within ${ms} ms (the LLM is slow or down); it is still queued and will be stored when done.`);
+    this.name = 'SummaryTimeoutError';
+  }
+}
+
+/** Completed jobs are kept a week, so that a repeated announcement within it finds the job instead of adding one. */
+const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 10_000 };
+
+/** Producer side of summaries: add (idempotently), wait for a result, inspect and retry failures. */
+export class SummaryQueue {
+  private readonly connection: Redis;
+  private readonly queue: Queue<SummaryJobData, SummaryJobResult>;
+  private events: QueueEvents | undefined;
+
+  constructor(private readonly options: SummaryQueueOptions) {
+    this.connection = redisConnection(options.url, 'producer', options.logger);
+    this.queue = new Queue<SummaryJobData, SummaryJobResult>(SUMMARY_QUEUE_NAME, { connection: this.connection, prefix: options.prefix });
+    this.queue.on('error', (err) => options.logger.debug({ err: errorMessage(err) }, 'summary queue error'));
+  }
+
+  async add(data: SummaryJobData): Promise<string> {
+    const jobId = summaryJobId(data.user_email, data.email_id);
+    try {
+      await this.queue.add('summarize', data, {
+        jobId,
+        attempts: this.options.attempts,
+        backoff: { type: 'exponential', delay: this.options.backoffMs },
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: false,
+      });
+    } catch (error) {
+      throw new QueueUnavailableError(error);
+    }
+    return jobId;
+  }
+
+  /** Waits for the job's result; on timeout the job goes on (and will still be stored and announced). */
+  async waitForResult(jobId: string, timeoutMs: number): Promise<SummaryJobResult> {
+    this.events ??= new QueueEvents(SUMMARY_QUEUE_NAME, {
+      connection: redisConnection(this.options.url, 'blocking', this.options.logger),
+      prefix: this.options.prefix,
+    });
+    await this.events.waitUntilReady();
+    const job = await Job.fromId<SummaryJobData, SummaryJobResult>(this.queue, jobId);
+    if (!job) throw new Error(`summary job ${jobId} disappeared`);
+    // waitUntilFinished also answers for a job that finished before we asked (it checks Redis, not our copy).
+    try {
+      return SummaryJobResultSchema.parse(await job.waitUntilFinished(this.events, timeoutMs));
+    } catch (error) {
+      if (/timed out/i.test(errorMessage(error))) throw new SummaryTimeoutError(timeoutMs);
+      throw error;
+    }
+  }
+
+  async failed(limit = 100): Promise<FailedSummaryJob[]> {
+    const jobs = await this.queue.getFailed(0, limit - 1);
+    return jobs.map((job) => ({
+      id: String(job.id),
+      user_email: String(job.data.user_email),
+      email_id: String(job.data.email_id),
+      subject: String(job.data.subject),
+      failed_reason: job.failedReason ?? '',
+      attempts_made: job.attemptsMade,
+      failed_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    }));
+  }
+
+  /** Puts a failed job back in the queue with a fresh set of attempts; false when no failed job has that id. */
+  async retry(jobId: string): Promise<boolean> {
+    const job = await Job.fromId(this.queue, jobId);
+    if (!job || !(await job.isFailed())) return false;
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return true;
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  }
+
+  /** Safe to call twice. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.events?.close(), this.queue.close()]);
+    this.connection.disconnect();
+  }
+}

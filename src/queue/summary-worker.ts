@@ -1,0 +1,90 @@
+import { Worker, type Job } from 'bullmq';
+import { errorMessage } from '../errors.js';
+import type { LlmClient } from '../llm/llm-client.js';
+import type { Logger } from '../logger.js';
+import type { SummaryStore } from '../storage/summary-store.js';
+import type { NotificationBus } from './notification-bus.js';
+import { redisConnection } from './redis-connection.js';
+import { SUMMARY_QUEUE_NAME, SummaryJobDataSchema, type SummaryJobData, type SummaryJobResult } from './summary-job.js';
+import { SUMMARY_SYSTEM_PROMPT, cleanSummary, summaryPrompt } from './summary-prompt.js';
+
+export interface SummaryWorkerOptions {
+  url: string;
+  prefix: string;
+  concurrency: number;
+  /** At most `max` LLM calls per `durationMs`, shared by every worker on this Redis. */
+  limiter: { max: number; durationMs: number };
+  llm: LlmClient;
+  model: string;
+  store: SummaryStore;
+  notifications: NotificationBus;
+  logger: Logger;
+}
+
+/**
+ * Summarizes one email per job. Jobs are at-least-once (a stalled job runs again), so every step is idempotent: an
+ * existing summary is returned as is, the insert ignores duplicates, and only the run that stored the summary
+ * announces it (or a retry, when an earlier attempt may have stored it and failed before announcing).
+ */
+export function createSummaryProcessor({ llm, model, store, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'notifications' | 'logger'>) {
+  return async (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
+    const email = SummaryJobDataSchema.parse(job.data);
+    let record = await store.find(email.user_email, email.email_id);
+    let created = false;
+    if (!record) {
+      const summary = cleanSummary(await llm.complete({ system: SUMMARY_SYSTEM_PROMPT, prompt: summaryPrompt(email), model }));
+      if (!summary) throw new Error('the LLM returned an empty summary');
+      const stored = await store.insert({
+        userEmail: email.user_email,
+        emailId: email.email_id,
+        from: email.from,
+        subject: email.subject,
+        summary,
+        model,
+        createdAt: new Date().toISOString(),
+      });
+      record = stored.record;
+      created = stored.inserted;
+    }
+    if (created || job.attemptsMade > 0) {
+      await notifications.publish({
+        user_email: record.userEmail,
+        email_id: record.emailId,
+        from: record.from,
+        subject: record.subject,
+        summary: record.summary,
+        created_at: record.createdAt,
+      });
+    }
+    logger.info({ jobId: job.id, user: email.user_email, emailId: email.email_id, created }, 'email summarized');
+    return { summary: record.summary, model: record.model, created_at: record.createdAt, created };
+  };
+}
+
+export interface SummaryWorker {
+  readonly worker: Worker<SummaryJobData, SummaryJobResult>;
+  /** Waits for active jobs, then disconnects (BullMQ leaves a connection it was given open). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function startSummaryWorker(options: SummaryWorkerOptions): SummaryWorker {
+  const connection = redisConnection(options.url, 'blocking', options.logger);
+  const worker = new Worker<SummaryJobData, SummaryJobResult>(SUMMARY_QUEUE_NAME, createSummaryProcessor(options), {
+    connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
+  });
+  worker.on('failed', (job, error) =>
+    options.logger.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: errorMessage(error) }, 'summary attempt failed; retrying with backoff unless attempts are exhausted'),
+  );
+  worker.on('error', (error) => options.logger.debug({ err: errorMessage(error) }, 'summary worker error'));
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    close() {
+      closing ??= worker.close().finally(() => connection.disconnect());
+      return closing;
+    },
+  };
+}

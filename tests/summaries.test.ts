@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhook } from '../src/mail/webhook-signature.js';
+import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
+import { TestRedis } from './support/redis-launcher.js';
+import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import type { TestClient } from './support/ws-client.js';
+
+const ALICE = 'alice@example.com';
+const BOB = 'bob@example.com';
+
+const email = (overrides: Record<string, string> = {}) => ({
+  user_email: ALICE,
+  email_id: `${randomUUID()}.eml`,
+  from: 'sender@example.com',
+  subject: 'Meeting Tomorrow',
+  body: "Let's meet at 3pm to discuss the project",
+  ...overrides,
+});
+
+async function postWebhook(rt: TestRuntime, body: unknown, options: { secret?: string; timestamp?: number; raw?: string } = {}): Promise<Response> {
+  const text = options.raw ?? JSON.stringify(body);
+  const headers = signWebhook(options.secret ?? TEST_WEBHOOK_SECRET, text, options.timestamp);
+  return fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+}
+
+const notificationsOf = (client: TestClient) => client.messages.filter((m) => m.type === 'email_notification');
+
+describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
+  let redis: TestRedis;
+  const runtimes: TestRuntime[] = [];
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  afterAll(() => redis.close());
+  afterEach(async () => {
+    for (const rt of runtimes.splice(0)) await rt.close();
+  });
+
+  /** Each test gets its own key prefix: its jobs and notifications never meet another test's. */
+  async function start(options: TestRuntimeOptions & { prefix?: string } = {}): Promise<TestRuntime> {
+    const { prefix = `t${randomUUID().slice(0, 8)}`, ...rest } = options;
+    const rt = await TestRuntime.start({
+      mcp: false,
+      redisUrl: redis.url,
+      ...rest,
+      config: { ...rest.config, redis: { prefix, ...rest.config?.redis } },
+    });
+    runtimes.push(rt);
+    await rt.runtime.notificationsReady;
+    return rt;
+  }
+
+  it('POST /api/generate-summary answers {summary} through the queue (test_generate_summary)', async () => {
+    const rt = await start();
+    rt.ollama.enqueue({ tokens: ['Meeting request for tomorrow at 3pm to discuss the project'] });
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(email({ email_id: '123.eml' })) });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ summary: 'Meeting request for tomorrow at 3pm to discuss the project' });
+    const request = rt.ollama.requests[0]!.body;
+    expect(request.stream).toBe(false);
+    expect(request.messages![0]).toEqual({ role: 'system', content: SUMMARY_SYSTEM_PROMPT });
+    expect(request.messages![1]!.content).toContain("Let's meet at 3pm");
+  });
+
+  it('stores the summary, lists it per user, and keeps it across a restart (test_summary_persistence)', async () => {
+    const rt = await start();
+    rt.ollama.enqueue({ tokens: ['Réunion demain à 15h.'] });
+    const body = email({ email_id: 'persist.eml' });
+    expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(body) })).status).toBe(200);
+    await rt.restart();
+    const listed = (await (await fetch(`${rt.runtime.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: Array<Record<string, string>> };
+    expect(listed.summaries).toEqual([expect.objectContaining({ email_id: 'persist.eml', from: 'sender@example.com', subject: 'Meeting Tomorrow', summary: 'Réunion demain à 15h.', model: 'llama3.1:8b' })]);
+    const others = (await (await fetch(`${rt.runtime.httpUrl}/api/summaries`, { headers: { 'x-user-email': BOB } })).json()) as { summaries: unknown[] };
+    expect(others.summaries).toEqual([]);
+  });
+
+  it('webhook → job → summary → a notification on that user\'s sockets only', async () => {
+    const rt = await start();
+    rt.ollama.enqueue({ tokens: ['Alice est invitée à une réunion demain à 15h.'] });
+    const alice = await rt.client(ALICE);
+    const aliceTab2 = await rt.client(ALICE);
+    const bob = await rt.client(BOB);
+    const body = email();
+    const response = await postWebhook(rt, body);
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({ status: 'accepted', id: expect.stringMatching(/^summary-/) });
+
+    const notification = await alice.next('email_notification');
+    expect(notification).toMatchObject({ email_id: body.email_id, from: 'sender@example.com', subject: 'Meeting Tomorrow', summary: 'Alice est invitée à une réunion demain à 15h.' });
+    await aliceTab2.next('email_notification');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(notificationsOf(bob)).toEqual([]);
+  });
+
+  it('the same email announced twice gives one job, one summary, one notification', async () => {
+    const rt = await start();
+    rt.ollama.setResponder(() => ({ tokens: ['Un seul résumé.'], delayMs: 50 }));
+    const alice = await rt.client(ALICE);
+    const body = email();
+    const [first, second] = await Promise.all([postWebhook(rt, body), postWebhook(rt, body)]);
+    const ids = [(await first.json()) as { id: string }, (await second.json()) as { id: string }].map((b) => b.id);
+    expect(ids[0]).toBe(ids[1]);
+    await alice.next('email_notification');
+    // Once more after it completed.
+    expect((await postWebhook(rt, body)).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(notificationsOf(alice)).toHaveLength(1);
+    expect(rt.ollama.requests).toHaveLength(1);
+    const listed = (await (await fetch(`${rt.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: unknown[] };
+    expect(listed.summaries).toHaveLength(1);
+  });
+
+  it('refuses bad signatures, stale timestamps, malformed and oversized bodies', async () => {
+    const rt = await start();
+    const body = email();
+    const wrong = await postWebhook(rt, body, { secret: 'not-the-secret' });
+    expect(wrong.status).toBe(401);
+    const stale = await postWebhook(rt, body, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    expect(stale.status).toBe(401);
+    expect(((await stale.json()) as { message: string }).message).toMatch(/old|stale|window|tolerance/i);
+    const unsigned = await fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', body: JSON.stringify(body) });
+    expect(unsigned.status).toBe(401);
+    const missingField = await postWebhook(rt, { ...body, user_email: undefined });
+    expect(missingField.status).toBe(400);
+    expect(((await missingField.json()) as { message: string }).message).toContain('user_email');
+    const notJson = await postWebhook(rt, undefined, { raw: '{"user_email": ' });
+    expect(notJson.status).toBe(400);
+    const huge = await postWebhook(rt, { ...body, body: 'x'.repeat(2 * 1024 * 1024) });
+    expect(huge.status).toBe(413);
+    expect(rt.ollama.requests).toHaveLength(0);
+  });
+
+  it('a job that meets Ollama down waits and succeeds once Ollama is back', async () => {
+    const rt = await start();
+    await rt.ollama.stop();
+    const alice = await rt.client(ALICE);
+    expect((await postWebhook(rt, email())).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(notificationsOf(alice)).toEqual([]);
+    await rt.ollama.restart();
+    rt.ollama.enqueue({ tokens: ['Résumé après la panne.'] });
+    expect((await alice.next('email_notification', () => true, 10_000)).summary).toBe('Résumé après la panne.');
+  });
+
+  it('jobs exhausting their attempts are listed as failed (admin only) and can be retried', async () => {
+    const rt = await start({ config: { summarization: { attempts: 2 }, admin: { token: 'admin-secret' } } });
+    rt.ollama.setResponder(() => ({ httpError: { status: 500, message: 'model crashed' } }));
+    const body = email({ subject: 'Will fail' });
+    await postWebhook(rt, body);
+    const auth = { authorization: 'Bearer admin-secret' };
+    await expect
+      .poll(async () => ((await (await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: auth })).json()) as { jobs: unknown[] }).jobs, { timeout: 5_000 })
+      .toEqual([expect.objectContaining({ email_id: body.email_id, subject: 'Will fail', attempts_made: 2, failed_reason: expect.stringContaining('model crashed') })]);
+    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`)).status).toBe(403);
+    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: { authorization: 'Bearer nope-nope-no' } })).status).toBe(403);
+
+    rt.ollama.setResponder(() => ({ tokens: ['Enfin.'] }));
+    const alice = await rt.client(ALICE);
+    const { jobs } = (await (await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: auth })).json()) as { jobs: Array<{ id: string }> };
+    const retried = await fetch(`${rt.httpUrl}/api/summaries/failed/${jobs[0]!.id}/retry`, { method: 'POST', headers: auth });
+    expect(retried.status).toBe(202);
+    expect((await alice.next('email_notification', () => true, 5_000)).summary).toBe('Enfin.');
+    expect((await fetch(`${rt.httpUrl}/api/summaries/failed/nope/retry`, { method: 'POST', headers: auth })).status).toBe(404);
+  });
+
+  it('generate-summary answers 504 with a clear message when the LLM is too slow', async () => {
+    const rt = await start({ config: { summarization: { timeout_ms: 300 } } });
+    rt.ollama.enqueue({ tokens: ['trop tard'], headersDelayMs: 800 });
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(email()) });
+    expect(response.status).toBe(504);
+    expect(((await response.json()) as { message: string }).message).toMatch(/not ready within 300 ms/);
+  });
+
+  it('two runtime nodes on one Redis: a user on node B gets the notification of a job done by node A', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const a = await start({ prefix });
+    const b = await start({ prefix, ollama: a.ollama, config: { summarization: { worker: false } } });
+    a.ollama.enqueue({ tokens: ['Traité par A.'] });
+    const onB = await b.client(ALICE);
+    const bobOnB = await b.client(BOB);
+    expect((await postWebhook(a, email())).status).toBe(202);
+    expect((await onB.next('email_notification')).summary).toBe('Traité par A.');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(notificationsOf(bobOnB)).toEqual([]);
+  });
+
+  it('an offline user gets what they missed when they sign in, until they acknowledge it', async () => {
+    const rt = await start();
+    rt.ollama.enqueue({ tokens: ['Premier.'] }, { tokens: ['Second.'] });
+    const first = email({ subject: 'First' });
+    const second = email({ subject: 'Second' });
+    await postWebhook(rt, first);
+    await expect.poll(async () => ((await (await fetch(`${rt.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: unknown[] }).summaries.length).toBe(1);
+    await postWebhook(rt, second);
+    await expect.poll(async () => ((await (await fetch(`${rt.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: unknown[] }).summaries.length).toBe(2);
+
+    const alice = await rt.client(ALICE);
+    const replayed = [await alice.next('email_notification'), await alice.next('email_notification')];
+    expect(replayed.map((n) => n.subject)).toEqual(['First', 'Second']);
+    alice.send({ type: 'ack_notifications', up_to: replayed[1]!.created_at });
+    alice.send({ type: 'ping' });
+    await alice.next('pong');
+
+    const later = await rt.client(ALICE);
+    later.send({ type: 'ping' });
+    await later.next('pong');
+    expect(notificationsOf(later)).toEqual([]);
+    const bob = await rt.client(BOB);
+    bob.send({ type: 'ping' });
+    await bob.next('pong');
+    expect(notificationsOf(bob)).toEqual([]);
+  });
+
+  it('answers 503 (and loses nothing) while Redis is down, and queued jobs survive a Redis restart', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    // A node without a worker queues; the jobs wait in Redis.
+    const producer = await start({ prefix, config: { summarization: { worker: false } } });
+    const bodies = [email({ subject: 'one' }), email({ subject: 'two' }), email({ subject: 'three' })];
+    for (const body of bodies) expect((await postWebhook(producer, body)).status).toBe(202);
+
+    await redis.stop();
+    const refused = await postWebhook(producer, email({ subject: 'during outage' }));
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/try again/);
+    await redis.restart();
+
+    const worker = await start({ prefix, ollama: producer.ollama, dir: producer.dir });
+    worker.ollama.setResponder((req) => ({ tokens: [`Résumé de ${String(req.body.messages?.[1]?.content).match(/Subject: (\w+)/)?.[1]}`] }));
+    await expect
+      .poll(async () => ((await (await fetch(`${worker.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: Array<{ subject: string }> }).summaries.map((s) => s.subject).sort(), { timeout: 10_000 })
+      .toEqual(['one', 'three', 'two']);
+  });
+});
