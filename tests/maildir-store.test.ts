@@ -561,7 +561,6 @@ print(json.dumps({'inbox': describe(md), 'folders': sorted(md.list_folders()), '
 
       const fallbacks = [...read.entries()].filter(([, m]) => m.parseError !== undefined).map(([name]) => name);
       for (const name of fallbacks) expect(byName(name).subject).toBe('(unparseable message)');
-      console.info(`fixtures: ${fixtures.length} delivered, ${fixtures.length - fallbacks.length} parsed, ${fallbacks.length} shown raw${fallbacks.length ? `: ${fallbacks.join(', ')}` : ''}`);
 
       // Search by each message's own subject (or a word of it) finds that message.
       for (const [name, message] of read) {

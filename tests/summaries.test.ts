@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
@@ -183,6 +186,31 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     expect((await onB.next('email_notification')).summary).toBe('Traité par A.');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(notificationsOf(bobOnB)).toEqual([]);
+  });
+
+  it('`npm run worker` processes jobs in its own process for a runtime that runs none', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const rt = await start({ prefix, config: { summarization: { worker: false } } });
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+      env: { ...process.env, REDIS_URL: redis.url, OLLAMA_BASE_URL: rt.ollama.url, AI_RUNTIME_DB_PATH: join(rt.dir, 'runtime.db'), LOG_LEVEL: 'info', AI_RUNTIME_CONFIG: join(rt.dir, 'worker.toml') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    writeFileSync(join(rt.dir, 'worker.toml'), `[redis]\nprefix = "${prefix}"\n`);
+    try {
+      let output = '';
+      worker.stdout.on('data', (d: Buffer) => (output += String(d)));
+      worker.stderr.on('data', (d: Buffer) => (output += String(d)));
+      await expect.poll(() => output, { timeout: 10_000 }).toContain('summary worker running');
+      rt.ollama.enqueue({ tokens: ['Fait par le worker.'] });
+      const alice = await rt.client(ALICE);
+      await postWebhook(rt, email());
+      expect((await alice.next('email_notification', () => true, 10_000)).summary).toBe('Fait par le worker.');
+      await expect.poll(() => output).toContain('email summarized');
+    } finally {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('an offline user gets what they missed when they sign in, until they acknowledge it', async () => {
