@@ -14,6 +14,7 @@ import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createAuthenticator } from './server/auth.js';
 import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
+import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { ConversationStore } from './storage/conversation-store.js';
@@ -133,6 +134,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
           return { status: 'accepted', id: await enqueueSummary(queue, email) };
         },
       }),
+      ...(await webAssetRoutes()),
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false')),

@@ -21,6 +21,8 @@ export class ConversationChannel {
   private buffered = 0;
   /** Text streamed in the current LLM step, for clients that resume past the buffer. */
   private draftText = '';
+  /** Tokens relayed since the actor started (the inspector shows it; one increment per token). */
+  tokenCount = 0;
 
   constructor(
     readonly conversationId: string,
@@ -43,6 +45,7 @@ export class ConversationChannel {
 
   /** The per-token path: one string build and one publish, nothing else. */
   chunk(text: string): void {
+    this.tokenCount += 1;
     this.draftText += text;
     this.push(JSON.stringify({ type: 'chunk', conversation_id: this.conversationId, seq: this.seq + 1, text }));
   }

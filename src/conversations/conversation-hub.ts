@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
@@ -25,6 +25,7 @@ export interface LiveConversation {
   readonly actor: Actor<ConversationMachine>;
   readonly channel: ConversationChannel;
   lastActiveAt: number;
+  readonly startedAt: number;
 }
 
 export interface ConversationHubOptions {
@@ -37,7 +38,16 @@ export interface ConversationHubOptions {
   replayBufferEvents: number;
   /** An idle actor is stopped after this long and restored from storage when used again. */
   idleActorTtlMs: number;
+  /**
+   * Observes a conversation actor's system through XState's inspection API (`createActor(…, { inspect })`).
+   * Called once per actor start; may return undefined to leave it uninspected.
+   */
+  observe?: (conversation: { id: string; userEmail: string }) => InspectionObserver | undefined;
+  /** Told when an actor starts (created or restored) and when it is stopped (evicted, closed). */
+  lifecycle?: { started(conversation: LiveConversation): void; stopped(conversation: LiveConversation): void };
 }
+
+export type InspectionObserver = (event: InspectionEvent) => void;
 
 /** Longest title kept from a conversation's first message. */
 const TITLE_MAX_CHARS = 80;
@@ -139,11 +149,21 @@ export class ConversationHub {
     if (!this.machine) throw new Error('ConversationHub.useMachine() was not called');
     if (this.closed) throw new RuntimeError(ErrorCode.Internal, 'The server is shutting down.');
     const channel = new ConversationChannel(stored.id, stored.lastSeq, this.options.replayBufferEvents, this.options.publisher);
+    const inspect = this.options.observe?.({ id: stored.id, userEmail: stored.userEmail });
     const actor = createActor(this.machine, {
       id: `conversation:${stored.id}`,
       input: { conversationId: stored.id, userEmail: stored.userEmail, messages: stored.messages, maxToolSteps: this.options.maxToolSteps },
+      ...(inspect ? { inspect } : {}),
     });
-    const conversation: LiveConversation = { id: stored.id, userEmail: stored.userEmail, title: stored.title, actor, channel, lastActiveAt: Date.now() };
+    const conversation: LiveConversation = {
+      id: stored.id,
+      userEmail: stored.userEmail,
+      title: stored.title,
+      actor,
+      channel,
+      lastActiveAt: Date.now(),
+      startedAt: Date.now(),
+    };
     let lastState: ConversationState = ConversationState.Idle;
     actor.on('*', (event) => channel.publish(toWireEvent(event)));
     actor.subscribe({
@@ -160,6 +180,7 @@ export class ConversationHub {
     });
     this.live.set(stored.id, conversation);
     actor.start();
+    this.options.lifecycle?.started(conversation);
     return conversation;
   }
 
@@ -196,9 +217,15 @@ export class ConversationHub {
     };
   }
 
+  /** Every live conversation actor of this process. */
+  conversations(): LiveConversation[] {
+    return [...this.live.values()];
+  }
+
   private async evict(conversation: LiveConversation): Promise<void> {
     this.live.delete(conversation.id);
     conversation.actor.stop();
+    this.options.lifecycle?.stopped(conversation);
     await this.options.store.saveLastSeq(conversation.id, conversation.channel.lastSeq);
   }
 

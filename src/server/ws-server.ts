@@ -6,7 +6,25 @@ import { newConnectionState, type ConnectionState, type ProtocolHandler } from '
 
 export interface HttpResponse {
   status: number;
+  /** Serialized as JSON, unless `contentType` is set: then a string or Buffer sent as is. */
   body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** A socket of an extra WebSocket endpoint (the inspector's), as its handler sees it. */
+export interface SocketConnection {
+  readonly id: number;
+  send(message: string): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface SocketHandler {
+  open?(connection: SocketConnection): void;
+  message(connection: SocketConnection, text: string): void;
+  close?(connection: SocketConnection): void;
 }
 
 /** A request copied out of uWS (whose `req` dies at the first `await`): lower-case headers and the whole body. */
@@ -25,6 +43,8 @@ export interface RuntimeServerOptions {
   handler: ProtocolHandler;
   /** JSON routes keyed by `"METHOD /path"`, e.g. `"GET /health"`. */
   routes: Record<string, HttpRoute>;
+  /** More WebSocket endpoints by path, e.g. the inspector's feed. */
+  sockets?: Record<string, SocketHandler>;
   logger: Logger;
 }
 
@@ -33,6 +53,11 @@ const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
 interface SocketData {
   state: ConnectionState;
+  closed: boolean;
+}
+
+interface ExtraSocketData {
+  connection: SocketConnection | undefined;
   closed: boolean;
 }
 
@@ -62,6 +87,7 @@ export class RuntimeServer {
   private readonly app: uWS.TemplatedApp;
   private listenSocket: uWS.us_listen_socket | undefined;
   private readonly sockets = new Set<uWS.WebSocket<SocketData>>();
+  private readonly extraSockets = new Set<SocketConnection>();
   port = 0;
 
   constructor(private readonly options: RuntimeServerOptions) {
@@ -123,11 +149,13 @@ export class RuntimeServer {
         });
         const query = new URLSearchParams(req.getQuery() ?? '');
         const params = Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
-        const respond = ({ status, body }: HttpResponse) => {
+        const respond = ({ status, body, contentType, headers: extra }: HttpResponse) => {
           if (aborted) return;
           aborted = true;
           res.cork(() => {
-            res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+            res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', contentType ?? 'application/json');
+            for (const [name, value] of Object.entries(extra ?? {})) res.writeHeader(name, value);
+            res.end(contentType ? (body as string | Buffer) : JSON.stringify(body));
           });
         };
         const run = (body: Buffer) =>
@@ -152,6 +180,59 @@ export class RuntimeServer {
           chunks.push(Buffer.from(chunk.slice(0)));
           if (isLast) void run(Buffer.concat(chunks));
         });
+      });
+    }
+    let nextSocketId = 1;
+    for (const [path, handler] of Object.entries(options.sockets ?? {})) {
+      this.app.ws<ExtraSocketData>(path, {
+        compression: uWS.DISABLED,
+        maxPayloadLength: config.max_payload_bytes,
+        idleTimeout: config.idle_timeout_s,
+        sendPingsAutomatically: true,
+        maxBackpressure: MAX_BACKPRESSURE_BYTES,
+        upgrade: (res, req, context) => {
+          res.upgrade<ExtraSocketData>(
+            { connection: undefined, closed: false },
+            req.getHeader('sec-websocket-key'),
+            req.getHeader('sec-websocket-protocol'),
+            req.getHeader('sec-websocket-extensions'),
+            context,
+          );
+        },
+        open: (ws) => {
+          const data = ws.getUserData();
+          data.connection = {
+            id: nextSocketId++,
+            send: (message) => {
+              if (!data.closed) ws.send(message, false);
+            },
+            subscribe: (topic) => {
+              if (!data.closed) ws.subscribe(topic);
+            },
+            unsubscribe: (topic) => {
+              if (!data.closed) ws.unsubscribe(topic);
+            },
+            close: (code = 1000, reason = '') => {
+              if (data.closed) return;
+              data.closed = true;
+              ws.end(code, reason);
+            },
+          };
+          this.extraSockets.add(data.connection);
+          handler.open?.(data.connection);
+        },
+        message: (ws, message) => {
+          const data = ws.getUserData();
+          if (data.connection) handler.message(data.connection, Buffer.from(message).toString('utf8'));
+        },
+        close: (ws) => {
+          const data = ws.getUserData();
+          data.closed = true;
+          if (data.connection) {
+            this.extraSockets.delete(data.connection);
+            handler.close?.(data.connection);
+          }
+        },
       });
     }
     this.app.any('/*', (res, req) => {
@@ -192,5 +273,7 @@ export class RuntimeServer {
       ws.end(1001, 'server shutting down');
     }
     this.sockets.clear();
+    for (const connection of this.extraSockets) connection.close(1001, 'server shutting down');
+    this.extraSockets.clear();
   }
 }

@@ -1,0 +1,1 @@
+document.getElementById('inspector')!.textContent = 'inspector';
