@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from './config/load.js';
+import { loadConfigOrExit } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChildService } from './embedded/child-service.js';
 import { EmbeddedRedis } from './embedded/redis-server.js';
-import { ConfigError, errorMessage } from './errors.js';
+import { errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { startRuntime } from './runtime.js';
 
@@ -27,16 +27,7 @@ function embeddedMailServer(config: Config, runtimePort: number, logger: Logger)
 }
 
 async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`ai-runtime: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const loaded = loadConfigOrExit('ai-runtime');
   let { config } = loaded;
   const logger = createLogger(config.log.level);
   logger.info({ config: loaded.path ?? '(defaults)' }, 'configuration loaded');

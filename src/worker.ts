@@ -1,5 +1,5 @@
-import { loadConfig } from './config/load.js';
-import { ConfigError, errorMessage } from './errors.js';
+import { loadConfigOrExit } from './config/load.js';
+import { errorMessage } from './errors.js';
 import { OllamaClient } from './llm/ollama-client.js';
 import { createLogger } from './logger.js';
 import { startSummaryPipeline } from './queue/summary-pipeline.js';
@@ -11,14 +11,7 @@ import { SummaryStore } from './storage/summary-store.js';
  * (or the Redis `npm start` runs, on `[redis] embedded_port`).
  */
 async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`worker: ${error.message}\n`);
-    process.exit(2);
-  }
+  const loaded = loadConfigOrExit('worker');
   let { config } = loaded;
   if (!config.redis.url) config = { ...config, redis: { ...config.redis, url: `redis://127.0.0.1:${config.redis.embedded_port}` } };
   config = { ...config, summarization: { ...config.summarization, enabled: true, worker: true } };

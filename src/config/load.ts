@@ -111,3 +111,14 @@ export function parseConfig(raw: unknown): Config {
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, 'inline'));
   return parsed.data;
 }
+
+/** For the entry points (`npm start`, `mail-server`, `worker`): the config, or a message naming the bad key and exit code 2. */
+export function loadConfigOrExit(program: string): { config: Config; path: string | undefined } {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${program}: ${error.message}\n`);
+    process.exit(2);
+  }
+}

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { loadConfig } from '../config/load.js';
-import { ConfigError, errorMessage } from '../errors.js';
+import { loadConfigOrExit } from '../config/load.js';
+import { errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
@@ -12,14 +12,7 @@ import { startMailService } from './mail-service.js';
  * `npm run mail-server -- --stdio`: the MCP tools alone over stdio, for MCP clients that spawn their servers.
  */
 async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`mail-server: ${error.message}\n`);
-    process.exit(2);
-  }
+  const loaded = loadConfigOrExit('mail-server');
   const { config } = loaded;
   if (process.argv.includes('--stdio')) {
     // stdout is the MCP channel: logs go to stderr.

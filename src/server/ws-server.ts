@@ -77,6 +77,13 @@ const STATUS_TEXT: Record<number, string> = {
   504: '504 Gateway Timeout',
 };
 
+/** Accepts every upgrade with fresh per-socket data (authentication happens in the first message). */
+function upgradeWith<T>(userData: () => T) {
+  return (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => {
+    res.upgrade<T>(userData(), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  };
+}
+
 function parseListenAddr(listenAddr: string): { host: string; port: number } {
   const at = listenAddr.lastIndexOf(':');
   return { host: listenAddr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listenAddr.slice(at + 1)) };
@@ -99,15 +106,7 @@ export class RuntimeServer {
       idleTimeout: config.idle_timeout_s,
       sendPingsAutomatically: true,
       maxBackpressure: MAX_BACKPRESSURE_BYTES,
-      upgrade: (res, req, context) => {
-        res.upgrade<SocketData>(
-          { state: newConnectionState(), closed: false },
-          req.getHeader('sec-websocket-key'),
-          req.getHeader('sec-websocket-protocol'),
-          req.getHeader('sec-websocket-extensions'),
-          context,
-        );
-      },
+      upgrade: upgradeWith(() => ({ state: newConnectionState(), closed: false })),
       open: (ws) => {
         this.sockets.add(ws);
       },
@@ -190,15 +189,7 @@ export class RuntimeServer {
         idleTimeout: config.idle_timeout_s,
         sendPingsAutomatically: true,
         maxBackpressure: MAX_BACKPRESSURE_BYTES,
-        upgrade: (res, req, context) => {
-          res.upgrade<ExtraSocketData>(
-            { connection: undefined, closed: false },
-            req.getHeader('sec-websocket-key'),
-            req.getHeader('sec-websocket-protocol'),
-            req.getHeader('sec-websocket-extensions'),
-            context,
-          );
-        },
+        upgrade: upgradeWith<ExtraSocketData>(() => ({ connection: undefined, closed: false })),
         open: (ws) => {
           const data = ws.getUserData();
           data.connection = {
