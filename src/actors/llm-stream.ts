@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
 import { ErrorCode, RuntimeError, errorMessage, type ErrorCode as ErrorCodeType } from '../errors.js';
@@ -81,7 +80,8 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
           case 'tool_calls':
             for (const call of event.calls) {
               toolCalls.push({
-                id: `call_${randomUUID().slice(0, 8)}`,
+                // The global Web Crypto (not node:crypto): browser code type-imports this module through the protocol types.
+                id: `call_${crypto.randomUUID().slice(0, 8)}`,
                 name: call.name,
                 arguments: deps.prepareArguments(call.name, call.arguments, input.userEmail),
                 requiresApproval: deps.requiresApproval(call.name),

@@ -1,0 +1,5 @@
+import type { ClientMessage, ServerMessage, WireChatMessage } from '../../src/server/protocol.ts';
+
+export type { ClientMessage, ServerMessage, WireChatMessage };
+export type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+export type ConversationState = Msg<'state'>['state'];
