@@ -4,6 +4,8 @@ import { createToolCallLogic } from './actors/tool-call.js';
 import type { Config } from './config/schema.js';
 import { ConversationHub } from './conversations/conversation-hub.js';
 import { errorMessage } from './errors.js';
+import { createInspector } from './inspector/create-inspector.js';
+import { statelyRequested } from './inspector/stately-forwarder.js';
 import { LlmStatus, type LlmClient } from './llm/llm-client.js';
 import { OllamaClient } from './llm/ollama-client.js';
 import { createLogger, type Logger } from './logger.js';
@@ -72,6 +74,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
 
   const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
+  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector) });
   let server: RuntimeServer | undefined;
   const hub = new ConversationHub({
     store,
@@ -81,6 +84,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
+    observe: inspector.observe,
+    lifecycle: inspector.lifecycle,
   });
   hub.useMachine(
     createConversationMachine({
@@ -135,10 +140,12 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         },
       }),
       ...(await webAssetRoutes()),
+      ...inspector.routes,
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false')),
     },
+    sockets: inspector.sockets,
     logger,
   });
   const liveServer = server;
@@ -170,6 +177,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         // The worker first: its active jobs finish (or go back to the queue) while the database is still open.
         await pipeline?.close();
         const steps = await Promise.allSettled([hub.close(), mcp.close(), llm.close()]);
+        // After the hub (its last events are journaled), before the database.
+        await inspector.close();
         await db.destroy().catch((err) => logger.warn({ err: errorMessage(err) }, 'database close failed'));
         for (const step of steps) if (step.status === 'rejected') logger.warn({ err: errorMessage(step.reason) }, 'shutdown step failed');
       })();

@@ -183,6 +183,16 @@ export const AuthConfigSchema = z.strictObject({
   dev_mode: z.boolean().default(true),
 });
 
+export const InspectorConfigSchema = z.strictObject({
+  /**
+   * Also forward every XState inspection event (content redacted) to a Stately inspector over WebSocket. The
+   * `--inspect` flag and `AI_RUNTIME_INSPECT=1` turn it on too. @default false
+   */
+  stately: z.boolean().default(false),
+  /** Where that Stately inspector listens (`createInspectorServer` from `@statelyai/inspect/server`). @default "ws://localhost:8080" */
+  stately_url: z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL' }).default('ws://localhost:8080'),
+});
+
 export const LogConfigSchema = z.strictObject({
   /** @default "info" */
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -199,6 +209,7 @@ export const ConfigSchema = z.strictObject({
   mail: MailConfigSchema.prefault({}),
   webhooks: WebhooksConfigSchema.prefault({}),
   auth: AuthConfigSchema.prefault({}),
+  inspector: InspectorConfigSchema.prefault({}),
   log: LogConfigSchema.prefault({}),
 });
 

@@ -36,9 +36,32 @@ export interface NotificationAcksTable {
   acked_up_to: string;
 }
 
+/** The inspector's journal: every event delivered to a conversation actor, plus a `start` record per actor start. */
+export interface ConversationEventsTable {
+  conversation_id: string;
+  /** 1, 2, 3… per conversation, across actor restarts. */
+  seq: number;
+  at: string;
+  /** `start` or the machine event's type (`CHAT`, `LLM.DONE`, …). */
+  type: string;
+  /** The actor's input (`start`) or the event, as JSON. */
+  payload: string;
+}
+
+/** Who saw a conversation's content through the inspector, and how (`socket` or `export`). */
+export interface InspectorRevealsTable {
+  id: Generated<number>;
+  conversation_id: string;
+  operator: string;
+  via: string;
+  at: string;
+}
+
 export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
   summaries: SummariesTable;
   notification_acks: NotificationAcksTable;
+  conversation_events: ConversationEventsTable;
+  inspector_reveals: InspectorRevealsTable;
 }
