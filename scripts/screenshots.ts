@@ -31,7 +31,7 @@ try {
   await chat.getByTestId('composer').fill('Quels sont mes emails importants aujourd’hui ?');
   await chat.getByTestId('send').click();
   await chat.getByTestId('email-card').first().waitFor();
-  await chat.waitForFunction('document.querySelector("[data-testid=state]")?.textContent?.includes("idle")');
+  await chat.getByTestId('state').filter({ hasText: 'idle' }).waitFor();
   await chat.getByTestId('composer').fill('Réponds à Bob que c’est noté pour demain.');
   await chat.getByTestId('send').click();
   await chat.getByTestId('approval').waitFor();

@@ -1,7 +1,7 @@
 import { nextPendingApproval } from '../conversations/tool-batch.js';
 import type { ConversationContext } from '../machines/conversation-machine.js';
 import type { ContextSummary } from './inspector-protocol.js';
-import { redactSameShape } from './redaction.js';
+import { redactArguments } from './redaction.js';
 
 /** The machine context as the inspector shows it: counts and the pending call, never the messages themselves. */
 export function summarizeContext(context: ConversationContext, reveal: boolean): ContextSummary {
@@ -11,7 +11,7 @@ export function summarizeContext(context: ConversationContext, reveal: boolean):
     step: context.step,
     max_tool_steps: context.maxToolSteps,
     pending_tool: pendingTool(context),
-    pending_approval: pending ? { call_id: pending.id, tool: pending.name, args: reveal ? pending.arguments : redactSameShape(pending.arguments) } : null,
+    pending_approval: pending ? { call_id: pending.id, tool: pending.name, args: reveal ? pending.arguments : redactArguments(pending.arguments) } : null,
     outcome: context.outcome,
   };
 }

@@ -47,3 +47,8 @@ export function redact(value: unknown): unknown {
 export function redactSameShape<T>(value: T): T {
   return redact(value) as T;
 }
+
+/** A tool call's arguments on their own (no enclosing `arguments` key to recognise them by): every string is hidden. */
+export function redactArguments(args: Record<string, unknown>): Record<string, unknown> {
+  return redactAllStrings(args) as Record<string, unknown>;
+}
