@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTypedMessage, type TypedMessageFailure } from '../server/typed-message.js';
 
 /**
  * Every message of the inspector socket (`/inspector/ws`), both ways, and the replay answer. The page imports these
@@ -46,35 +47,11 @@ export const InspectorClientMessageSchemas = {
 export type InspectorClientType = keyof typeof InspectorClientMessageSchemas;
 export type InspectorClientMessage = { [K in InspectorClientType]: z.infer<(typeof InspectorClientMessageSchemas)[K]> }[InspectorClientType];
 
-export type ParsedInspectorMessage = { ok: true; message: InspectorClientMessage } | { ok: false; code: InspectorErrorCode; message: string };
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(message)'}: ${issue.message}`).join('; ');
-}
+export type ParsedInspectorMessage = { ok: true; message: InspectorClientMessage } | TypedMessageFailure;
 
 /** JSON → typed message, or an error naming the problem (bad JSON, unknown type, which field). */
 export function parseInspectorMessage(text: string): ParsedInspectorMessage {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, code: InspectorErrorCode.InvalidJson, message: `Invalid JSON: ${(error as Error).message}` };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, code: InspectorErrorCode.InvalidMessage, message: 'A message must be a JSON object with a "type" field.' };
-  }
-  const type: unknown = (raw as { type?: unknown }).type;
-  if (typeof type !== 'string') return { ok: false, code: InspectorErrorCode.InvalidMessage, message: 'Missing field "type" (a string).' };
-  if (!Object.hasOwn(InspectorClientMessageSchemas, type)) {
-    return {
-      ok: false,
-      code: InspectorErrorCode.UnknownType,
-      message: `Unknown message type "${type}". Known: ${Object.keys(InspectorClientMessageSchemas).join(', ')}.`,
-    };
-  }
-  const parsed = InspectorClientMessageSchemas[type as InspectorClientType].safeParse(raw);
-  if (!parsed.success) return { ok: false, code: InspectorErrorCode.InvalidMessage, message: `Invalid "${type}" message: ${describeIssues(parsed.error)}` };
-  return { ok: true, message: parsed.data };
+  return parseTypedMessage(InspectorClientMessageSchemas, text);
 }
 
 // ── server → client ────────────────────────────────────────────────────────────────────────────────────────────────

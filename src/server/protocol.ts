@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConversationState, TurnOutcome } from '../machines/conversation-machine.js';
 import { ErrorCode } from '../errors.js';
+import { parseTypedMessage, type TypedMessageFailure } from './typed-message.js';
 
 /**
  * Every WebSocket message, both ways. The seed's messages (`auth`, `chat`, `auth_success`, `auth_error`, `chunk`,
@@ -40,30 +41,11 @@ export const ClientMessageSchemas = {
 export type ClientMessageType = keyof typeof ClientMessageSchemas;
 export type ClientMessage = { [K in ClientMessageType]: z.infer<(typeof ClientMessageSchemas)[K]> }[ClientMessageType];
 
-export type ParsedClientMessage = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };
+export type ParsedClientMessage = { ok: true; message: ClientMessage } | TypedMessageFailure;
 
 /** JSON → typed message, with an error that names the problem (bad JSON, unknown type, which field). */
 export function parseClientMessage(text: string): ParsedClientMessage {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, code: ErrorCode.InvalidJson, message: `Invalid JSON: ${(error as Error).message}` };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, code: ErrorCode.InvalidMessage, message: 'A message must be a JSON object with a "type" field.' };
-  }
-  const type = (raw as { type?: unknown }).type;
-  if (typeof type !== 'string') return { ok: false, code: ErrorCode.InvalidMessage, message: 'Missing field "type" (a string).' };
-  if (!Object.hasOwn(ClientMessageSchemas, type)) {
-    return { ok: false, code: ErrorCode.UnknownType, message: `Unknown message type "${type}". Known: ${Object.keys(ClientMessageSchemas).join(', ')}.` };
-  }
-  const parsed = ClientMessageSchemas[type as ClientMessageType].safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
-    return { ok: false, code: ErrorCode.InvalidMessage, message: `Invalid "${type}" message: ${detail}` };
-  }
-  return { ok: true, message: parsed.data as ClientMessage };
+  return parseTypedMessage(ClientMessageSchemas, text);
 }
 
 // ── server → client ────────────────────────────────────────────────────────────────────────────────────────────────
