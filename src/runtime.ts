@@ -10,6 +10,8 @@ import { LlmStatus, type LlmClient } from './llm/llm-client.js';
 import { OllamaClient } from './llm/ollama-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
+import { metricsRoute } from './metrics/metrics-route.js';
+import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { requiresApproval } from './mcp/approval-policy.js';
 import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
@@ -25,7 +27,7 @@ import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { enqueueSummary, summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
-import { migrateToLatest, openSqlite, type Db } from './storage/database.js';
+import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -57,7 +59,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   logger.info('AI Runtime starting...');
   if (config.auth.dev_mode) logger.warn('auth.dev_mode is on: anyone can sign in as any email address. Use it only on a trusted machine.');
 
-  const db = openSqlite(config.summarization.db_path);
+  const db = openDatabase(config, logger);
   await migrateToLatest(db);
   const store = new ConversationStore(db);
 
@@ -72,6 +74,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     ...(mcpPingIntervalMs ? { pingIntervalMs: mcpPingIntervalMs } : {}),
   });
 
+  const metrics = new RuntimeMetrics({ isKnownTool: (name) => mcp.find(name) !== undefined });
   const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
   const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector) });
@@ -86,6 +89,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
     observe: inspector.observe,
     lifecycle: inspector.lifecycle,
+    metrics,
   });
   hub.useMachine(
     createConversationMachine({
@@ -96,10 +100,12 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
         historyBudgetTokens: Math.max(config.llm.context_size - config.llm.max_tokens, MIN_HISTORY_TOKENS),
+        metrics,
       }),
       toolCall: createToolCallLogic({
         // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
         callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+        metrics,
       }),
       persistence: createPersistenceLogic({ append: (id, from, messages) => store.append(id, from, messages, hub.lastSeq(id)) }),
     }),
@@ -130,6 +136,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     }),
     routes: {
       'GET /health': healthRoute({ llm, mcp, db, queue }),
+      'GET /metrics': metricsRoute(metrics),
       'POST /api/webhooks/email': emailWebhookRoute({
         secret: config.webhooks.secret,
         toleranceSeconds: config.webhooks.tolerance_s,
@@ -149,6 +156,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     logger,
   });
   const liveServer = server;
+  metrics.watch({ hub, server, queue, summaryWorker: pipeline?.worker?.worker });
   const notificationsReady = pipeline
     ? pipeline.bus.subscribe((n) => liveServer.publish(userTopic(n.user_email), JSON.stringify(toNotificationMessage(fromNotification(n)))))
     : new Promise<void>(() => undefined);

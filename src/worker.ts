@@ -3,7 +3,7 @@ import { errorMessage } from './errors.js';
 import { OllamaClient } from './llm/ollama-client.js';
 import { createLogger } from './logger.js';
 import { startSummaryPipeline } from './queue/summary-pipeline.js';
-import { migrateToLatest, openSqlite } from './storage/database.js';
+import { migrateToLatest, openDatabase } from './storage/database.js';
 import { SummaryStore } from './storage/summary-store.js';
 
 /**
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   if (!config.redis.url) config = { ...config, redis: { ...config.redis, url: `redis://127.0.0.1:${config.redis.embedded_port}` } };
   config = { ...config, summarization: { ...config.summarization, enabled: true, worker: true } };
   const logger = createLogger(config.log.level, 'summary-worker');
-  const db = openSqlite(config.summarization.db_path);
+  const db = openDatabase(config, logger);
   await migrateToLatest(db);
   const llm = new OllamaClient(config.llm);
   const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), logger });

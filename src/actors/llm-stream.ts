@@ -35,6 +35,12 @@ export interface LlmStreamDeps {
   relay: (conversationId: string, text: string) => void;
   /** Tokens of history sent to the model: the context size minus room for the answer. */
   historyBudgetTokens: number;
+  metrics?: LlmStreamMetrics;
+}
+
+export interface LlmStreamMetrics {
+  /** Once per request that streams any text: seconds from the request to its first token. */
+  firstToken(seconds: number): void;
 }
 
 export type LlmStreamLogic = CallbackActorLogic<LlmStreamCommand, LlmStreamInput>;
@@ -63,6 +69,7 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
     const run = async () => {
       const toolCalls: PlannedToolCall[] = [];
       let completionTokens = 0;
+      const requestedAt = performance.now();
       const stream = deps.llm.stream({
         system: systemPrompt({ userEmail: input.userEmail }),
         messages: fitToContext(input.messages, deps.historyBudgetTokens),
@@ -73,7 +80,10 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
         if (settled) return;
         switch (event.type) {
           case 'token':
-            if (content === '') sendBack({ type: 'LLM.FIRST_TOKEN' } satisfies LlmStreamOutput);
+            if (content === '') {
+              sendBack({ type: 'LLM.FIRST_TOKEN' } satisfies LlmStreamOutput);
+              deps.metrics?.firstToken((performance.now() - requestedAt) / 1000);
+            }
             content += event.text;
             deps.relay(input.conversationId, event.text);
             break;

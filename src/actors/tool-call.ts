@@ -15,6 +15,12 @@ export type ToolCallOutput = { type: 'TOOL.RESULT'; callId: string; result: Tool
 export interface ToolCallDeps {
   /** Must not throw for tool failures; they are results with `isError`. */
   callTool: (input: ToolCallInput, signal: AbortSignal) => Promise<ToolResult>;
+  metrics?: ToolCallMetrics;
+}
+
+export interface ToolCallMetrics {
+  /** Once per call that got a result (cancelled calls have none); `failed` when the result is an error. */
+  toolCallFinished(tool: string, seconds: number, failed: boolean): void;
 }
 
 export type ToolCallLogic = CallbackActorLogic<EventObject, ToolCallInput>;
@@ -29,7 +35,10 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
       .catch((error: unknown): ToolResult => ({ text: `Tool "${input.tool}" failed: ${errorMessage(error)}`, isError: true }))
       .then((result) => {
         if (controller.signal.aborted) return;
-        sendBack({ type: 'TOOL.RESULT', callId: input.callId, result, durationMs: performance.now() - startedAt } satisfies ToolCallOutput);
+        const durationMs = performance.now() - startedAt;
+        sendBack({ type: 'TOOL.RESULT', callId: input.callId, result, durationMs } satisfies ToolCallOutput);
+        // After sendBack: nothing here may keep the result from the conversation.
+        deps.metrics?.toolCallFinished(input.tool, durationMs / 1000, result.isError);
       })
       .catch(() => undefined);
     return () => controller.abort();

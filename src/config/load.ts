@@ -22,6 +22,7 @@ export const ENV_OVERRIDES = [
   ['LISTEN_ADDR', 'server', 'listen_addr'],
   ['LOG_LEVEL', 'log', 'level'],
   ['AI_RUNTIME_DB_PATH', 'summarization', 'db_path'],
+  ['DATABASE_URL', 'storage', 'database_url'],
   ['MAILDIR_ROOT', 'mail', 'maildir_root'],
   ['MAIL_AUTH_TOKEN', 'mail', 'auth_token'],
   ['WEBHOOK_SECRET', 'webhooks', 'secret'],

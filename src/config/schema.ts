@@ -122,6 +122,14 @@ export const SummarizationConfigSchema = z.strictObject({
   replay_limit: z.int().positive().default(50),
 });
 
+export const StorageConfigSchema = z.strictObject({
+  /**
+   * A Postgres database (`postgres://user:password@host:5432/db`) for conversations, summaries and the inspector's
+   * journal, shared by every node. Empty: the SQLite file at `[summarization] db_path`. @default ""
+   */
+  database_url: z.union([z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL' }), z.literal('')]).default(''),
+});
+
 export const RedisConfigSchema = z.strictObject({
   /** An external Redis (`redis://host:port/db`). Empty: `npm start` runs its own from `redis.conf`. @default "" */
   url: z.union([z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }), z.literal('')]).default(''),
@@ -204,6 +212,7 @@ export const ConfigSchema = z.strictObject({
   server: ServerConfigSchema.prefault({}),
   conversation: ConversationConfigSchema.prefault({}),
   summarization: SummarizationConfigSchema.prefault({}),
+  storage: StorageConfigSchema.prefault({}),
   redis: RedisConfigSchema.prefault({}),
   admin: AdminConfigSchema.prefault({}),
   mail: MailConfigSchema.prefault({}),

@@ -45,6 +45,12 @@ export interface ConversationHubOptions {
   observe?: (conversation: { id: string; userEmail: string }) => InspectionObserver | undefined;
   /** Told when an actor starts (created or restored) and when it is stopped (evicted, closed). */
   lifecycle?: { started(conversation: LiveConversation): void; stopped(conversation: LiveConversation): void };
+  metrics?: ConversationHubMetrics;
+}
+
+/** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
+export interface ConversationHubMetrics {
+  tokenRelayed(): void;
 }
 
 export type InspectionObserver = (event: InspectionEvent) => void;
@@ -96,9 +102,12 @@ export class ConversationHub {
     this.machine = machine;
   }
 
-  /** Token relay for the LLM stream actor: a map lookup and a publish. */
+  /** Token relay for the LLM stream actor: a map lookup, a publish and a counter increment. */
   relay(conversationId: string, text: string): void {
-    this.live.get(conversationId)?.channel.chunk(text);
+    const conversation = this.live.get(conversationId);
+    if (!conversation) return;
+    conversation.channel.chunk(text);
+    this.options.metrics?.tokenRelayed();
   }
 
   lastSeq(conversationId: string): number {

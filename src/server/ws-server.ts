@@ -232,6 +232,11 @@ export class RuntimeServer {
     });
   }
 
+  /** Open chat sockets, signed in or not (the inspector's are not counted). */
+  get chatConnections(): number {
+    return this.sockets.size;
+  }
+
   publish(topic: string, message: string): void {
     this.app.publish(topic, message, false);
   }

@@ -1,6 +1,7 @@
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import { StorageError } from '../errors.js';
 import type { Db } from './database.js';
+import { storableText } from './dialect.js';
 
 export interface ConversationListing {
   id: string;
@@ -23,7 +24,7 @@ export class ConversationStore {
     const now = new Date().toISOString();
     await this.db
       .insertInto('conversations')
-      .values({ id: conversation.id, user_email: conversation.userEmail, title: conversation.title, created_at: now, updated_at: now })
+      .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now })
       .execute();
   }
 
@@ -81,7 +82,7 @@ export class ConversationStore {
   }
 
   async setTitle(conversationId: string, title: string): Promise<void> {
-    await this.db.updateTable('conversations').set({ title }).where('id', '=', conversationId).execute();
+    await this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId).execute();
   }
 
   async saveLastSeq(conversationId: string, lastSeq: number): Promise<void> {

@@ -2,14 +2,23 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import type { Config } from '../config/schema.js';
 import { StorageError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isPostgres } from './dialect.js';
 import { migrationProvider } from './migrations/index.js';
+import { currentSchema, openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
 /** How long a writer waits for SQLite's lock before failing; several processes may share the file. */
 const BUSY_TIMEOUT_MS = 5_000;
+
+/** Postgres when `[storage] database_url` (`DATABASE_URL`) is set, else the SQLite file at `[summarization] db_path`. */
+export function openDatabase(config: Pick<Config, 'storage' | 'summarization'>, logger?: Logger): Db {
+  return config.storage.database_url ? openPostgres(config.storage.database_url, logger) : openSqlite(config.summarization.db_path);
+}
 
 export function openSqlite(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -22,8 +31,13 @@ export function openSqlite(path: string): Db {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
 }
 
+/**
+ * Idempotent, and safe for several nodes starting at once: on Postgres the Migrator holds an advisory lock and runs
+ * the pending migrations in one transaction, so a node that waited finds them applied.
+ */
 export async function migrateToLatest(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  const migrationTableSchema = isPostgres(db) ? await currentSchema(db) : undefined;
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

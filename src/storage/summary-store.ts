@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { storableText } from './dialect.js';
 
 export interface EmailSummaryRecord {
   userEmail: string;
@@ -31,21 +32,23 @@ export class SummaryStore {
    * is what makes the notification happen once however often the job runs.
    */
   async insert(record: EmailSummaryRecord): Promise<{ inserted: boolean; record: EmailSummaryRecord }> {
+    const stored = { ...record, from: storableText(record.from), subject: storableText(record.subject), summary: storableText(record.summary) };
     const result = await this.db
       .insertInto('summaries')
       .values({
-        user_email: record.userEmail,
-        email_id: record.emailId,
-        sender: record.from,
-        subject: record.subject,
-        summary: record.summary,
-        model: record.model,
-        created_at: record.createdAt,
+        user_email: stored.userEmail,
+        email_id: stored.emailId,
+        sender: stored.from,
+        subject: stored.subject,
+        summary: stored.summary,
+        model: stored.model,
+        created_at: stored.createdAt,
       })
       .onConflict((oc) => oc.columns(['user_email', 'email_id']).doNothing())
       .executeTakeFirst();
+    // The affected-row count: SQLite's `changes`, Postgres's `rowCount`; both 0 when the conflict skipped the row.
     const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
-    return { inserted, record: inserted ? record : ((await this.find(record.userEmail, record.emailId)) ?? record) };
+    return { inserted, record: inserted ? stored : ((await this.find(stored.userEmail, stored.emailId)) ?? stored) };
   }
 
   async find(userEmail: string, emailId: string): Promise<EmailSummaryRecord | undefined> {
