@@ -219,12 +219,7 @@ describe('GET /metrics with summaries (private Redis)', () => {
   });
 
   async function start(options: TestRuntimeOptions = {}): Promise<TestRuntime> {
-    const rt = await TestRuntime.start({
-      mcp: false,
-      redisUrl: redis.url,
-      ...options,
-      config: { ...options.config, redis: { prefix: `t${randomUUID().slice(0, 8)}` } },
-    });
+    const rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, ...options });
     runtimes.push(rt);
     return rt;
   }

@@ -40,14 +40,14 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     for (const rt of runtimes.splice(0)) await rt.close();
   });
 
-  /** Each test gets its own key prefix: its jobs and notifications never meet another test's. */
+  /** A runtime on the private Redis; `prefix` puts several nodes on one queue (each otherwise gets its own). */
   async function start(options: TestRuntimeOptions & { prefix?: string } = {}): Promise<TestRuntime> {
-    const { prefix = `t${randomUUID().slice(0, 8)}`, ...rest } = options;
+    const { prefix, ...rest } = options;
     const rt = await TestRuntime.start({
       mcp: false,
       redisUrl: redis.url,
       ...rest,
-      config: { ...rest.config, redis: { prefix, ...rest.config?.redis } },
+      ...(prefix ? { config: { ...rest.config, redis: { prefix, ...rest.config?.redis } } } : {}),
     });
     runtimes.push(rt);
     await rt.runtime.notificationsReady;

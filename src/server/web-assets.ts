@@ -23,8 +23,22 @@ function asset(body: string | Buffer, contentType: string): HttpRoute {
   return async () => ({ status: 200, body, contentType, headers: SECURITY_HEADERS });
 }
 
-/** Builds the browser UI (chat and inspector) in memory with esbuild and returns its GET routes. */
-export async function webAssetRoutes(): Promise<Record<string, HttpRoute>> {
+let built: Promise<Record<string, HttpRoute>> | undefined;
+
+/**
+ * The browser UI's GET routes. Built once per process: its sources do not change while it runs, and several runtimes
+ * in one process (tests, benchmarks) would otherwise each pay for an esbuild run.
+ */
+export function webAssetRoutes(): Promise<Record<string, HttpRoute>> {
+  built ??= buildWebAssets();
+  built.catch(() => {
+    built = undefined;
+  });
+  return built;
+}
+
+/** Builds the browser UI (chat and inspector) in memory with esbuild. */
+async function buildWebAssets(): Promise<Record<string, HttpRoute>> {
   const result = await build({
     entryPoints: Object.fromEntries(PAGES.map((p) => [p.bundle.slice(1, -3), new URL(p.script, WEB_ROOT).pathname])),
     bundle: true,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,8 @@ export class TestRuntime {
       mcp: { mail_server_url: '', servers: mcp ? [{ name: 'test', url: mcp.url }] : [], reconnect_initial_ms: 100, reconnect_max_ms: 500, ...overrides.mcp },
       server: { listen_addr: '127.0.0.1:0', ...overrides.server },
       summarization: { db_path: join(dir, 'runtime.db'), backoff_ms: 100, ...overrides.summarization },
-      redis: { url: options.redisUrl ?? '', ...overrides.redis },
+      // Its own key prefix: a runtime's jobs and notifications never meet another test's on a shared Redis.
+      redis: { url: options.redisUrl ?? '', prefix: `t${randomUUID().slice(0, 8)}`, ...overrides.redis },
       webhooks: { secret: TEST_WEBHOOK_SECRET, ...overrides.webhooks },
       mail: { embedded: false, ...overrides.mail },
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides.log },
