@@ -7,6 +7,12 @@ export const ErrorCode = {
   UnknownType: 'unknown_type',
   Unauthenticated: 'unauthenticated',
   AuthFailed: 'auth_failed',
+  /** Signed in, but the token lacks the role this needs (e.g. `admin`). */
+  Forbidden: 'forbidden',
+  /** Too many messages or connections in the window; `retry_after_ms` says when to try again. */
+  RateLimited: 'rate_limited',
+  /** This user (or the node) already has the most sockets allowed. */
+  TooManyConnections: 'too_many_connections',
   MessageTooLong: 'message_too_long',
   Busy: 'busy',
   NotFound: 'not_found',
@@ -53,6 +59,16 @@ export class LlmRequestError extends RuntimeError {
   constructor(message: string, status: number | undefined, options?: ErrorOptions) {
     super(ErrorCode.LlmError, message, options);
     this.status = status;
+  }
+}
+
+/** A rate limit was hit; nothing was done, and the same request succeeds after `retryAfterMs`. */
+export class RateLimitedError extends RuntimeError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(ErrorCode.RateLimited, message);
   }
 }
 

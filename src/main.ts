@@ -6,9 +6,13 @@ import { EmbeddedRedis } from './embedded/redis-server.js';
 import { errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { startRuntime } from './runtime.js';
+import { devModeByDefault } from './server/auth.js';
 
-/** Shutdown that hangs (a stuck socket, a slow disk) must not keep the process alive forever. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * Shutdown past the grace period (saving cut answers, the worker's last job, the database, the children) gets this
+ * long; then the process exits anyway, so a hang (a stuck socket, a slow disk) cannot keep it alive forever.
+ */
+const SHUTDOWN_SLACK_MS = 10_000;
 
 /** The bundled mail server, in its own process, pointed at this runtime's webhook with the shared secret. */
 function embeddedMailServer(config: Config, runtimePort: number, logger: Logger): ChildService {
@@ -31,6 +35,11 @@ async function main(): Promise<void> {
   let { config } = loaded;
   const logger = createLogger(config.log.level);
   logger.info({ config: loaded.path ?? '(defaults)' }, 'configuration loaded');
+  if (devModeByDefault(config.auth)) {
+    // `npm start` on a fresh checkout must let someone in; a deployment configures tokens (or says dev_mode = false).
+    config = { ...config, auth: { ...config.auth, dev_mode: true } };
+    logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run. Set [auth] dev_mode = false to keep it off.');
+  }
   if (!config.webhooks.secret) {
     // Only this run's processes need to agree on it; a fixed secret is for senders outside (set WEBHOOK_SECRET).
     config = { ...config, webhooks: { ...config.webhooks, secret: randomBytes(32).toString('hex') } };
@@ -61,11 +70,16 @@ async function main(): Promise<void> {
   }
 
   const shutdown = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-    // The runtime first (its worker hands active jobs back to Redis), then what it depends on.
+    const graceMs = config.server.shutdown_grace_s * 1000;
+    const limitMs = graceMs + SHUTDOWN_SLACK_MS;
+    logger.info({ signal }, `shutting down: no new connections; answers in flight get up to ${graceMs / 1000} s to finish (${signal} again to exit at once)`);
+    setTimeout(() => {
+      logger.error(`shutdown still not finished after ${limitMs / 1000} s; exiting now`);
+      process.exit(1);
+    }, limitMs).unref();
+    // The runtime first (its worker finishes its active jobs while Redis is up), then what it depends on.
     runtime
-      .close()
+      .close({ graceMs })
       .then(() => Promise.allSettled(children.reverse().map((c) => c.close())))
       .then(() => process.exit(0))
       .catch(() => process.exit(1));

@@ -3,6 +3,7 @@ import { createPersistenceLogic } from './actors/persistence.js';
 import { createToolCallLogic } from './actors/tool-call.js';
 import type { Config } from './config/schema.js';
 import { ConversationHub } from './conversations/conversation-hub.js';
+import { composeObservers, conversationLog } from './conversations/conversation-log.js';
 import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
@@ -15,12 +16,13 @@ import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { requiresApproval } from './mcp/approval-policy.js';
 import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
-import { createAuthenticator } from './server/auth.js';
+import { createRateLimits } from './limits/rate-limits.js';
+import { createAuthenticator, logAuthSetup } from './server/auth.js';
 import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
-import { RuntimeServer } from './server/ws-server.js';
+import { RuntimeServer, checkTlsFiles } from './server/ws-server.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
@@ -47,18 +49,34 @@ export interface Runtime {
   readonly mcp: McpRegistry;
   readonly llm: LlmClient;
   readonly db: Db;
-  /** Stops accepting, ends sockets, stops actors, disconnects MCP servers, closes the database. Safe to call twice. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: stops listening, lets answers in flight finish within the grace period (then cuts them, saved as
+   * interrupted), closes sockets with 1001, lets active summary jobs finish, stops actors, closes the database. Safe to
+   * call twice (the second call's options are ignored).
+   */
+  close(options?: RuntimeCloseOptions): Promise<void>;
+}
+
+export interface RuntimeCloseOptions {
+  /** How long answers in flight may take to finish before they are cut. @default `[server] shutdown_grace_s` × 1000 */
+  graceMs?: number;
 }
 
 /** Room left in the context window for the answer; the history gets the rest (never less than this floor). */
 const MIN_HISTORY_TOKENS = 512;
+/** After the grace period, cut answers get this long to be saved: a stuck database must not hold the exit. */
+const CUT_SAVE_TIMEOUT_MS = 5_000;
+/** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
+const GOING_AWAY = 1001;
 
 /** The composition root: config → storage → LLM → MCP → conversations → server. */
 export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs }: RuntimeOptions): Promise<Runtime> {
   logger.info('AI Runtime starting...');
-  if (config.auth.dev_mode) logger.warn('auth.dev_mode is on: anyone can sign in as any email address. Use it only on a trusted machine.');
+  logAuthSetup(config.auth, logger);
+  const authenticate = createAuthenticator(config.auth, { logger });
 
+  // Before anything is opened: a bad certificate stops start-up with nothing to clean up.
+  checkTlsFiles(config.server);
   const db = openDatabase(config, logger);
   await migrateToLatest(db);
   const store = new ConversationStore(db);
@@ -75,10 +93,26 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   });
 
   const metrics = new RuntimeMetrics({ isKnownTool: (name) => mcp.find(name) !== undefined });
+  // On Redis when there is one, so a limit holds across every node behind the load balancer.
+  const limits = createRateLimits({
+    config: config.rate_limits,
+    redisUrl: config.redis.url,
+    prefix: config.redis.prefix,
+    logger,
+    onLimited: (scope) => metrics.rateLimitHit(scope),
+  });
   const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
-  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector) });
+  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate });
   let server: RuntimeServer | undefined;
+  // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
+  const pendingWrites = new Set<Promise<void>>();
+  const trackWrite = (write: Promise<void>): Promise<void> => {
+    pendingWrites.add(write);
+    const forget = () => pendingWrites.delete(write);
+    write.then(forget, forget);
+    return write;
+  };
   const hub = new ConversationHub({
     store,
     publisher: { publish: (topic, message) => server?.publish(topic, message) },
@@ -87,7 +121,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
-    observe: inspector.observe,
+    sharedStorage: config.storage.database_url !== '',
+    observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
     lifecycle: inspector.lifecycle,
     metrics,
   });
@@ -107,7 +142,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
         metrics,
       }),
-      persistence: createPersistenceLogic({ append: (id, from, messages) => store.append(id, from, messages, hub.lastSeq(id)) }),
+      persistence: createPersistenceLogic({ append: (id, from, messages) => trackWrite(store.append(id, from, messages, hub.lastSeq(id))) }),
     }),
   );
 
@@ -122,7 +157,6 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   healthTimer.unref();
   await Promise.all([reportLlm(), mcp.start()]);
 
-  const authenticate = createAuthenticator(config.auth);
   const queue = pipeline?.queue;
   server = new RuntimeServer({
     config: config.server,
@@ -130,18 +164,20 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       hub,
       store,
       authenticate,
+      limits,
       config: config.server,
       logger,
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
     routes: {
       'GET /health': healthRoute({ llm, mcp, db, queue }),
-      'GET /metrics': metricsRoute(metrics),
+      'GET /metrics': metricsRoute(metrics, config.server.metrics_token),
       'POST /api/webhooks/email': emailWebhookRoute({
         secret: config.webhooks.secret,
         toleranceSeconds: config.webhooks.tolerance_s,
+        limit: (ip) => limits.consume('webhooks_per_ip', ip),
         accept: async (email) => {
-          logger.info({ user: email.user_email, emailId: email.email_id, subject: email.subject }, 'new mail announced');
+          logger.info({ user: email.user_email, emailId: email.email_id }, 'new mail announced');
           if (!queue || !config.summarization.auto_summarize) return { status: 'ignored', reason: 'summaries are off on this runtime' };
           return { status: 'accepted', id: await enqueueSummary(queue, email) };
         },
@@ -167,28 +203,54 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   logger.info(`WebSocket server listening on ${host}:${port}${config.server.websocket_path}`);
   logger.info(`HTTP server listening on ${host}:${port}`);
 
+  /** Answers in flight get `graceMs` to finish; the rest are cancelled, which saves what was streamed as interrupted. */
+  const finishAnswers = async (graceMs: number) => {
+    const inFlight = hub.busyCount;
+    if (inFlight === 0) return;
+    const graceS = graceMs / 1000;
+    logger.info(`waiting up to ${graceS} s for ${inFlight} answer(s) in flight`);
+    if (await hub.whenIdle(graceMs)) return logger.info('every answer in flight finished');
+    const cut = hub.cancelBusy();
+    logger.warn(`${cut} answer(s) still in flight after ${graceS} s: cut, and saved as interrupted`);
+    if (!(await hub.whenIdle(CUT_SAVE_TIMEOUT_MS))) logger.warn(`${hub.busyCount} cut answer(s) not saved within ${CUT_SAVE_TIMEOUT_MS} ms; their partial text is lost`);
+  };
+
   let closing: Promise<void> | undefined;
   return {
     port,
     notificationsReady,
     queue,
-    httpUrl: `http://${reachableHost}:${port}`,
-    wsUrl: `ws://${reachableHost}:${port}${config.server.websocket_path}`,
+    httpUrl: `${liveServer.scheme}://${reachableHost}:${port}`,
+    wsUrl: `${liveServer.scheme === 'https' ? 'wss' : 'ws'}://${reachableHost}:${port}${config.server.websocket_path}`,
     hub,
     mcp,
     llm,
     db,
-    close() {
+    close({ graceMs = config.server.shutdown_grace_s * 1000 }: RuntimeCloseOptions = {}) {
       closing ??= (async () => {
+        const step = async (what: string, work: () => Promise<unknown> | void) => {
+          try {
+            await work();
+          } catch (err) {
+            logger.warn({ err: errorMessage(err) }, `shutdown: ${what} failed`);
+          }
+        };
         clearInterval(healthTimer);
-        server?.close();
-        // The worker first: its active jobs finish (or go back to the queue) while the database is still open.
-        await pipeline?.close();
-        const steps = await Promise.allSettled([hub.close(), mcp.close(), llm.close()]);
+        liveServer.stopListening();
+        hub.drain();
+        // The worker takes no new job from now on; its active ones use the grace period too, and finish before the
+        // database closes (a process killed before that leaves them stalled, and BullMQ hands them to the next worker).
+        const workerClosed = step('closing the summary worker', () => pipeline?.worker?.close());
+        await finishAnswers(graceMs);
+        liveServer.closeSockets(GOING_AWAY, 'server restarting');
+        await workerClosed;
+        await step('closing the summary queue', () => pipeline?.close());
+        await step('closing the rate limits', () => limits.close());
+        await Promise.all([step('stopping conversations', () => hub.close()), step('closing MCP servers', () => mcp.close()), step('closing the LLM client', () => llm.close())]);
+        await Promise.allSettled([...pendingWrites]);
         // After the hub (its last events are journaled), before the database.
-        await inspector.close();
-        await db.destroy().catch((err) => logger.warn({ err: errorMessage(err) }, 'database close failed'));
-        for (const step of steps) if (step.status === 'rejected') logger.warn({ err: errorMessage(step.reason) }, 'shutdown step failed');
+        await step('closing the inspector', () => inspector.close());
+        await step('closing the database', () => db.destroy());
       })();
       return closing;
     },

@@ -427,11 +427,12 @@ describe('live actor inspector', () => {
     const user = await rt.client('guarded@example.com');
     const id = conversationOf(await user.chat('hi'));
     const exportPath = `/api/inspector/conversations/${id}/export`;
+    // No or invalid credentials: 401 (a valid user without the admin role gets 403: tests/auth.test.ts).
     const refused: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }];
     for (const headers of refused) {
-      expect((await getJson(rt, exportPath, headers)).status).toBe(403);
-      expect((await postJson(rt, '/api/inspector/replay', '{}', headers)).status).toBe(403);
-      expect((await getJson(rt, '/api/inspector/reveals', headers)).status).toBe(403);
+      expect((await getJson(rt, exportPath, headers)).status).toBe(401);
+      expect((await postJson(rt, '/api/inspector/replay', '{}', headers)).status).toBe(401);
+      expect((await getJson(rt, '/api/inspector/reveals', headers)).status).toBe(401);
     }
     expect((await getJson(rt, exportPath)).status).toBe(200);
     expect((await getJson(rt, '/api/inspector/reveals')).status).toBe(200);

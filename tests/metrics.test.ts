@@ -101,6 +101,18 @@ describe('GET /metrics', () => {
     for (const rt of runtimes.splice(0)) await rt.close();
   });
 
+  it('with server.metrics_token, answers 401 without the bearer token and the metrics with it', async () => {
+    const rt = await start({ config: { server: { metrics_token: 'scrape-secret' } } });
+    const bare = await fetch(`${rt.httpUrl}/metrics`);
+    expect(bare.status).toBe(401);
+    expect(await bare.text()).not.toContain('ai_runtime_');
+    const wrong = await fetch(`${rt.httpUrl}/metrics`, { headers: { authorization: 'Bearer scrape-secreT' } });
+    expect(wrong.status).toBe(401);
+    const right = await fetch(`${rt.httpUrl}/metrics`, { headers: { authorization: 'Bearer scrape-secret' } });
+    expect(right.status).toBe(200);
+    expect(await right.text()).toContain('ai_runtime_connections');
+  });
+
   it('answers Prometheus text with the runtime metrics, the default process metrics and the rate-limit counter', async () => {
     const rt = await start();
     const { types } = await scrape(rt);

@@ -309,5 +309,30 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
       const health = (await (await fetch(`${b.httpUrl}/health`)).json()) as { database: { status: string } };
       expect(health.database.status).toBe('ok');
     });
+
+    it('moves a user A → B → A: the node that still holds a stale live actor reloads it instead of overwriting', async () => {
+      const [a, b] = nodes as [TestRuntime, TestRuntime];
+      const llm = ollama!;
+      llm.enqueue({ tokens: ['Un'] }, { tokens: ['Deux'] }, { tokens: ['Trois'] });
+      const onA = await a.client('mia@example.com');
+      const first = await onA.chat('premier');
+      const id = first.find((m) => m.type === 'history')!.conversation_id;
+      // Node A keeps its actor live (idle) while the user goes on on node B.
+      const onB = await b.client('mia@example.com');
+      onB.send({ type: 'resume', conversation_id: id });
+      await onB.next('history');
+      await onB.chat('deuxième');
+
+      const third = await onA.chat('troisième', { conversation_id: id });
+      expect(third.filter((m) => m.type === 'error')).toEqual([]);
+      expect(third.at(-1)).toMatchObject({ type: 'done', reason: 'complete' });
+      expect(llm.requests[2]!.body.messages!.slice(1).map((m) => m.content)).toEqual(['premier', 'Un', 'deuxième', 'Deux', 'troisième']);
+      const store = new ConversationStore(a.runtime.db);
+      await vi.waitFor(async () => expect((await store.find(id))?.messages.map((m) => ('content' in m ? m.content : m.role))).toEqual(['premier', 'Un', 'deuxième', 'Deux', 'troisième', 'Trois']), { timeout: 5_000 });
+      // Event numbers never go back: A's events continue after B's.
+      const seqs = third.flatMap((m) => (m.type === 'chunk' ? [m.seq] : []));
+      const bLast = Math.max(...onB.messages.flatMap((m) => ('seq' in m && typeof m.seq === 'number' ? [m.seq] : [])));
+      expect(Math.min(...seqs)).toBeGreaterThan(bLast);
+    });
   });
 });

@@ -155,8 +155,8 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     await expect
       .poll(async () => ((await (await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: auth })).json()) as { jobs: unknown[] }).jobs, { timeout: 5_000 })
       .toEqual([expect.objectContaining({ email_id: body.email_id, subject: 'Will fail', attempts_made: 2, failed_reason: expect.stringContaining('model crashed') })]);
-    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`)).status).toBe(403);
-    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: { authorization: 'Bearer nope-nope-no' } })).status).toBe(403);
+    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`)).status).toBe(401);
+    expect((await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: { authorization: 'Bearer nope-nope-no' } })).status).toBe(401);
 
     rt.ollama.setResponder(() => ({ tokens: ['Enfin.'] }));
     const alice = await rt.client(ALICE);

@@ -29,6 +29,13 @@ export const ENV_OVERRIDES = [
   ['MAIL_RUNTIME_WEBHOOK_URL', 'mail', 'runtime_webhook_url'],
   ['REDIS_URL', 'redis', 'url'],
   ['ADMIN_TOKEN', 'admin', 'token'],
+  ['JWT_SECRET', 'auth', 'jwt_secret'],
+  ['JWKS_URL', 'auth', 'jwks_url'],
+  ['JWT_ISSUER', 'auth', 'issuer'],
+  ['JWT_AUDIENCE', 'auth', 'audience'],
+  ['METRICS_TOKEN', 'server', 'metrics_token'],
+  ['TLS_CERT_FILE', 'server', 'tls_cert_file'],
+  ['TLS_KEY_FILE', 'server', 'tls_key_file'],
 ] as const;
 
 /** `--config <path>` / `--config=<path>`, then `AI_RUNTIME_CONFIG`, then `./config.toml` when it exists. */

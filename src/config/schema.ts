@@ -86,6 +86,39 @@ export const ServerConfigSchema = z.strictObject({
   max_message_chars: z.int().positive().default(16_000),
   /** Seconds without traffic before uWS closes a socket; it pings automatically before that. @default 120 */
   idle_timeout_s: z.int().min(8).default(120),
+  /**
+   * Browser origins allowed to open a WebSocket or call the HTTP API cross-origin (CORS), e.g.
+   * `["https://mail.example.com"]`; `["*"]` allows any. The server's own origin and clients that send no `Origin`
+   * (not browsers) are always allowed. @default []
+   */
+  allowed_origins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/, error: 'expected an origin such as https://app.example.com' })])).default([]),
+  /**
+   * Behind a load balancer: take the client's IP (for per-IP rate limits and logs) from the first `X-Forwarded-For`
+   * hop. Only turn on when the proxy sets that header itself. @default false
+   */
+  trust_proxy: z.boolean().default(false),
+  /** Open chat sockets on this node, signed in or not; past it an upgrade gets 503. @default 10000 */
+  max_connections: z.int().positive().default(10_000),
+  /** Signed-in chat sockets of one user on this node; past it `auth` fails with `too_many_connections`. @default 20 */
+  max_connections_per_user: z.int().positive().default(20),
+  /**
+   * Bytes a socket may have waiting to be sent. Past half of it chunks are coalesced; past all of it the socket is
+   * closed with code 4008 and the client resumes. @default 4194304
+   */
+  max_backpressure_bytes: z.int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** On SIGTERM/SIGINT, answers in flight get this long to finish before they are cut, saved and their sockets closed with 1001. @default 20 */
+  shutdown_grace_s: z.number().min(0).default(20),
+  /** `GET /metrics` then needs `Authorization: Bearer <metrics_token>`; empty: open, like `/health`. @default "" */
+  metrics_token: z.string().default(''),
+  /** PEM certificate file: with `tls_key_file`, the server speaks HTTPS and WSS only. @default "" */
+  tls_cert_file: z.string().default(''),
+  /** PEM private key file for `tls_cert_file`. @default "" */
+  tls_key_file: z.string().default(''),
+  /** Passphrase of an encrypted `tls_key_file`. @default "" */
+  tls_passphrase: z.string().default(''),
+}).refine((server) => (server.tls_cert_file === '') === (server.tls_key_file === ''), {
+  error: 'tls_cert_file and tls_key_file go together: set both or neither',
+  path: ['tls_cert_file'],
 });
 
 export const ConversationConfigSchema = z.strictObject({
@@ -187,8 +220,43 @@ export const WebhooksConfigSchema = z.strictObject({
 });
 
 export const AuthConfigSchema = z.strictObject({
-  /** The seed's email-only sign-in. Anyone can claim any address: for local use only. @default true */
-  dev_mode: z.boolean().default(true),
+  /**
+   * The seed's email-only sign-in: anyone can claim any address, for local use only. Unset means off, except that
+   * `npm start` turns it on (with a loud warning) when no JWT verification is configured either. @default (off)
+   */
+  dev_mode: z.boolean().optional(),
+  /** HS256 shared secret for user tokens (at least 32 bytes). @default "" */
+  jwt_secret: z.union([z.string().min(32, 'jwt_secret must be at least 32 characters'), z.literal('')]).default(''),
+  /** A JWKS URL for RS256/ES256 user tokens (keys fetched and cached, rotated by `kid`). @default "" */
+  jwks_url: z.union([httpUrl, z.literal('')]).default(''),
+  /** Required `iss` claim; empty: not checked. @default "" */
+  issuer: z.string().default(''),
+  /** Required `aud` claim; empty: not checked. @default "" */
+  audience: z.string().default(''),
+  /** The claim holding the user's email address. @default "email" */
+  email_claim: z.string().min(1).default('email'),
+  /** The claim holding the user's roles (an array, or one string); `admin` opens the inspector and failed jobs. @default "roles" */
+  roles_claim: z.string().min(1).default('roles'),
+  /** Leeway for `exp` and `nbf`, in seconds. @default 30 */
+  clock_tolerance_s: z.int().min(0).default(30),
+});
+
+/** `points` per `duration_s` seconds. */
+const RateSchema = z.strictObject({ points: z.int().positive(), duration_s: z.int().positive() });
+
+export const RateLimitsConfigSchema = z.strictObject({
+  /** Limits are kept in Redis (shared by every node) when Redis is configured, else in this process. @default true */
+  enabled: z.boolean().default(true),
+  /** Chat messages per signed-in user. @default { points = 30, duration_s = 60 } */
+  chat_per_user: RateSchema.default({ points: 30, duration_s: 60 }),
+  /** Chat messages per client IP (all users behind it). @default { points = 120, duration_s = 60 } */
+  chat_per_ip: RateSchema.default({ points: 120, duration_s: 60 }),
+  /** New WebSocket connections per client IP. @default { points = 60, duration_s = 60 } */
+  connections_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
+  /** Successful sign-ins per user (each is a new connection for that user). @default { points = 60, duration_s = 60 } */
+  connections_per_user: RateSchema.default({ points: 60, duration_s: 60 }),
+  /** Webhook calls per client IP. @default { points = 600, duration_s = 60 } */
+  webhooks_per_ip: RateSchema.default({ points: 600, duration_s: 60 }),
 });
 
 export const InspectorConfigSchema = z.strictObject({
@@ -218,6 +286,7 @@ export const ConfigSchema = z.strictObject({
   mail: MailConfigSchema.prefault({}),
   webhooks: WebhooksConfigSchema.prefault({}),
   auth: AuthConfigSchema.prefault({}),
+  rate_limits: RateLimitsConfigSchema.prefault({}),
   inspector: InspectorConfigSchema.prefault({}),
   log: LogConfigSchema.prefault({}),
 });

@@ -46,6 +46,8 @@ export interface ConversationHubOptions {
   /** Told when an actor starts (created or restored) and when it is stopped (evicted, closed). */
   lifecycle?: { started(conversation: LiveConversation): void; stopped(conversation: LiveConversation): void };
   metrics?: ConversationHubMetrics;
+  /** Storage is shared with other nodes (Postgres): check a live actor against it before use. */
+  sharedStorage?: boolean;
 }
 
 /** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
@@ -59,6 +61,12 @@ export type InspectionObserver = (event: InspectionEvent) => void;
 const TITLE_MAX_CHARS = 80;
 /** The idle sweep runs at most this often; eviction needs no precision. */
 const MAX_SWEEP_INTERVAL_MS = 30_000;
+/**
+ * States that do not hold a shutdown: `idle` has nothing in flight, and `awaiting_approval` waits on a human (its
+ * messages were handed to the writer on the way in, so it is restored from storage like any stopped actor).
+ */
+const QUIET_STATES: ReadonlySet<ConversationState> = new Set([ConversationState.Idle, ConversationState.AwaitingApproval]);
+const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
 
 function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
   switch (event.type) {
@@ -81,6 +89,12 @@ function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
   }
 }
 
+/** A turn in flight: an actor that is running and neither idle nor waiting on a human. */
+function isBusy(conversation: LiveConversation): boolean {
+  const snapshot = conversation.actor.getSnapshot();
+  return snapshot.status === 'active' && !QUIET_STATES.has(wireState(snapshot.value));
+}
+
 /**
  * The live conversation actors of this process. Actors exist only while used: they are created or restored from
  * storage on demand and stopped when idle, so an idle socket costs no actor at all.
@@ -91,6 +105,10 @@ export class ConversationHub {
   private machine: ConversationMachine | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  /** Set by `drain()`: turns in flight go on, new ones are refused. */
+  private draining = false;
+  /** Callbacks of `whenIdle()` calls, run after every state change. */
+  private readonly idleWaiters = new Set<() => void>();
 
   constructor(private readonly options: ConversationHubOptions) {
     this.sweepTimer = setInterval(() => void this.sweepIdle(), Math.min(options.idleActorTtlMs / 2, MAX_SWEEP_INTERVAL_MS));
@@ -118,7 +136,52 @@ export class ConversationHub {
     return this.live.size;
   }
 
+  /** Live actors with work in flight: responding, calling a tool, or saving a finished turn (`done`). */
+  get busyCount(): number {
+    let busy = 0;
+    for (const conversation of this.live.values()) if (isBusy(conversation)) busy += 1;
+    return busy;
+  }
+
+  /** From now on new conversations and new turns are refused with a "resend in a moment" error; the rest works. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /** Resolves `true` once no live actor is busy, or `false` after `timeoutMs`. */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.busyCount === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const settle = (idle: boolean) => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(check);
+        resolve(idle);
+      };
+      const check = () => {
+        if (this.busyCount === 0) settle(true);
+      };
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      this.idleWaiters.add(check);
+    });
+  }
+
+  /**
+   * Cancels every busy turn, as the user's `cancel` would: the partial answer is kept as `interrupted` and saved
+   * before the actor is back in `idle` (wait for that with `whenIdle`). Returns how many were cancelled.
+   */
+  cancelBusy(): number {
+    // `done` is already saving its turn: nothing to cut there.
+    const busy = [...this.live.values()].filter((c) => isBusy(c) && wireState(c.actor.getSnapshot().value) !== ConversationState.Done);
+    for (const conversation of busy) conversation.actor.send({ type: 'CANCEL' });
+    return busy.length;
+  }
+
+  private notifyIdleWaiters(): void {
+    for (const check of [...this.idleWaiters]) check();
+  }
+
   async create(userEmail: string, firstMessage?: string): Promise<LiveConversation> {
+    if (this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
     const id = randomUUID();
     const title = firstMessage ? firstMessage.slice(0, TITLE_MAX_CHARS) : '';
     await this.options.store.create({ id, userEmail, title });
@@ -127,12 +190,28 @@ export class ConversationHub {
 
   /** A conversation of this user, live or restored; another user's conversation is reported as not found. */
   async open(id: string, userEmail: string): Promise<LiveConversation> {
-    const conversation = this.live.get(id) ?? (await this.load(id));
+    const conversation = (await this.current(id)) ?? (await this.load(id));
     if (!conversation || conversation.userEmail !== userEmail) {
       throw new RuntimeError(ErrorCode.NotFound, `No conversation "${id}" for ${userEmail}.`);
     }
     conversation.lastActiveAt = Date.now();
     return conversation;
+  }
+
+  /**
+   * The live actor, if it is up to date. With storage shared by several nodes, the user may have gone on with this
+   * conversation on another node since this actor was loaded: an idle actor that holds fewer messages than storage is
+   * dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
+   * coordinated: the second write is refused with `storage_error`; a load balancer with sticky sessions avoids it.)
+   */
+  private async current(id: string): Promise<LiveConversation | undefined> {
+    const live = this.live.get(id);
+    if (!live || !this.options.sharedStorage || isBusy(live)) return live;
+    const stored = await this.options.store.messageCount(id);
+    if (stored === live.actor.getSnapshot().context.messages.length) return live;
+    this.options.logger.info({ conversationId: id }, 'conversation moved on elsewhere; reloading it from storage');
+    if (this.live.get(id) === live) await this.evict(live);
+    return undefined;
   }
 
   private load(id: string): Promise<LiveConversation | undefined> {
@@ -184,8 +263,13 @@ export class ConversationHub {
         conversation.lastActiveAt = Date.now();
         channel.publish({ type: 'state', state });
         if (turnEnded) channel.publish({ type: 'done', reason: snapshot.context.outcome, cancelled: snapshot.context.outcome === TurnOutcome.Cancelled });
+        // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
+        this.notifyIdleWaiters();
       },
-      error: (error) => this.options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed'),
+      error: (error) => {
+        this.options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed');
+        this.notifyIdleWaiters();
+      },
     });
     this.live.set(stored.id, conversation);
     actor.start();
@@ -194,6 +278,8 @@ export class ConversationHub {
   }
 
   send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {
+    // Checked here, not in the machine: a refused turn must not reach the actor (nor its journal) at all.
+    if (event.type === 'CHAT' && this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
     conversation.lastActiveAt = Date.now();
     if (event.type === 'CHAT' && conversation.title === '') {
       conversation.title = event.text.slice(0, TITLE_MAX_CHARS);
@@ -249,10 +335,14 @@ export class ConversationHub {
     }
   }
 
-  /** Stops every actor (in-flight answers are cut) and records sequence numbers. Safe to call twice. */
+  /**
+   * Stops every actor and records sequence numbers. Answers still in flight are cut without being saved: call
+   * `drain()`, `whenIdle()` and `cancelBusy()` first for a graceful stop. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.draining = true;
     clearInterval(this.sweepTimer);
     const results = await Promise.allSettled([...this.live.values()].map((c) => this.evict(c)));
     for (const result of results) {

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { ConversationHubOptions } from '../conversations/conversation-hub.js';
 import type { Logger } from '../logger.js';
+import type { Authenticate } from '../server/auth.js';
 import type { HttpRoute, SocketHandler } from '../server/ws-server.js';
 import type { Db } from '../storage/database.js';
 import { EventJournal } from './event-journal.js';
@@ -20,6 +21,8 @@ export interface InspectorOptions {
   logger: Logger;
   /** Forward inspection events to a Stately inspector at `config.inspector.stately_url`. */
   stately: boolean;
+  /** Lets admin-role JWTs in, besides the `[admin] token`. */
+  authenticate?: Authenticate;
 }
 
 export interface Inspector {
@@ -33,13 +36,14 @@ export interface Inspector {
 }
 
 /** The live actor inspector: observers for the hub, the journal, the socket, and the export/replay endpoints. */
-export function createInspector({ config, db, logger, stately }: InspectorOptions): Inspector {
+export function createInspector({ config, db, logger, stately, authenticate }: InspectorOptions): Inspector {
   const store = new InspectorStore(db);
   const journal = new EventJournal({ store, logger });
   const audit = new RevealAudit(store, logger);
   const forwarder = stately ? createStatelyForwarder(config.inspector.stately_url, logger) : undefined;
   const socket: InspectorSocket = new InspectorSocket({
     admin: config.admin,
+    authenticate,
     actors: () => actors,
     audit,
     conversationExists: (id) => store.conversationExists(id),
@@ -51,7 +55,7 @@ export function createInspector({ config, db, logger, stately }: InspectorOption
   return {
     observe: actors.observe,
     lifecycle: actors.lifecycle,
-    routes: inspectorRoutes({ admin: config.admin, store, journal, audit }),
+    routes: inspectorRoutes({ admin: config.admin, authenticate, store, journal, audit }),
     sockets: { [INSPECTOR_SOCKET_PATH]: socket },
     close() {
       closing ??= (async () => {

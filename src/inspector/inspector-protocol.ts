@@ -12,7 +12,9 @@ export const InspectorErrorCode = {
   UnknownType: 'unknown_type',
   Unauthenticated: 'unauthenticated',
   AuthFailed: 'auth_failed',
-  /** No `[admin] token` is configured: the inspector is closed. */
+  /** A valid user token without the `admin` role. */
+  Forbidden: 'forbidden',
+  /** No `[admin] token` is configured and no admin JWT can be verified: the inspector is closed. */
   InspectorDisabled: 'inspector_disabled',
   NotFound: 'not_found',
   Internal: 'internal',
@@ -34,7 +36,10 @@ const conversationId = z.string().min(1).max(100);
 // ── client → server ────────────────────────────────────────────────────────────────────────────────────────────────
 
 export const InspectorClientMessageSchemas = {
-  /** Must come first. `operator` names the person in the reveal log (there is one admin token for everyone). */
+  /**
+   * Must come first. `token`: the `[admin] token` or a JWT with the `admin` role. `operator` names the person in the
+   * reveal log when signing in with the shared admin token (a JWT names its own: its email).
+   */
   auth: z.object({ type: z.literal('auth'), token: z.string().max(1000).optional(), operator: z.string().trim().min(1).max(100).optional() }),
   /** Recent timeline of that conversation's actor, then its live entries and context changes. */
   watch: z.object({ type: z.literal('watch'), conversation_id: conversationId }),

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { HttpError } from '../errors.js';
-import { isAdmin } from '../server/auth.js';
-import type { HttpRequest, HttpRoute } from '../server/ws-server.js';
+import { AdminVia, authorizeAdmin, createAdminAccess, type Authenticate } from '../server/auth.js';
+import type { HttpRoute } from '../server/ws-server.js';
 import { InvalidExportError, buildExport, parseExport } from './conversation-export.js';
 import type { EventJournal } from './event-journal.js';
 import type { InspectorStore } from './inspector-store.js';
@@ -10,18 +10,14 @@ import { RevealChannel, type RevealAudit } from './reveal-audit.js';
 
 export interface InspectorRoutesDeps {
   admin: Config['admin'];
+  /** Admin-role JWTs open the endpoints too when this verifies tokens; the `[admin] token` always does. */
+  authenticate?: Authenticate;
   store: InspectorStore;
   journal: EventJournal;
   audit: RevealAudit;
 }
 
 const REVEALS_LISTED = 200;
-
-function requireAdmin(admin: Config['admin'], request: HttpRequest): void {
-  if (!isAdmin(admin, request.headers)) {
-    throw new HttpError(403, admin.token ? 'Admin token required (Authorization: Bearer …).' : 'Admin endpoints are closed: set [admin] token.');
-  }
-}
 
 function parseJsonBody(body: Buffer): unknown {
   try {
@@ -33,10 +29,11 @@ function parseJsonBody(body: Buffer): unknown {
 
 /** Export, replay and the reveal log: admin only. */
 export function inspectorRoutes(deps: InspectorRoutesDeps): Record<string, HttpRoute> {
+  const admin = createAdminAccess(deps.admin, deps.authenticate);
   return {
     /** The conversation's journal as JSON, redacted unless `?reveal=1` (which is logged like a socket reveal). */
     'GET /api/inspector/conversations/:id/export': async (request) => {
-      requireAdmin(deps.admin, request);
+      const { operator, via } = await authorizeAdmin(admin, request.headers);
       const id = request.params[0] ?? '';
       if (!(await deps.store.conversationExists(id))) throw new HttpError(404, `No conversation "${id}".`);
       // Events of a running turn may still be on their way to storage.
@@ -44,7 +41,9 @@ export function inspectorRoutes(deps: InspectorRoutesDeps): Record<string, HttpR
       const records = await deps.store.readEvents(id);
       if (records.length === 0) throw new HttpError(404, `Conversation "${id}" has no recorded events (it has not run since the journal exists).`);
       const reveal = ['1', 'true'].includes(request.query.get('reveal') ?? '');
-      if (reveal) await deps.audit.record((request.headers['x-inspector-operator'] ?? 'admin').slice(0, 100), id, RevealChannel.Export);
+      // A JWT names the operator; the shared admin token leaves it to the caller's word.
+      const named = via === AdminVia.Jwt ? operator : (request.headers['x-inspector-operator'] ?? operator);
+      if (reveal) await deps.audit.record(named.slice(0, 100), id, RevealChannel.Export);
       return {
         status: 200,
         body: buildExport(id, records, reveal),
@@ -54,7 +53,7 @@ export function inspectorRoutes(deps: InspectorRoutesDeps): Record<string, HttpR
 
     /** Body: an export. Answer: `{steps}`, the machine's state after each record, replayed with inert actors. */
     'POST /api/inspector/replay': async (request) => {
-      requireAdmin(deps.admin, request);
+      await authorizeAdmin(admin, request.headers);
       let exported;
       try {
         exported = parseExport(parseJsonBody(request.body));
@@ -66,7 +65,7 @@ export function inspectorRoutes(deps: InspectorRoutesDeps): Record<string, HttpR
     },
 
     'GET /api/inspector/reveals': async (request) => {
-      requireAdmin(deps.admin, request);
+      await authorizeAdmin(admin, request.headers);
       const reveals = await deps.store.listReveals(REVEALS_LISTED);
       return { status: 200, body: { reveals: reveals.map((r) => ({ conversation_id: r.conversationId, operator: r.operator, via: r.via, at: r.at })) } };
     },

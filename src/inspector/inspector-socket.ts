@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.js';
 import { ConversationState } from '../machines/conversation-machine.js';
-import { errorMessage } from '../errors.js';
+import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { isAdmin } from '../server/auth.js';
+import { AdminVia, createAdminAccess, type AdminAccess, type AdminIdentity, type Authenticate } from '../server/auth.js';
 import type { SocketConnection, SocketHandler } from '../server/ws-server.js';
 import type { ActorRecord } from './actor-record.js';
 import { Coalescer } from './coalescer.js';
@@ -40,6 +40,8 @@ interface Session {
 
 export interface InspectorSocketDeps {
   admin: Config['admin'];
+  /** Admin-role JWTs sign in too when this verifies tokens; the `[admin] token` always does. */
+  authenticate?: Authenticate;
   actors: () => LiveActors;
   audit: RevealAudit;
   conversationExists: (conversationId: string) => Promise<boolean>;
@@ -59,8 +61,11 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
   private readonly actorList = new Coalescer(() => this.sendActorList(), ACTOR_LIST_INTERVAL_MS);
   private streamingRefresh: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly access: AdminAccess;
 
-  constructor(private readonly deps: InspectorSocketDeps) {}
+  constructor(private readonly deps: InspectorSocketDeps) {
+    this.access = createAdminAccess(deps.admin, deps.authenticate);
+  }
 
   // ── SocketHandler ──────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -137,12 +142,12 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
       return;
     }
     if (message.type === 'auth') {
-      this.authenticate(session, message);
+      await this.authenticate(session, message);
       return;
     }
     const operator = session.operator;
     if (operator === undefined) {
-      this.send(session, { type: 'error', code: InspectorErrorCode.Unauthenticated, message: 'Sign in first: {"type":"auth","token":"<[admin] token>"}.' });
+      this.send(session, { type: 'error', code: InspectorErrorCode.Unauthenticated, message: 'Sign in first: {"type":"auth","token":"<[admin] token or an admin JWT>"}.' });
       return;
     }
     switch (message.type) {
@@ -159,22 +164,31 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
     }
   }
 
-  private authenticate(session: Session, message: Extract<InspectorClientMessage, { type: 'auth' }>): void {
+  private async authenticate(session: Session, message: Extract<InspectorClientMessage, { type: 'auth' }>): Promise<void> {
     if (session.operator !== undefined) {
       this.send(session, { type: 'error', code: InspectorErrorCode.InvalidMessage, message: 'Already signed in.' });
       return;
     }
-    if (!this.deps.admin.token) {
-      this.refuse(session, InspectorErrorCode.InspectorDisabled, 'The inspector is closed: no admin token is configured. Set [admin] token (or ADMIN_TOKEN) and restart.');
+    if (!this.access.enabled) {
+      this.refuse(session, InspectorErrorCode.InspectorDisabled, 'The inspector is closed: no admin token is configured and no admin JWT can be verified. Set [admin] token (or ADMIN_TOKEN), or JWT sign-in ([auth] jwt_secret or jwks_url), and restart.');
       return;
     }
-    if (message.token === undefined || !isAdmin(this.deps.admin, { authorization: `Bearer ${message.token}` })) {
-      this.refuse(session, InspectorErrorCode.AuthFailed, message.token === undefined ? 'Send {"type":"auth","token":"<[admin] token>"}.' : 'Wrong admin token.');
+    let identity: AdminIdentity;
+    try {
+      identity = await this.access.authorize(message.token);
+    } catch (error) {
+      if (!(error instanceof RuntimeError)) throw error;
+      if (error.code === ErrorCode.Forbidden) this.refuse(session, InspectorErrorCode.Forbidden, `${error.message} The inspector is for operators.`);
+      else if (error.code === ErrorCode.Unauthenticated) this.refuse(session, InspectorErrorCode.AuthFailed, 'Send {"type":"auth","token":"<[admin] token or an admin JWT>"}.');
+      else this.refuse(session, InspectorErrorCode.AuthFailed, error.message);
       return;
     }
+    // The socket may have closed while a JWKS was being fetched.
+    if (this.closed || this.sessions.get(session.connection.id) !== session) return;
     if (session.authTimer) clearTimeout(session.authTimer);
     session.authTimer = undefined;
-    session.operator = message.operator ?? 'admin';
+    // The shared admin token cannot tell operators apart: they name themselves. A JWT already names its holder.
+    session.operator = identity.via === AdminVia.Jwt ? identity.operator : (message.operator ?? identity.operator);
     this.signedIn.add(session);
     this.send(session, { type: 'auth_success', operator: session.operator });
     this.send(session, this.actorListMessage());

@@ -64,8 +64,11 @@ export class SummaryQueue {
         removeOnFail: false,
       });
     } catch (error) {
+      this.options.logger.warn({ jobId, user: data.user_email, emailId: data.email_id, err: errorMessage(error) }, 'summary job not queued: Redis unavailable');
       throw new QueueUnavailableError(error);
     }
+    // Also for an email announced twice: BullMQ then keeps the existing job, and this line repeats its id.
+    this.options.logger.info({ jobId, user: data.user_email, emailId: data.email_id }, 'summary job queued');
     return jobId;
   }
 
@@ -105,6 +108,7 @@ export class SummaryQueue {
     const job = await Job.fromId(this.queue, jobId);
     if (!job || !(await job.isFailed())) return false;
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    this.options.logger.info({ jobId, user: String(job.data.user_email), emailId: String(job.data.email_id) }, 'failed summary job retried by an admin');
     return true;
   }
 

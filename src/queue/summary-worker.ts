@@ -28,7 +28,9 @@ export interface SummaryWorkerOptions {
  */
 export function createSummaryProcessor({ llm, model, store, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'notifications' | 'logger'>) {
   return async (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
+    const startedAt = performance.now();
     const email = SummaryJobDataSchema.parse(job.data);
+    logger.info({ ...jobFields(job), attempt: job.attemptsMade + 1 }, 'summary job started');
     let record = await store.find(email.user_email, email.email_id);
     let created = false;
     if (!record) {
@@ -56,9 +58,17 @@ export function createSummaryProcessor({ llm, model, store, notifications, logge
         created_at: record.createdAt,
       });
     }
-    logger.info({ jobId: job.id, user: email.user_email, emailId: email.email_id, created }, 'email summarized');
+    logger.info({ ...jobFields(job), created, durationMs: Math.round(performance.now() - startedAt) }, 'email summarized');
     return { summary: record.summary, model: record.model, created_at: record.createdAt, created };
   };
+}
+
+/**
+ * The fields every line about a job carries, read from the raw data: they must be there even for a job whose data
+ * does not parse. Never the subject or body: mail stays out of logs.
+ */
+function jobFields(job: Job<SummaryJobData, SummaryJobResult>): { jobId: string | undefined; user: string; emailId: string } {
+  return { jobId: job.id, user: String(job.data.user_email), emailId: String(job.data.email_id) };
 }
 
 export interface SummaryWorker {
@@ -75,9 +85,17 @@ export function startSummaryWorker(options: SummaryWorkerOptions): SummaryWorker
     concurrency: options.concurrency,
     limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
   });
-  worker.on('failed', (job, error) =>
-    options.logger.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: errorMessage(error) }, 'summary attempt failed; retrying with backoff unless attempts are exhausted'),
-  );
+  worker.on('failed', (job, error) => {
+    const err = errorMessage(error);
+    // BullMQ reports some failures without the job (one that stalled too often): the error is all there is.
+    if (!job) return options.logger.error({ err }, 'summary job failed');
+    // BullMQ counts the failed attempt before this event: attempts left means it is already scheduled again.
+    const attempts = job.opts.attempts ?? 1;
+    const fields = { ...jobFields(job), attempt: job.attemptsMade, attempts, err };
+    if (job.attemptsMade < attempts) options.logger.warn(fields, 'summary attempt failed; retrying with backoff');
+    else options.logger.error(fields, 'summary job failed for good: listed in /api/summaries/failed');
+  });
+  worker.on('stalled', (jobId) => options.logger.warn({ jobId }, 'summary job stalled (its worker stopped answering); it runs again'));
   worker.on('error', (error) => options.logger.debug({ err: errorMessage(error) }, 'summary worker error'));
   let closing: Promise<void> | undefined;
   return {

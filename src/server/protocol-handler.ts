@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { ConversationHub, LiveConversation } from '../conversations/conversation-hub.js';
-import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
+import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
@@ -11,19 +11,36 @@ import { parseClientMessage, type ClientMessage, type ServerMessage } from './pr
 export interface ClientConnection {
   send(message: string): void;
   subscribe(topic: string): void;
+  close(code: number, reason: string): void;
 }
 
 /** Per-socket state, kept on the socket (uWS userData). */
 export interface ConnectionState {
+  /** The client's address, for per-IP limits and logs. */
+  readonly ip: string;
+  /** A token given at the upgrade (`?token=` or the `bearer.<jwt>` subprotocol): the socket signs in with it at open. */
+  upgradeToken?: string;
   user?: AuthenticatedUser;
+  /** This socket counts toward its user's `max_connections_per_user` until it closes. */
+  counted?: boolean;
+  /** Set when the socket closes: a sign-in still in flight must not count it. */
+  closed?: boolean;
   /** The conversation `chat`, `cancel`, `approve` and `reject` address when they name none. */
   currentConversationId?: string;
   /** Messages of one socket are handled in order, even when one of them waits on storage. */
   queue: Promise<void>;
 }
 
-export function newConnectionState(): ConnectionState {
-  return { queue: Promise.resolve() };
+export function newConnectionState(ip: string, upgradeToken?: string): ConnectionState {
+  return { ip, queue: Promise.resolve(), ...(upgradeToken ? { upgradeToken } : {}) };
+}
+
+/** Close code for a socket refused by the per-IP connection rate limit (RFC 6455 "try again later"). */
+export const RATE_LIMITED_CLOSE_CODE = 1013;
+
+/** The rate limits the protocol applies; keys are an email or an IP. Throws `RateLimitedError` when one is hit. */
+export interface ProtocolRateLimits {
+  consume(scope: 'chat_per_user' | 'chat_per_ip' | 'connections_per_ip' | 'connections_per_user', key: string): Promise<void>;
 }
 
 type Authed<M> = M & { user: AuthenticatedUser };
@@ -43,13 +60,51 @@ export interface ProtocolHandlerOptions {
   /** Absent when summaries are off: no replay, and acks are accepted and ignored. */
   notifications?: { store: SummaryStore; replayLimit: number };
   authenticate: Authenticate;
+  /** Absent: nothing is rate limited. */
+  limits?: ProtocolRateLimits;
   config: Config['server'];
   logger: Logger;
 }
 
 /** Turns parsed client messages into conversation events and answers; every failure is an `error` on the socket. */
 export class ProtocolHandler {
+  /** Signed-in sockets per user on this node. */
+  private readonly socketsPerUser = new Map<string, number>();
+
   constructor(private readonly options: ProtocolHandlerOptions) {}
+
+  /** A new socket: the per-IP connection limit, then sign-in with a token given at the upgrade. Never throws. */
+  open(connection: ClientConnection, state: ConnectionState): void {
+    state.queue = state.queue
+      .then(async () => {
+        try {
+          await this.options.limits?.consume('connections_per_ip', state.ip);
+        } catch (error) {
+          this.fail(connection, error);
+          connection.close(RATE_LIMITED_CLOSE_CODE, 'rate limited: too many new connections');
+          return;
+        }
+        const token = state.upgradeToken;
+        delete state.upgradeToken;
+        if (token !== undefined) await this.auth(connection, state, { type: 'auth', token });
+      })
+      .catch((error: unknown) => this.fail(connection, error));
+  }
+
+  /** The socket is gone: it no longer counts toward its user's connections. */
+  closed(state: ConnectionState): void {
+    state.closed = true;
+    if (!state.user || !state.counted) return;
+    state.counted = false;
+    const left = (this.socketsPerUser.get(state.user.email) ?? 1) - 1;
+    if (left > 0) this.socketsPerUser.set(state.user.email, left);
+    else this.socketsPerUser.delete(state.user.email);
+  }
+
+  /** Signed-in sockets of this user on this node. */
+  connectionsOf(email: string): number {
+    return this.socketsPerUser.get(email) ?? 0;
+  }
 
   /** Queues one raw frame for this connection. Never throws. */
   receive(connection: ClientConnection, state: ConnectionState, text: string): void {
@@ -62,7 +117,8 @@ export class ProtocolHandler {
 
   private fail(connection: ClientConnection, error: unknown): void {
     if (error instanceof RuntimeError) {
-      this.reply(connection, { type: 'error', code: error.code, message: error.message });
+      const retry = error instanceof RateLimitedError ? { retry_after_ms: error.retryAfterMs } : {};
+      this.reply(connection, { type: 'error', code: error.code, message: error.message, ...retry });
       return;
     }
     this.options.logger.error({ err: errorMessage(error) }, 'unexpected error handling a message');
@@ -79,7 +135,7 @@ export class ProtocolHandler {
     if (message.type === 'ping') return this.reply(connection, { type: 'pong' });
     if (message.type === 'auth') return this.auth(connection, state, message);
     if (!state.user) {
-      throw new RuntimeError(ErrorCode.Unauthenticated, `Authenticate before "${message.type}": send {"type":"auth","email":"you@example.com"} first.`);
+      throw new RuntimeError(ErrorCode.Unauthenticated, `Authenticate before "${message.type}": send {"type":"auth","token":"<jwt>"} (or, in dev mode, {"type":"auth","email":"you@example.com"}) first.`);
     }
     const authed = { ...message, user: state.user } as Authed<Exclude<ClientMessage, { type: 'auth' | 'ping' }>>;
     switch (authed.type) {
@@ -128,15 +184,34 @@ export class ProtocolHandler {
       if (state.user && state.user.email !== user.email) {
         throw new RuntimeError(ErrorCode.AuthFailed, `This socket is signed in as ${state.user.email}; open a new connection to switch users.`);
       }
+      if (!state.user) await this.admit(user);
     } catch (error) {
       const code = error instanceof RuntimeError ? error.code : ErrorCode.AuthFailed;
-      this.reply(connection, { type: 'auth_error', code, message: errorMessage(error) });
+      const retry = error instanceof RateLimitedError ? { retry_after_ms: error.retryAfterMs } : {};
+      this.options.logger.info({ ip: state.ip, code, via: message.token === undefined ? 'email' : 'token' }, 'sign-in refused');
+      this.reply(connection, { type: 'auth_error', code, message: errorMessage(error), ...retry });
       return;
     }
+    // The socket may have closed while the token was checked (a JWKS fetch, a Redis round trip): count nothing then.
+    if (state.closed) return;
     const firstAuth = !state.user;
     state.user = user;
+    if (firstAuth) {
+      state.counted = true;
+      this.socketsPerUser.set(user.email, this.connectionsOf(user.email) + 1);
+      this.options.logger.info({ user: user.email, ip: state.ip, via: message.token === undefined ? 'email' : 'token' }, 'signed in');
+    }
     this.reply(connection, { type: 'auth_success', email: user.email });
     if (firstAuth) await this.attachNotifications(connection, user.email);
+  }
+
+  /** A socket's first sign-in as `user`: within the user's connection count and rate. */
+  private async admit(user: AuthenticatedUser): Promise<void> {
+    const max = this.options.config.max_connections_per_user;
+    if (this.connectionsOf(user.email) >= max) {
+      throw new RuntimeError(ErrorCode.TooManyConnections, `${user.email} already has ${max} open connections here ([server] max_connections_per_user); close one first.`);
+    }
+    await this.options.limits?.consume('connections_per_user', user.email);
   }
 
   /** Live notifications from now on, then what arrived while the user was away (a few may come both ways: dedupe by email_id). */
@@ -167,6 +242,9 @@ export class ProtocolHandler {
         `The message has ${message.message.length} characters; the limit is ${this.options.config.max_message_chars} ([server] max_message_chars).`,
       );
     }
+    // Before any work: a limited message starts nothing and is not stored; the client resends it after the wait.
+    await this.options.limits?.consume('chat_per_user', message.user.email);
+    await this.options.limits?.consume('chat_per_ip', state.ip);
     let conversation: LiveConversation;
     if (message.conversation_id ?? state.currentConversationId) {
       conversation = await this.addressed(state, message);

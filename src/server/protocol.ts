@@ -88,9 +88,19 @@ export type UnnumberedEvent = ConversationEventMessage extends infer M ? (M exte
 
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auth_success'), email: z.string() }),
-  z.object({ type: z.literal('auth_error'), code: errorCode, message: z.string() }),
-  /** Errors that belong to no conversation (bad JSON, unknown type, …); conversation errors are events. */
-  z.object({ type: z.literal('error'), code: errorCode, message: z.string(), conversation_id: conversationId.optional(), seq: z.int().optional() }),
+  z.object({ type: z.literal('auth_error'), code: errorCode, message: z.string(), retry_after_ms: z.int().min(0).optional() }),
+  /**
+   * Errors that belong to no conversation (bad JSON, unknown type, …); conversation errors are events. `retry_after_ms`
+   * comes with `rate_limited`.
+   */
+  z.object({
+    type: z.literal('error'),
+    code: errorCode,
+    message: z.string(),
+    conversation_id: conversationId.optional(),
+    seq: z.int().optional(),
+    retry_after_ms: z.int().min(0).optional(),
+  }),
   /**
    * A conversation's full picture: stored messages, current state, the pending approval and the text streamed so far in
    * the current step (`draft`). Live events that follow have `seq` greater than this message's `seq`.

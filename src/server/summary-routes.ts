@@ -3,7 +3,7 @@ import { HttpError, RuntimeError } from '../errors.js';
 import { EmailWebhookPayloadSchema, type EmailWebhookPayload } from '../mail/email-webhook.js';
 import { QueueUnavailableError, SummaryTimeoutError, type SummaryQueue } from '../queue/summary-queue.js';
 import type { SummaryStore } from '../storage/summary-store.js';
-import { authenticateHttp, isAdmin, type Authenticate } from './auth.js';
+import { authenticateHttp, authorizeAdmin, createAdminAccess, type Authenticate } from './auth.js';
 import type { HttpRequest, HttpRoute } from './ws-server.js';
 
 export interface SummaryRoutesDeps {
@@ -39,17 +39,12 @@ async function user(deps: SummaryRoutesDeps, request: HttpRequest): Promise<stri
   try {
     return (await authenticateHttp(deps.authenticate, request)).email;
   } catch (error) {
-    throw new HttpError(401, error instanceof RuntimeError ? error.message : 'Not authenticated.');
-  }
-}
-
-function requireAdmin(deps: SummaryRoutesDeps, request: HttpRequest): void {
-  if (!isAdmin(deps.config.admin, request.headers)) {
-    throw new HttpError(403, deps.config.admin.token ? 'Admin token required (Authorization: Bearer …).' : 'Admin endpoints are closed: set [admin] token.');
+    throw new HttpError(401, error instanceof RuntimeError ? error.message : 'Not authenticated.', { cause: error });
   }
 }
 
 export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute> {
+  const admin = createAdminAccess(deps.config.admin, deps.authenticate);
   return {
     /** The seed's contract: `{summary}`, through the same queue as incoming mail. */
     'POST /api/generate-summary': async ({ body }) => {
@@ -73,11 +68,11 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
       };
     },
     'GET /api/summaries/failed': async (request) => {
-      requireAdmin(deps, request);
+      await authorizeAdmin(admin, request.headers);
       return { status: 200, body: { jobs: await deps.queue.failed() } };
     },
     'POST /api/summaries/failed/:id/retry': async (request) => {
-      requireAdmin(deps, request);
+      await authorizeAdmin(admin, request.headers);
       const id = request.params[0] ?? '';
       if (!(await deps.queue.retry(id))) throw new HttpError(404, `No failed summary job "${id}".`);
       return { status: 202, body: { status: 'retrying', id } };

@@ -1,8 +1,12 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import uWS from 'uWebSockets.js';
 import type { Config } from '../config/schema.js';
-import { HttpError, errorMessage } from '../errors.js';
+import { ConfigError, HttpError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { newConnectionState, type ConnectionState, type ProtocolHandler } from './protocol-handler.js';
+import { CORS_ALLOWED_HEADERS, CORS_MAX_AGE_S, OriginPolicy } from './origin-policy.js';
+import { newConnectionState, type ClientConnection, type ConnectionState, type ProtocolHandler } from './protocol-handler.js';
+import { SocketOutbox } from './socket-outbox.js';
 
 export interface HttpResponse {
   status: number;
@@ -30,6 +34,8 @@ export interface SocketHandler {
 /** A request copied out of uWS (whose `req` dies at the first `await`): lower-case headers and the whole body. */
 export interface HttpRequest {
   headers: Record<string, string>;
+  /** The client's address (the first `X-Forwarded-For` hop with `[server] trust_proxy`). */
+  ip: string;
   query: URLSearchParams;
   /** Values of the route's `:name` segments, in order. */
   params: string[];
@@ -54,6 +60,11 @@ const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 interface SocketData {
   state: ConnectionState;
   closed: boolean;
+  /** Set at `open`: everything sent to the socket goes through it. */
+  outbox: SocketOutbox | undefined;
+  topics: Set<string>;
+  /** The subprotocol echoed at the upgrade. */
+  protocol: string;
 }
 
 interface ExtraSocketData {
@@ -61,27 +72,41 @@ interface ExtraSocketData {
   closed: boolean;
 }
 
-/** uWS drops a socket's outgoing data past this many bytes instead of buffering without bound. */
-const MAX_BACKPRESSURE_BYTES = 4 * 1024 * 1024;
+/** The subprotocol a browser offers next to `bearer.<jwt>`; the server echoes it, never the token. */
+export const WS_SUBPROTOCOL = 'ai-runtime';
+const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/** Seconds a client refused by `[server] max_connections` is told to wait (`Retry-After`). */
+const FULL_RETRY_AFTER_S = '5';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
   202: '202 Accepted',
+  204: '204 No Content',
   403: '403 Forbidden',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   404: '404 Not Found',
   413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
   504: '504 Gateway Timeout',
 };
 
-/** Accepts every upgrade with fresh per-socket data (authentication happens in the first message). */
-function upgradeWith<T>(userData: () => T) {
-  return (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => {
-    res.upgrade<T>(userData(), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
-  };
+/** The subprotocols a client offered, and a bearer token among them (`bearer.<jwt>`), if any. */
+function offeredProtocols(header: string): { echo: string; token: string | undefined } {
+  const offered = header.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const bearer = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
+  const others = offered.filter((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX));
+  return { echo: others.includes(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : (others[0] ?? ''), token: bearer?.slice(BEARER_PROTOCOL_PREFIX.length) };
+}
+
+/** The client's address: the socket's peer, or the first `X-Forwarded-For` hop behind a trusted proxy. */
+function clientIp(res: uWS.HttpResponse, forwardedFor: string, trustProxy: boolean): string {
+  const first = forwardedFor.split(',')[0]?.trim();
+  if (trustProxy && first) return first;
+  return Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
 }
 
 function parseListenAddr(listenAddr: string): { host: string; port: number } {
@@ -94,43 +119,81 @@ export class RuntimeServer {
   private readonly app: uWS.TemplatedApp;
   private listenSocket: uWS.us_listen_socket | undefined;
   private readonly sockets = new Set<uWS.WebSocket<SocketData>>();
+  private readonly topics = new Map<string, Set<uWS.WebSocket<SocketData>>>();
+  private readonly origins: OriginPolicy;
   private readonly extraSockets = new Set<SocketConnection>();
   port = 0;
 
   constructor(private readonly options: RuntimeServerOptions) {
     const { config, handler, logger } = options;
-    this.app = uWS.App();
+    this.origins = new OriginPolicy(config.allowed_origins);
+    this.app = createApp(config);
+    const softLimit = Math.floor(config.max_backpressure_bytes / 2);
     this.app.ws<SocketData>(config.websocket_path, {
       compression: uWS.DISABLED,
       maxPayloadLength: config.max_payload_bytes,
       idleTimeout: config.idle_timeout_s,
       sendPingsAutomatically: true,
-      maxBackpressure: MAX_BACKPRESSURE_BYTES,
-      upgrade: upgradeWith(() => ({ state: newConnectionState(), closed: false })),
+      // Above our own hard limit, so uWS never drops a message on its own: the outbox decides (coalesce, then close).
+      maxBackpressure: config.max_backpressure_bytes * 2,
+      upgrade: (res, req, context) => {
+        const origin = req.getHeader('origin');
+        const host = req.getHeader('host');
+        if (!this.origins.allows(origin, host)) {
+          logger.warn({ origin }, 'WebSocket upgrade refused: origin not in [server] allowed_origins');
+          res.writeStatus('403 Forbidden').writeHeader('Content-Type', 'application/json').end(JSON.stringify({ status: 'error', message: `Origin ${origin} is not allowed ([server] allowed_origins).` }));
+          return;
+        }
+        if (this.sockets.size >= config.max_connections) {
+          res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', FULL_RETRY_AFTER_S).writeHeader('Content-Type', 'application/json').end(JSON.stringify({ status: 'error', message: 'This node is full ([server] max_connections); try again later.' }));
+          return;
+        }
+        const { echo, token } = offeredProtocols(req.getHeader('sec-websocket-protocol'));
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        const ip = clientIp(res, req.getHeader('x-forwarded-for'), config.trust_proxy);
+        const upgradeToken = token ?? query.get('token') ?? undefined;
+        res.upgrade<SocketData>(
+          { state: newConnectionState(ip, upgradeToken), closed: false, outbox: undefined, topics: new Set(), protocol: echo },
+          req.getHeader('sec-websocket-key'),
+          echo,
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
       open: (ws) => {
+        const data = ws.getUserData();
+        data.outbox = new SocketOutbox(
+          {
+            send: (message) => void ws.send(message, false),
+            bufferedAmount: () => ws.getBufferedAmount(),
+            close: (code, reason) => {
+              if (data.closed) return;
+              logger.warn({ ip: data.state.ip, user: data.state.user?.email, code }, 'closing a socket that reads too slowly');
+              ws.end(code, reason);
+            },
+          },
+          softLimit,
+          config.max_backpressure_bytes,
+        );
         this.sockets.add(ws);
+        handler.open(this.clientConnection(ws), data.state);
       },
       message: (ws, message) => {
         // The ArrayBuffer is only valid during this call: decode it now.
         const text = Buffer.from(message).toString('utf8');
-        const data = ws.getUserData();
-        handler.receive(
-          {
-            send: (payload) => {
-              if (!data.closed) ws.send(payload, false);
-            },
-            subscribe: (topic) => {
-              if (!data.closed) ws.subscribe(topic);
-            },
-          },
-          data.state,
-          text,
-        );
+        handler.receive(this.clientConnection(ws), ws.getUserData().state, text);
+      },
+      drain: (ws) => {
+        ws.getUserData().outbox?.drain();
       },
       close: (ws, code) => {
-        ws.getUserData().closed = true;
+        const data = ws.getUserData();
+        data.closed = true;
+        data.outbox?.discard();
+        for (const topic of data.topics) this.unsubscribe(topic, ws);
         this.sockets.delete(ws);
-        logger.debug({ code }, 'socket closed');
+        handler.closed(data.state);
+        logger.debug({ code, user: data.state.user?.email }, 'socket closed');
       },
     });
     for (const [key, route] of Object.entries(options.routes)) {
@@ -146,6 +209,8 @@ export class RuntimeServer {
         req.forEach((name, value) => {
           headers[name] = value;
         });
+        const ip = clientIp(res, headers['x-forwarded-for'] ?? '', config.trust_proxy);
+        const cors = this.origins.corsHeaders(headers.origin ?? '', headers.host ?? '');
         const query = new URLSearchParams(req.getQuery() ?? '');
         const params = Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
         const respond = ({ status, body, contentType, headers: extra }: HttpResponse) => {
@@ -153,12 +218,12 @@ export class RuntimeServer {
           aborted = true;
           res.cork(() => {
             res.writeStatus(STATUS_TEXT[status] ?? String(status)).writeHeader('Content-Type', contentType ?? 'application/json');
-            for (const [name, value] of Object.entries(extra ?? {})) res.writeHeader(name, value);
+            for (const [name, value] of Object.entries({ ...cors, ...extra })) res.writeHeader(name, value);
             res.end(contentType ? (body as string | Buffer) : JSON.stringify(body));
           });
         };
         const run = (body: Buffer) =>
-          route({ headers, query, params, body })
+          route({ headers, ip, query, params, body })
             .catch((error: unknown): HttpResponse => {
               if (error instanceof HttpError) return { status: error.status, body: { status: 'error', message: error.message } };
               logger.error({ err: errorMessage(error), route: key }, 'HTTP route failed');
@@ -188,8 +253,19 @@ export class RuntimeServer {
         maxPayloadLength: config.max_payload_bytes,
         idleTimeout: config.idle_timeout_s,
         sendPingsAutomatically: true,
-        maxBackpressure: MAX_BACKPRESSURE_BYTES,
-        upgrade: upgradeWith<ExtraSocketData>(() => ({ connection: undefined, closed: false })),
+        // Inspector feeds are small and operators few: uWS may close a stuck one (closeOnBackpressureLimit).
+        maxBackpressure: config.max_backpressure_bytes,
+        closeOnBackpressureLimit: 1,
+        upgrade: (res, req, context) => {
+          const origin = req.getHeader('origin');
+          if (!this.origins.allows(origin, req.getHeader('host'))) {
+            res.writeStatus('403 Forbidden').end(`Origin ${origin} is not allowed ([server] allowed_origins).`);
+            return;
+          }
+          // Chosen as for the chat socket: uWS alone echoes the first offer, which may be a `bearer.<jwt>`.
+          const { echo } = offeredProtocols(req.getHeader('sec-websocket-protocol'));
+          res.upgrade<ExtraSocketData>({ connection: undefined, closed: false }, req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        },
         open: (ws) => {
           const data = ws.getUserData();
           data.connection = {
@@ -226,10 +302,54 @@ export class RuntimeServer {
         },
       });
     }
+    this.app.options('/*', (res, req) => {
+      const origin = req.getHeader('origin');
+      const host = req.getHeader('host');
+      if (origin === '' || !this.origins.allows(origin, host)) {
+        res.writeStatus('403 Forbidden').end();
+        return;
+      }
+      res
+        .writeStatus('204 No Content')
+        .writeHeader('Access-Control-Allow-Origin', origin)
+        .writeHeader('Vary', 'Origin')
+        .writeHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')
+        .writeHeader('Access-Control-Allow-Headers', CORS_ALLOWED_HEADERS)
+        .writeHeader('Access-Control-Max-Age', CORS_MAX_AGE_S)
+        .end();
+    });
     this.app.any('/*', (res, req) => {
       const path = req.getUrl();
       res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json').end(JSON.stringify({ status: 'error', message: `No route for ${path}` }));
     });
+  }
+
+  /** The protocol handler's view of a chat socket. */
+  private clientConnection(ws: uWS.WebSocket<SocketData>): ClientConnection {
+    const data = ws.getUserData();
+    return {
+      send: (message) => {
+        if (!data.closed) data.outbox?.send(message);
+      },
+      subscribe: (topic) => {
+        if (data.closed || data.topics.has(topic)) return;
+        data.topics.add(topic);
+        let subscribers = this.topics.get(topic);
+        if (!subscribers) this.topics.set(topic, (subscribers = new Set()));
+        subscribers.add(ws);
+      },
+      close: (code, reason) => {
+        if (data.closed) return;
+        data.closed = true;
+        ws.end(code, reason);
+      },
+    };
+  }
+
+  private unsubscribe(topic: string, ws: uWS.WebSocket<SocketData>): void {
+    const subscribers = this.topics.get(topic);
+    subscribers?.delete(ws);
+    if (subscribers?.size === 0) this.topics.delete(topic);
   }
 
   /** Open chat sockets, signed in or not (the inspector's are not counted). */
@@ -237,8 +357,19 @@ export class RuntimeServer {
     return this.sockets.size;
   }
 
+  /** Chat topics are ours, not uWS's: each subscriber's outbox applies its own backpressure. */
   publish(topic: string, message: string): void {
-    this.app.publish(topic, message, false);
+    const subscribers = this.topics.get(topic);
+    if (!subscribers) return;
+    for (const ws of subscribers) {
+      const data = ws.getUserData();
+      if (!data.closed) data.outbox?.send(message);
+    }
+  }
+
+  /** The scheme the server speaks: `https` with `[server] tls_cert_file`, else `http`. */
+  get scheme(): 'http' | 'https' {
+    return this.options.config.tls_cert_file ? 'https' : 'http';
   }
 
   listen(): Promise<number> {
@@ -256,20 +387,75 @@ export class RuntimeServer {
     });
   }
 
-  /** Stops listening and closes every socket with 1001 (going away). Safe to call twice. */
-  close(): void {
-    if (this.listenSocket) {
-      uWS.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = undefined;
-    }
-    for (const ws of this.sockets) {
+  /** No new connections or requests; open sockets keep working. Safe to call twice. */
+  stopListening(): void {
+    if (!this.listenSocket) return;
+    uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+  }
+
+  /** Ends every socket, chat and extra, with `code` (1001: going away, so clients reconnect elsewhere). */
+  closeSockets(code = 1001, reason = 'server shutting down'): void {
+    for (const ws of [...this.sockets]) {
       const data = ws.getUserData();
       if (data.closed) continue;
       data.closed = true;
-      ws.end(1001, 'server shutting down');
+      ws.end(code, reason);
     }
-    this.sockets.clear();
-    for (const connection of this.extraSockets) connection.close(1001, 'server shutting down');
-    this.extraSockets.clear();
+    for (const connection of [...this.extraSockets]) connection.close(code, reason);
+  }
+
+  /** Stops listening and closes every socket with 1001 (going away). Safe to call twice. */
+  close(): void {
+    this.stopListening();
+    this.closeSockets();
+  }
+}
+
+/**
+ * Fails fast, naming the key, when `[server] tls_cert_file`/`tls_key_file` are unreadable, not PEM, locked with another
+ * passphrase or not a pair: uWS would only say "App construction failed". Side-effect free: start-up calls it before
+ * opening anything else.
+ */
+export function checkTlsFiles(config: Pick<Config['server'], 'tls_cert_file' | 'tls_key_file' | 'tls_passphrase'>): void {
+  if (!config.tls_cert_file && !config.tls_key_file) return;
+  for (const [key, file] of [['tls_cert_file', config.tls_cert_file], ['tls_key_file', config.tls_key_file]] as const) {
+    if (!file) throw new ConfigError(`[server] ${key}: required with ${key === 'tls_cert_file' ? 'tls_key_file' : 'tls_cert_file'}`);
+    try {
+      accessSync(file, constants.R_OK);
+      if (!statSync(file).isFile()) throw new Error('not a file');
+    } catch (cause) {
+      throw new ConfigError(`[server] ${key}: cannot read ${file} (${errorMessage(cause)})`, { cause });
+    }
+  }  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(readFileSync(config.tls_cert_file));
+  } catch (cause) {
+    throw new ConfigError(`[server] tls_cert_file: ${config.tls_cert_file} is not a PEM certificate (${errorMessage(cause)})`, { cause });
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: readFileSync(config.tls_key_file), ...(config.tls_passphrase ? { passphrase: config.tls_passphrase } : {}) });
+  } catch (cause) {
+    throw new ConfigError(`[server] tls_key_file: cannot load ${config.tls_key_file}: not a PEM private key, or a wrong tls_passphrase (${errorMessage(cause)})`, { cause });
+  }
+  if (!certificate.checkPrivateKey(key)) throw new ConfigError(`[server] tls_key_file: ${config.tls_key_file} is not the key of ${config.tls_cert_file}`);
+}
+
+/** `uWS.SSLApp` when a certificate is configured (HTTPS and WSS only), else a plain `uWS.App`. */
+function createApp(config: Config['server']): uWS.TemplatedApp {
+  if (!config.tls_cert_file && !config.tls_key_file) return uWS.App();
+  checkTlsFiles(config);
+  try {
+    return uWS.SSLApp({
+      cert_file_name: config.tls_cert_file,
+      key_file_name: config.tls_key_file,
+      ...(config.tls_passphrase ? { passphrase: config.tls_passphrase } : {}),
+    });
+  } catch (cause) {
+    throw new ConfigError(
+      `[server] tls_cert_file, tls_key_file: cannot load ${config.tls_cert_file} and ${config.tls_key_file} (not PEM, a key that does not match the certificate, or a wrong tls_passphrase)`,
+      { cause },
+    );
   }
 }

@@ -85,7 +85,14 @@ export class ConversationStore {
     await this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId).execute();
   }
 
+  /** Never lowers it: on a shared database another node may have numbered later events since this one loaded. */
   async saveLastSeq(conversationId: string, lastSeq: number): Promise<void> {
-    await this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).execute();
+    await this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq).execute();
+  }
+
+  /** How many messages are stored: a live actor holding fewer is behind a write made by another node. */
+  async messageCount(conversationId: string): Promise<number> {
+    const row = await this.db.selectFrom('messages').select((eb) => eb.fn.countAll<number | string>().as('count')).where('conversation_id', '=', conversationId).executeTakeFirst();
+    return Number(row?.count ?? 0);
   }
 }

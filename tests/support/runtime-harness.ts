@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
 import { FakeOllama } from './fake-ollama.js';
 import { McpTestHttpServer, type McpTestServerOptions } from './mcp-test-server.js';
@@ -20,6 +20,8 @@ export interface TestRuntimeOptions {
   ollama?: FakeOllama;
   /** A private Redis: turns the summaries pipeline on. */
   redisUrl?: string;
+  /** Where the runtime logs (kept across `restart()`); by default a logger at `[log] level`, silent in tests. */
+  logger?: Logger;
 }
 
 /** The webhook secret test runtimes share with the tests that sign requests. */
@@ -35,6 +37,7 @@ export class TestRuntime {
     readonly dir: string,
     private readonly ownsOllama: boolean,
     private readonly ownsDir: boolean,
+    private readonly logger: Logger,
   ) {}
 
   static async start(options: TestRuntimeOptions = {}): Promise<TestRuntime> {
@@ -46,16 +49,20 @@ export class TestRuntime {
       ...overrides,
       llm: { base_url: ollama.url, ...overrides.llm },
       mcp: { mail_server_url: '', servers: mcp ? [{ name: 'test', url: mcp.url }] : [], reconnect_initial_ms: 100, reconnect_max_ms: 500, ...overrides.mcp },
-      server: { listen_addr: '127.0.0.1:0', ...overrides.server },
+      // No grace at close: a test that ends mid-answer should not wait for it (the shutdown tests set their own).
+      server: { listen_addr: '127.0.0.1:0', shutdown_grace_s: 0, ...overrides.server },
       summarization: { db_path: join(dir, 'runtime.db'), backoff_ms: 100, ...overrides.summarization },
       // Its own key prefix: a runtime's jobs and notifications never meet another test's on a shared Redis.
       redis: { url: options.redisUrl ?? '', prefix: `t${randomUUID().slice(0, 8)}`, ...overrides.redis },
       webhooks: { secret: TEST_WEBHOOK_SECRET, ...overrides.webhooks },
       mail: { embedded: false, ...overrides.mail },
+      // Most tests sign in by email; the auth tests turn it off and use tokens.
+      auth: { dev_mode: true, ...overrides.auth },
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides.log },
     });
-    const runtime = await startRuntime({ config, logger: createLogger(config.log.level, 'test-runtime') });
-    return new TestRuntime(runtime, config, ollama, mcp, dir, !options.ollama, !options.dir);
+    const logger = options.logger ?? createLogger(config.log.level, 'test-runtime');
+    const runtime = await startRuntime({ config, logger });
+    return new TestRuntime(runtime, config, ollama, mcp, dir, !options.ollama, !options.dir, logger);
   }
 
   get wsUrl(): string {
@@ -75,7 +82,7 @@ export class TestRuntime {
   /** Stops the runtime (not Ollama, MCP or the database file) and starts a new one on the same config. */
   async restart(): Promise<void> {
     await this.runtime.close();
-    this.runtime = await startRuntime({ config: this.config, logger: createLogger(this.config.log.level, 'test-runtime') });
+    this.runtime = await startRuntime({ config: this.config, logger: this.logger });
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,36 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
 import { ServerMessageSchema, type ServerMessage } from '../../src/server/protocol.js';
 
 type Matcher = (message: ServerMessage) => boolean;
 type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+
+export interface ConnectOptions {
+  /** Sent as the `Origin` header, as a browser would. */
+  origin?: string;
+  headers?: Record<string, string>;
+  /** Offered in `Sec-WebSocket-Protocol`. */
+  protocols?: string[];
+  /** Answer the server's pings (default true, as browsers do). */
+  autoPong?: boolean;
+  /** For `wss://` with a self-signed test certificate. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface UpgradeRefusal {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function openSocket(url: string, { origin, headers, protocols, autoPong, rejectUnauthorized }: ConnectOptions): WebSocket {
+  return new WebSocket(url, protocols ?? [], {
+    ...(origin !== undefined ? { origin } : {}),
+    ...(headers ? { headers } : {}),
+    ...(autoPong !== undefined ? { autoPong } : {}),
+    ...(rejectUnauthorized !== undefined ? { rejectUnauthorized } : {}),
+  });
+}
 
 /**
  * A WebSocket client that checks every server message against the protocol schema and lets a test wait for the
@@ -28,12 +56,41 @@ export class TestClient {
     }));
   }
 
-  static connect(url: string): Promise<TestClient> {
+  static connect(url: string, options: ConnectOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
+      const socket = openSocket(url, options);
       socket.once('open', () => resolve(new TestClient(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** The HTTP answer to an upgrade the server refuses (403, 503, …); throws if the upgrade succeeds. */
+  static refused(url: string, options: ConnectOptions = {}): Promise<UpgradeRefusal> {
+    return new Promise((resolve, reject) => {
+      const socket = openSocket(url, options);
+      socket.once('unexpected-response', (_request, response) => {
+        const body: Buffer[] = [];
+        response.on('data', (data: Buffer) => body.push(data));
+        response.once('end', () => {
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(body).toString('utf8') });
+          socket.terminate();
+        });
+      });
+      socket.once('open', () => {
+        socket.close();
+        reject(new Error(`upgrade to ${url} was accepted`));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  /** Stops reading from the network (the server's data piles up in kernel buffers, then in its own). */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
   }
 
   send(message: unknown): void {

@@ -1,6 +1,7 @@
 import { ApprovalPanel } from './approval-panel.ts';
 import { ChatSession } from './chat-session.ts';
 import { Connection } from './connection.ts';
+import { authMessage, forget, remember, takeTokenFromFragment } from './credentials.ts';
 import { byId, byTestId } from './dom.ts';
 import { Notifications } from './notifications.ts';
 import type { ConversationState, ServerMessage } from './protocol-types.ts';
@@ -32,8 +33,8 @@ const approvalRoot = byTestId('approval');
 
 const link = new Connection(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
   open: () => {
-    const email = saved.email();
-    if (email) link.send({ type: 'auth', email });
+    const auth = authMessage();
+    if (auth) link.send(auth);
   },
   message: receive,
   status: (status) => {
@@ -84,14 +85,14 @@ function refreshConversations(): void {
 function receive(message: ServerMessage): void {
   switch (message.type) {
     case 'auth_success':
-      saved.setEmail(message.email);
       byId('user').textContent = message.email;
       byId('signout').hidden = false;
       showChat();
       refreshConversations();
       return session.reattach();
     case 'auth_error':
-      saved.setEmail(undefined);
+      // A refused token or address is dropped; a rate limit or a full node is not the credentials' fault.
+      if (message.code === 'auth_failed') forget();
       return showSignin(message.message);
     case 'history':
       session.applyHistory(message);
@@ -136,13 +137,22 @@ function submitComposer(): void {
 
 byTestId<HTMLFormElement>('signin').addEventListener('submit', (event) => {
   event.preventDefault();
+  const tokenField = byTestId<HTMLInputElement>('token');
+  const token = tokenField.value.trim();
   const email = byTestId<HTMLInputElement>('email').value.trim();
-  saved.setEmail(email);
-  const sent = link.send({ type: 'auth', email });
+  if (!token && !email) {
+    byId('signin-error').textContent = 'Enter your email address (dev mode) or a sign-in token.';
+    return;
+  }
+  remember(token ? { token } : { email });
+  // The token lives in this tab's session storage from now on, not in the page.
+  tokenField.value = '';
+  const auth = authMessage();
+  const sent = auth !== undefined && link.send(auth);
   byId('signin-error').textContent = sent ? '' : 'Not connected yet: signing in as soon as the connection is back.';
 });
 byId('signout').addEventListener('click', () => {
-  saved.setEmail(undefined);
+  forget();
   saved.setConversation(undefined);
   // A socket cannot change users: a fresh page gets a fresh one.
   location.reload();
@@ -175,7 +185,9 @@ for (const button of document.querySelectorAll<HTMLButtonElement>('[data-testid=
 
 // Side panels start open where there is room for them, folded on a phone.
 for (const id of ['conversations-panel', 'notifications-panel']) byId<HTMLDetailsElement>(id).open = matchMedia(WIDE).matches;
-// With a remembered address the chat shows at once (its controls stay off until the server confirms the address).
-if (saved.email()) showChat();
+const handedOver = takeTokenFromFragment();
+if (handedOver) remember({ token: handedOver });
+// With remembered credentials the chat shows at once (its controls stay off until the server confirms them).
+if (authMessage()) showChat();
 else showSignin('');
 link.start();
