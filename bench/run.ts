@@ -81,7 +81,8 @@ async function runtimeRound(client: BenchClient): Promise<{ firstMs: number; tot
 }
 
 async function latencyAndThroughput(): Promise<string[]> {
-  const rt = await TestRuntime.start({ mcp: false });
+  // Thousands of chats from one user and IP: the rate limits would be what is measured.
+  const rt = await TestRuntime.start({ mcp: false, config: { rate_limits: { enabled: false } } });
   const direct = new Ollama({ host: rt.ollama.url });
   const client = await BenchClient.connect(rt.wsUrl, 'bench@example.com');
   const lines: string[] = [];
@@ -165,7 +166,7 @@ async function idleSocketCost(): Promise<string[]> {
   const configPath = join(dir, 'bench.toml');
   writeFileSync(
     configPath,
-    `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[mail]\nembedded = false\n[summarization]\nenabled = false\ndb_path = "${join(dir, 'bench.db')}"\n[log]\nlevel = "info"\n`,
+    `[llm]\nbase_url = "${ollama.url}"\n[mcp]\nmail_server_url = ""\n[server]\nlisten_addr = "127.0.0.1:0"\n[mail]\nembedded = false\n[summarization]\nenabled = false\ndb_path = "${join(dir, 'bench.db')}"\n[rate_limits]\nenabled = false\n[auth]\ndev_mode = true\n[log]\nlevel = "info"\n`,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {

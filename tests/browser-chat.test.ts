@@ -1,45 +1,29 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import { launchBrowser, openPage } from './support/browser.js';
-import { TestMailServer } from './support/mail-harness.js';
-import { TestRedis } from './support/redis-launcher.js';
-import { TEST_WEBHOOK_SECRET, TestRuntime } from './support/runtime-harness.js';
+import { openPage, lastAssistantMessage, sendChat, signInWithEmail } from './support/browser.js';
+import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
+import type { TestMailServer } from './support/mail-harness.js';
+import { TEST_WEBHOOK_SECRET, type TestRuntime } from './support/runtime-harness.js';
 
 const ALICE = 'alice@example.com';
 const WORDS = ['Bonjour', ' Alice,', ' voici', ' vos', ' trois', ' emails', ' du', ' jour.'];
 
-async function signIn(page: Page, email = ALICE): Promise<void> {
-  await page.getByTestId('email').fill(email);
-  await page.getByTestId('signin').locator('button[type=submit], button').first().click();
-  await page.getByTestId('composer').waitFor();
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('send').click();
-}
-
-const lastAssistant = (page: Page) => page.locator('[data-testid=message][data-role=assistant]').last();
+const signIn = (page: Page, email = ALICE) => signInWithEmail(page, email);
+const send = sendChat;
+const lastAssistant = lastAssistantMessage;
 
 describe('chat UI in Chromium', () => {
   let browser: Browser;
-  let redis: TestRedis;
   let mail: TestMailServer;
   let rt: TestRuntime;
   let problems: string[];
+  let stack: BrowserStack;
   beforeAll(async () => {
-    [browser, redis, mail] = await Promise.all([launchBrowser(), TestRedis.start(), TestMailServer.start()]);
-    rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, config: { mcp: { mail_server_url: mail.mcpUrl } } });
-    await rt.runtime.notificationsReady;
-    // expect.poll only works inside a test.
-    while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+    stack = await startBrowserStack({});
+    ({ browser, mail, rt } = stack);
   }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-    await rt?.close();
-    await Promise.all([redis?.close(), mail?.close()]);
-  });
+  afterAll(() => stack?.close());
   afterEach(() => {
     // No CSP violation, no uncaught error, no console error in any test.
     expect(problems).toEqual([]);

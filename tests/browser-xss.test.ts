@@ -1,10 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import { launchBrowser } from './support/browser.js';
-import { TestMailServer } from './support/mail-harness.js';
-import { TestRedis } from './support/redis-launcher.js';
-import { TEST_WEBHOOK_SECRET, TestRuntime } from './support/runtime-harness.js';
+import { lastAssistantMessage, sendChat, signInWithEmail } from './support/browser.js';
+import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
+import type { TestMailServer } from './support/mail-harness.js';
+import { TEST_WEBHOOK_SECRET, type TestRuntime } from './support/runtime-harness.js';
 
 const ADMIN_TOKEN = 'xss-admin-token';
 
@@ -33,21 +33,15 @@ async function expectNothingRan(page: Page): Promise<void> {
 
 describe('LLM output and mail are shown as text, never as HTML (Chromium)', () => {
   let browser: Browser;
-  let redis: TestRedis;
   let mail: TestMailServer;
   let rt: TestRuntime;
   let problems: string[];
+  let stack: BrowserStack;
   beforeAll(async () => {
-    [browser, redis, mail] = await Promise.all([launchBrowser(), TestRedis.start(), TestMailServer.start()]);
-    rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, config: { mcp: { mail_server_url: mail.mcpUrl }, admin: { token: ADMIN_TOKEN } } });
-    await rt.runtime.notificationsReady;
-    while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+    stack = await startBrowserStack({ admin: { token: ADMIN_TOKEN } });
+    ({ browser, mail, rt } = stack);
   }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-    await rt?.close();
-    await Promise.all([redis?.close(), mail?.close()]);
-  });
+  afterAll(() => stack?.close());
   afterEach(() => {
     expect(problems).toEqual([]);
   });
@@ -68,18 +62,9 @@ describe('LLM output and mail are shown as text, never as HTML (Chromium)', () =
     return page;
   }
 
-  async function signIn(page: Page, email: string): Promise<void> {
-    await page.getByTestId('email').fill(email);
-    await page.getByTestId('signin').locator('button[type=submit], button').first().click();
-    await page.getByTestId('composer').waitFor();
-  }
-
-  async function send(page: Page, text: string): Promise<void> {
-    await page.getByTestId('composer').fill(text);
-    await page.getByTestId('send').click();
-  }
-
-  const lastAssistant = (page: Page) => page.locator('[data-testid=message][data-role=assistant]').last();
+  const signIn = signInWithEmail;
+  const send = sendChat;
+  const lastAssistant = lastAssistantMessage;
 
   it('the check itself works: markup injected on purpose into this page does run', async () => {
     const page = await open();

@@ -1,36 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
+import { captureLogs, type LogLine } from './support/log-capture.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 
 // `[log] level` (LOG_LEVEL=debug → log.level) is covered by config.test.ts; these tests give the runtime their own logger.
 
-type LogLine = { level: number; msg: string } & Record<string, unknown>;
-
 const DEBUG = 20;
 const INFO = 30;
 const WARN = 40;
 const ERROR = 50;
-
-/** A debug-level pino logger writing JSON lines into memory, as the runtime writes them to stdout. */
-function captureLogs(): { logger: Logger; lines: LogLine[]; text: () => string } {
-  const raw: string[] = [];
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue;
-        raw.push(line);
-        lines.push(JSON.parse(line) as LogLine);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines, text: () => raw.join('\n') };
-}
 
 const named = (lines: readonly LogLine[], msg: string) => lines.filter((l) => l.msg === msg);
 

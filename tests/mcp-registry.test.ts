@@ -1,25 +1,13 @@
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { McpServerConfig } from '../src/config/schema.js';
 import { McpRegistry, mailServerEndpoint } from '../src/mcp/registry.js';
+import { captureLogs } from './support/log-capture.js';
 import { McpTestHttpServer, type McpTestServerOptions } from './support/mcp-test-server.js';
 import { TestRuntime } from './support/runtime-harness.js';
 
 const STDIO_ENTRY = fileURLToPath(new URL('./support/mcp-test-server-stdio.ts', import.meta.url));
 
-/** A logger whose lines the test can read. */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).trim().split('\n'));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines: () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
-}
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -32,7 +20,7 @@ async function httpServer(options: McpTestServerOptions = {}) {
   return server;
 }
 
-function registry(servers: McpServerConfig[], logger = capturingLogger().logger) {
+function registry(servers: McpServerConfig[], logger = captureLogs('info').logger) {
   const r = new McpRegistry(servers, { logger, toolTimeoutMs: 5_000, reconnectInitialMs: 50, reconnectMaxMs: 200, pingIntervalMs: 200 });
   cleanup.push(() => r.close());
   return r;
@@ -43,7 +31,7 @@ const signal = () => new AbortController().signal;
 describe('MCP registry', () => {
   it('discovers tools over Streamable HTTP and stdio, logs them, and routes each call to its server', async () => {
     const http = await httpServer({ toolNames: ['add', 'get_weather'] });
-    const { logger, lines } = capturingLogger();
+    const { logger, messages } = captureLogs('info');
     const r = registry(
       [
         { name: 'web', url: http.url },
@@ -53,8 +41,8 @@ describe('MCP registry', () => {
     );
     await r.start();
     expect(r.tools().map((t) => `${t.server}:${t.name}`).sort()).toEqual(['local:echo_args', 'local:lookup_contact', 'web:add', 'web:get_weather']);
-    expect(lines()).toContain('Discovered 2 tools: add, get_weather');
-    expect(lines()).toContain('Discovered 2 tools: lookup_contact, echo_args');
+    expect(messages()).toContain('Discovered 2 tools: add, get_weather');
+    expect(messages()).toContain('Discovered 2 tools: lookup_contact, echo_args');
 
     expect(await r.callTool('add', { a: 2, b: 40 }, signal())).toMatchObject({ text: '42', isError: false, structured: { sum: 42 } });
     expect(await r.callTool('lookup_contact', { name: 'zoe' }, signal())).toMatchObject({ text: 'zoe@example.com', isError: false });

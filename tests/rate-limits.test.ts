@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, RateLimitedError } from '../src/errors.js';
 import { createRateLimits, type RateLimits, type RateLimitsConfig, type RateLimitsOptions } from '../src/limits/rate-limits.js';
+import { captureLogs } from './support/log-capture.js';
 import { TestRedis } from './support/redis-launcher.js';
 
 const ALICE = 'alice@example.com';
@@ -26,17 +26,6 @@ function limitsConfig(overrides: Partial<RateLimitsConfig> = {}): RateLimitsConf
   };
 }
 
-/** A logger whose messages the test can read. */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(...String(chunk).trim().split('\n'));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), messages: () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
-}
 
 /** Resolves to the refusal, or fails the test if the call was allowed. */
 async function refusal(promise: Promise<void>): Promise<RateLimitedError> {
@@ -176,7 +165,7 @@ describe('rate limits while Redis is down', () => {
   afterAll(() => redis.close());
 
   it('falls back to a per-node budget that still limits, logs once per outage, and shares again when Redis is back', async () => {
-    const { logger, messages } = capturingLogger();
+    const { logger, messages } = captureLogs('info');
     const onLimited = vi.fn();
     const config = limitsConfig({ chat_per_user: { points: 3, duration_s: 60 } });
     const prefix = `outage-${randomUUID()}`;

@@ -54,6 +54,9 @@ export interface RuntimeServerOptions {
   logger: Logger;
 }
 
+/** Frames gathered for one socket are written as soon as they reach this size, without waiting for the turn's end. */
+const FLUSH_AT_BYTES = 16 * 1024;
+
 /** Largest HTTP body accepted; webhooks carry one email's text. */
 const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
@@ -65,6 +68,9 @@ interface SocketData {
   topics: Set<string>;
   /** The subprotocol echoed at the upgrade. */
   protocol: string;
+  /** Frames handed over in this event-loop turn, written together (one syscall) by `flushWrites`. */
+  pending: string[];
+  pendingBytes: number;
 }
 
 interface ExtraSocketData {
@@ -120,6 +126,8 @@ export class RuntimeServer {
   private listenSocket: uWS.us_listen_socket | undefined;
   private readonly sockets = new Set<uWS.WebSocket<SocketData>>();
   private readonly topics = new Map<string, Set<uWS.WebSocket<SocketData>>>();
+  private readonly unflushed = new Set<uWS.WebSocket<SocketData>>();
+  private flushScheduled = false;
   private readonly origins: OriginPolicy;
   private readonly extraSockets = new Set<SocketConnection>();
   port = 0;
@@ -153,7 +161,7 @@ export class RuntimeServer {
         const ip = clientIp(res, req.getHeader('x-forwarded-for'), config.trust_proxy);
         const upgradeToken = token ?? query.get('token') ?? undefined;
         res.upgrade<SocketData>(
-          { state: newConnectionState(ip, upgradeToken), closed: false, outbox: undefined, topics: new Set(), protocol: echo },
+          { state: newConnectionState(ip, upgradeToken), closed: false, outbox: undefined, topics: new Set(), protocol: echo, pending: [], pendingBytes: 0 },
           req.getHeader('sec-websocket-key'),
           echo,
           req.getHeader('sec-websocket-extensions'),
@@ -164,12 +172,15 @@ export class RuntimeServer {
         const data = ws.getUserData();
         data.outbox = new SocketOutbox(
           {
-            send: (message) => void ws.send(message, false),
-            bufferedAmount: () => ws.getBufferedAmount(),
+            send: (message) => this.queueWrite(ws, message),
+            bufferedAmount: () => ws.getBufferedAmount() + data.pendingBytes,
             close: (code, reason) => {
               if (data.closed) return;
               logger.warn({ ip: data.state.ip, user: data.state.user?.email, code }, 'closing a socket that reads too slowly');
-              ws.end(code, reason);
+              // Its buffer is full: more frames would only push the close frame out of reach.
+              data.pending = [];
+              data.pendingBytes = 0;
+              this.endSocket(ws, code, reason);
             },
           },
           softLimit,
@@ -190,6 +201,10 @@ export class RuntimeServer {
         const data = ws.getUserData();
         data.closed = true;
         data.outbox?.discard();
+        // A closed uWS socket must not be touched again, not even by the next flush.
+        this.unflushed.delete(ws);
+        data.pending = [];
+        data.pendingBytes = 0;
         for (const topic of data.topics) this.unsubscribe(topic, ws);
         this.sockets.delete(ws);
         handler.closed(data.state);
@@ -338,12 +353,50 @@ export class RuntimeServer {
         if (!subscribers) this.topics.set(topic, (subscribers = new Set()));
         subscribers.add(ws);
       },
-      close: (code, reason) => {
-        if (data.closed) return;
-        data.closed = true;
-        ws.end(code, reason);
-      },
+      close: (code, reason) => this.endSocket(ws, code, reason),
     };
+  }
+
+  /** Writes what is still gathered for this socket (an error that explains the close, the last `done`), then ends it. */
+  private endSocket(ws: uWS.WebSocket<SocketData>, code: number, reason: string): void {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    this.flushSocket(ws);
+    data.closed = true;
+    ws.end(code, reason);
+  }
+
+  /**
+   * Sends outside uWS's own callbacks (tokens arrive from the Ollama HTTP stream) are not corked: each would be a
+   * syscall. Frames are gathered per socket for the rest of this event-loop turn and written corked, as uWS's own
+   * topic publish does.
+   */
+  private queueWrite(ws: uWS.WebSocket<SocketData>, message: string): void {
+    const data = ws.getUserData();
+    data.pending.push(message);
+    data.pendingBytes += Buffer.byteLength(message, 'utf8');
+    // A burst (big tokens, a long history) goes out at once: the socket's own buffer is what the outbox watches.
+    if (data.pendingBytes >= FLUSH_AT_BYTES) return this.flushSocket(ws);
+    this.unflushed.add(ws);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushWrites);
+    }
+  }
+
+  private readonly flushWrites = (): void => {
+    this.flushScheduled = false;
+    for (const ws of this.unflushed) this.flushSocket(ws);
+    this.unflushed.clear();
+  };
+
+  private flushSocket(ws: uWS.WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const frames = data.pending;
+    if (frames.length === 0 || data.closed) return;
+    data.pending = [];
+    data.pendingBytes = 0;
+    ws.cork(() => frames.forEach((frame) => ws.send(frame, false)));
   }
 
   private unsubscribe(topic: string, ws: uWS.WebSocket<SocketData>): void {
@@ -396,12 +449,7 @@ export class RuntimeServer {
 
   /** Ends every socket, chat and extra, with `code` (1001: going away, so clients reconnect elsewhere). */
   closeSockets(code = 1001, reason = 'server shutting down'): void {
-    for (const ws of [...this.sockets]) {
-      const data = ws.getUserData();
-      if (data.closed) continue;
-      data.closed = true;
-      ws.end(code, reason);
-    }
+    for (const ws of [...this.sockets]) this.endSocket(ws, code, reason);
     for (const connection of [...this.extraSockets]) connection.close(code, reason);
   }
 

@@ -25,3 +25,17 @@ export async function openPage(browser: Browser, url: string, options: { width?:
   await page.goto(url);
   return { context, page, problems };
 }
+
+/** Signs in on the chat page with dev mode's email form and waits for the composer. */
+export async function signInWithEmail(page: Page, email: string): Promise<void> {
+  await page.getByTestId('email').fill(email);
+  await page.getByTestId('signin').locator('button[type=submit], button').first().click();
+  await page.getByTestId('composer').waitFor();
+}
+
+export async function sendChat(page: Page, text: string): Promise<void> {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('send').click();
+}
+
+export const lastAssistantMessage = (page: Page) => page.locator('[data-testid=message][data-role=assistant]').last();
