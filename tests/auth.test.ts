@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../src/config/load.js';
 import { ErrorCode } from '../src/errors.js';
+import { TOKEN_EXPIRED_CLOSE_CODE } from '../src/server/protocol-handler.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { devModeByDefault, logAuthSetup } from '../src/server/auth.js';
 import type { ServerMessage } from '../src/server/protocol.js';
@@ -130,6 +131,30 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
       expect(refused.message).toMatch(/expired/);
       client.send({ type: 'auth', token: aliceToken });
       expect(await client.next('auth_success')).toEqual({ type: 'auth_success', email: ALICE });
+      await client.close();
+    });
+  });
+
+  describe('a socket outliving its token', () => {
+    // Tokens valid for 1 s past now, the runtime's 30 s clock tolerance taken off so that they expire within the test.
+    const shortLived = (email: string) => hsToken({ email }, { expiresIn: 1 - 30 });
+
+    it('is signed out when the token expires: auth_error auth_failed, then close 4001', async () => {
+      const client = await signIn(rt, await shortLived(ALICE));
+      const signedOut = await client.next('auth_error', () => true, 5_000);
+      expect(signedOut.code).toBe(ErrorCode.AuthFailed);
+      expect(signedOut.message).toMatch(/expired/);
+      expect((await client.closed).code).toBe(TOKEN_EXPIRED_CLOSE_CODE);
+    });
+
+    it('stays signed in when the client sends a fresh token in time', async () => {
+      const client = await signIn(rt, await shortLived(BOB));
+      client.send({ type: 'auth', token: await hsToken({ email: BOB }) });
+      await client.next('auth_success');
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      client.send({ type: 'ping' });
+      await client.next('pong');
+      expect(client.messages.filter((m) => m.type === 'auth_error')).toEqual([]);
       await client.close();
     });
   });

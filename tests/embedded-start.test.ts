@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOllama } from './support/fake-ollama.js';
-import { TestClient } from './support/ws-client.js';
+import { TestClient, textOf } from './support/ws-client.js';
 
 /** A port that was free a moment ago: the embedded mail server needs a fixed one the runtime can be told about. */
 function freePort(): Promise<number> {
@@ -105,9 +105,20 @@ describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () =>
     await client.close();
   });
 
-  it('stops the mail server with the runtime', async () => {
+  it('on SIGTERM, lets the answer in flight finish, closes its socket with 1001, and stops the mail server with the runtime', async () => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${runtimePort}/ws`);
+    await client.auth('bob@example.com');
+    // Ten tokens 100 ms apart: about a second, well within the default grace period.
+    ollama.enqueue({ tokens: ['Un', ' deux', ' trois', ' quatre', ' cinq', ' six', ' sept', ' huit', ' neuf', ' dix'], delayMs: 100 });
+    client.send({ type: 'chat', message: 'Compte jusqu’à dix' });
+    await client.next('chunk');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    const done = await client.next('done', () => true, 10_000);
+    expect(done).toMatchObject({ reason: 'complete', cancelled: false });
+    expect(textOf(client.messages)).toBe('Un deux trois quatre cinq six sept huit neuf dix');
+    expect((await client.closed).code).toBe(1001);
+    expect(output).toMatch(/waiting up to \d+ s for 1 answer\(s\) in flight/);
     expect(await exited).toBe(0);
     // The SMTP port is free again: the child went away with its parent.
     await new Promise<void>((resolve, reject) => {

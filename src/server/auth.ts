@@ -18,6 +18,11 @@ export interface AuthenticatedUser {
   email: string;
   /** Always includes `user`; `admin` only from a verified token, never from dev mode. */
   roles: readonly Role[];
+  /**
+   * When the server stops accepting the token (`exp` plus `[auth] clock_tolerance_s`, epoch ms): a socket signed in
+   * with it is signed out then, unless it sent a fresh one.
+   */
+  expiresAt?: number;
 }
 
 /** What a client offers: a token (preferred when both are given), or an email address in dev mode. */
@@ -79,7 +84,7 @@ function userFromClaims(payload: JWTPayload, config: Config['auth']): Authentica
   const names = !claimed.success ? [] : typeof claimed.data === 'string' ? claimed.data.split(/[\s,]+/) : claimed.data;
   // Unknown roles (the identity provider's own) are dropped, not refused: the token is still a valid sign-in.
   const roles = new Set<Role>([Role.User, ...names.map((n) => n.trim().toLowerCase()).filter((n): n is Role => KNOWN_ROLES.has(n))]);
-  return { email: email.data.toLowerCase(), roles: [...roles] };
+  return { email: email.data.toLowerCase(), roles: [...roles], ...(typeof payload.exp === 'number' ? { expiresAt: (payload.exp + config.clock_tolerance_s) * 1000 } : {}) };
 }
 
 /** `Authorization: Bearer <token>`, if that is what the request carries. */

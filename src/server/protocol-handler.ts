@@ -25,6 +25,8 @@ export interface ConnectionState {
   counted?: boolean;
   /** Set when the socket closes: a sign-in still in flight must not count it. */
   closed?: boolean;
+  /** Signs the socket out when its token expires; a fresh `auth` of the same user moves it. */
+  expiry?: NodeJS.Timeout;
   /** The conversation `chat`, `cancel`, `approve` and `reject` address when they name none. */
   currentConversationId?: string;
   /** Messages of one socket are handled in order, even when one of them waits on storage. */
@@ -37,6 +39,12 @@ export function newConnectionState(ip: string, upgradeToken?: string): Connectio
 
 /** Close code for a socket refused by the per-IP connection rate limit (RFC 6455 "try again later"). */
 export const RATE_LIMITED_CLOSE_CODE = 1013;
+
+/** Close code for a socket whose token expired without a fresh `auth`: reconnect with a new token and `resume`. */
+export const TOKEN_EXPIRED_CLOSE_CODE = 4001;
+
+/** setTimeout's longest delay; a token valid for longer is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The rate limits the protocol applies; keys are an email or an IP. Throws `RateLimitedError` when one is hit. */
 export interface ProtocolRateLimits {
@@ -94,6 +102,7 @@ export class ProtocolHandler {
   /** The socket is gone: it no longer counts toward its user's connections. */
   closed(state: ConnectionState): void {
     state.closed = true;
+    clearTimeout(state.expiry);
     if (!state.user || !state.counted) return;
     state.counted = false;
     const left = (this.socketsPerUser.get(state.user.email) ?? 1) - 1;
@@ -196,6 +205,7 @@ export class ProtocolHandler {
     if (state.closed) return;
     const firstAuth = !state.user;
     state.user = user;
+    this.signOutAtExpiry(connection, state, user);
     if (firstAuth) {
       state.counted = true;
       this.socketsPerUser.set(user.email, this.connectionsOf(user.email) + 1);
@@ -203,6 +213,32 @@ export class ProtocolHandler {
     }
     this.reply(connection, { type: 'auth_success', email: user.email });
     if (firstAuth) await this.attachNotifications(connection, user.email);
+  }
+
+  /**
+   * A token is checked when the socket signs in; without this, a socket would stay signed in long after its token
+   * expired (or was meant to be revoked by expiring). A client refreshes by sending `auth` with a new token.
+   */
+  private signOutAtExpiry(connection: ClientConnection, state: ConnectionState, user: AuthenticatedUser): void {
+    clearTimeout(state.expiry);
+    delete state.expiry;
+    const expiresAt = user.expiresAt;
+    if (expiresAt === undefined) return;
+    const expire = () => {
+      const left = expiresAt - Date.now();
+      if (left > 0) {
+        state.expiry = setTimeout(expire, Math.min(left, MAX_TIMER_MS)).unref();
+        return;
+      }
+      this.options.logger.info({ user: user.email, ip: state.ip }, 'token expired: signing the socket out');
+      this.reply(connection, {
+        type: 'auth_error',
+        code: ErrorCode.AuthFailed,
+        message: `Your token expired at ${new Date(expiresAt).toISOString()}: connect again with a fresh one and resume.`,
+      });
+      connection.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
+    };
+    expire();
   }
 
   /** A socket's first sign-in as `user`: within the user's connection count and rate. */
