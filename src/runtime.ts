@@ -22,7 +22,8 @@ import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
-import { RuntimeServer, checkTlsFiles } from './server/ws-server.js';
+import { checkTlsFiles } from './server/tls.js';
+import { RuntimeServer } from './server/ws-server.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
@@ -192,7 +193,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     logger,
   });
   const liveServer = server;
-  metrics.watch({ hub, server, queue, summaryWorker: pipeline?.worker?.worker });
+  metrics.watchConversations({ hub, server });
+  metrics.watchSummaries({ queue, summaryWorker: pipeline?.worker?.worker });
   const notificationsReady = pipeline
     ? pipeline.bus.subscribe((n) => liveServer.publish(userTopic(n.user_email), JSON.stringify(toNotificationMessage(fromNotification(n)))))
     : new Promise<void>(() => undefined);

@@ -192,7 +192,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const rt = await start({ prefix, config: { summarization: { worker: false } } });
     const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-      env: { ...process.env, REDIS_URL: redis.url, OLLAMA_BASE_URL: rt.ollama.url, AI_RUNTIME_DB_PATH: join(rt.dir, 'runtime.db'), LOG_LEVEL: 'info', AI_RUNTIME_CONFIG: join(rt.dir, 'worker.toml') },
+      env: { ...process.env, REDIS_URL: redis.url, OLLAMA_BASE_URL: rt.ollama.url, AI_RUNTIME_DB_PATH: join(rt.dir, 'runtime.db'), LOG_LEVEL: 'info', WORKER_METRICS_ADDR: '127.0.0.1:0', AI_RUNTIME_CONFIG: join(rt.dir, 'worker.toml') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     writeFileSync(join(rt.dir, 'worker.toml'), `[redis]\nprefix = "${prefix}"\n`);

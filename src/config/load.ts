@@ -34,6 +34,7 @@ export const ENV_OVERRIDES = [
   ['JWT_ISSUER', 'auth', 'issuer'],
   ['JWT_AUDIENCE', 'auth', 'audience'],
   ['METRICS_TOKEN', 'server', 'metrics_token'],
+  ['WORKER_METRICS_ADDR', 'summarization', 'worker_metrics_addr'],
   ['TLS_CERT_FILE', 'server', 'tls_cert_file'],
   ['TLS_KEY_FILE', 'server', 'tls_key_file'],
 ] as const;

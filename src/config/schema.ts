@@ -153,6 +153,11 @@ export const SummarizationConfigSchema = z.strictObject({
   timeout_ms: z.int().positive().default(60_000),
   /** Missed notifications replayed to a user when they sign in. @default 50 */
   replay_limit: z.int().positive().default(50),
+  /**
+   * Where `npm run worker` serves `GET /metrics` (behind `[server] metrics_token` when set) and `GET /health`; `""`
+   * turns them off. Runtimes ignore it: theirs are on `[server] listen_addr`. @default "127.0.0.1:9465"
+   */
+  worker_metrics_addr: z.union([listenAddr, z.literal('')]).default('127.0.0.1:9465'),
 });
 
 export const StorageConfigSchema = z.strictObject({

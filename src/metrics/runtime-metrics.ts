@@ -1,21 +1,15 @@
-import type { Worker } from 'bullmq';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { LlmStreamMetrics } from '../actors/llm-stream.js';
 import type { ToolCallMetrics } from '../actors/tool-call.js';
 import type { ConversationHub, ConversationHubMetrics } from '../conversations/conversation-hub.js';
 import { ConversationState, wireState } from '../machines/conversation-machine.js';
-import type { SummaryQueue } from '../queue/summary-queue.js';
-import type { SummaryJobData, SummaryJobResult } from '../queue/summary-job.js';
-
-const PREFIX = 'ai_runtime_';
+import { METRIC_PREFIX as PREFIX, createMetricsRegistry, renderMetrics, type MetricsText } from './metrics-registry.js';
+import { SummaryMetrics, type SummarySources } from './summary-metrics.js';
 
 /** A local model answers in tens of milliseconds when warm and in tens of seconds when it loads first. */
 const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 /** Up to the default `mcp.tool_timeout_ms` (30 s), past which a call fails anyway. */
 const TOOL_CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const SUMMARY_JOB_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
-/** A scrape must answer even when Redis hangs; the queue gauge is then left out of that scrape. */
-const QUEUE_COUNTS_TIMEOUT_MS = 1_000;
 
 /**
  * The label of a tool name the LLM made up. Names come from the model, so labelling them as given would let it create
@@ -28,14 +22,10 @@ export interface RuntimeMetricsOptions {
   isKnownTool: (tool: string) => boolean;
 }
 
-/** What is read at scrape time, so that nothing is counted on the paths between scrapes. */
-export interface ScrapedSources {
+/** The conversation side, read at scrape time so that nothing is counted on the paths between scrapes. */
+export interface ConversationSources {
   hub: Pick<ConversationHub, 'conversations'>;
   server: { readonly chatConnections: number };
-  /** Absent when summaries are off on this runtime: the queue gauge is then not registered. */
-  queue?: Pick<SummaryQueue, 'counts'> | undefined;
-  /** Absent when this runtime runs no summary worker. */
-  summaryWorker?: Worker<SummaryJobData, SummaryJobResult> | undefined;
 }
 
 /**
@@ -44,18 +34,16 @@ export interface ScrapedSources {
  * read when scraped.
  */
 export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics, ToolCallMetrics {
-  readonly registry = new Registry();
+  readonly registry = createMetricsRegistry();
   private readonly tokensRelayed: Counter;
   private readonly timeToFirstToken: Histogram;
   private readonly toolCallDuration: Histogram<'tool'>;
   private readonly toolCallErrors: Counter<'tool'>;
-  private readonly summaryJobDuration: Histogram<'outcome'>;
-  private readonly summaryJobFailures: Counter;
+  private readonly summaries: SummaryMetrics;
   private readonly rateLimitHits: Counter<'scope'>;
 
   constructor(private readonly options: RuntimeMetricsOptions) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
     this.tokensRelayed = new Counter({ name: `${PREFIX}tokens_relayed_total`, help: 'LLM tokens relayed to conversation subscribers.', registers });
     this.timeToFirstToken = new Histogram({
       name: `${PREFIX}llm_time_to_first_token_seconds`,
@@ -76,18 +64,7 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
       labelNames: ['tool'],
       registers,
     });
-    this.summaryJobDuration = new Histogram({
-      name: `${PREFIX}summary_job_duration_seconds`,
-      help: "Seconds a summary job attempt took in this runtime's worker, by outcome (completed or failed).",
-      labelNames: ['outcome'],
-      buckets: SUMMARY_JOB_BUCKETS,
-      registers,
-    });
-    this.summaryJobFailures = new Counter({
-      name: `${PREFIX}summary_job_failures_total`,
-      help: 'Failed summary job attempts in this runtime\'s worker (retried with backoff until the attempts run out).',
-      registers,
-    });
+    this.summaries = new SummaryMetrics(this.registry);
     this.rateLimitHits = new Counter({ name: `${PREFIX}rate_limit_hits_total`, help: 'Requests refused by a rate limit, by scope.', labelNames: ['scope'], registers });
   }
 
@@ -109,8 +86,8 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
     this.rateLimitHits.inc({ scope });
   }
 
-  /** Registers the gauges read at scrape time and listens to the summary worker. Call once. */
-  watch({ hub, server, queue, summaryWorker }: ScrapedSources): void {
+  /** Registers the connection and actor gauges, read at scrape time. Call once. */
+  watchConversations({ hub, server }: ConversationSources): void {
     const registers = [this.registry];
     new Gauge({
       name: `${PREFIX}connections`,
@@ -134,47 +111,15 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
         for (const [state, count] of counts) this.set({ state }, count);
       },
     });
-    if (queue) {
-      new Gauge({
-        name: `${PREFIX}summary_queue_jobs`,
-        help: 'Summary jobs in the queue (shared by every runtime and worker on this Redis) by state.',
-        labelNames: ['state'],
-        registers,
-        async collect() {
-          const counts = await settleWithin(queue.counts(), QUEUE_COUNTS_TIMEOUT_MS);
-          // Stale depths would look healthy: with Redis unreachable the series are left out instead.
-          this.reset();
-          for (const [state, count] of Object.entries(counts ?? {})) this.set({ state }, count);
-        },
-      });
-    }
-    summaryWorker?.on('completed', (job) => this.summaryJobFinished('completed', job.processedOn));
-    summaryWorker?.on('failed', (job) => {
-      this.summaryJobFailures.inc();
-      this.summaryJobFinished('failed', job?.processedOn);
-    });
   }
 
-  /** The attempt's duration, from when BullMQ made it active; BullMQ's `processedOn` is a wall-clock time in ms. */
-  private summaryJobFinished(outcome: 'completed' | 'failed', processedOn: number | undefined): void {
-    if (processedOn) this.summaryJobDuration.observe({ outcome }, Math.max(0, Date.now() - processedOn) / 1000);
+  /** Registers the queue gauge and listens to this runtime's summary worker, when there are. Call once. */
+  watchSummaries(sources: SummarySources): void {
+    this.summaries.watch(sources);
   }
 
-  /** The text a scraper reads, with the content type prom-client gives it. */
-  async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
-  }
-}
-
-/** The promise's value, or undefined when it rejects or takes longer than `ms`. */
-async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise.catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
+  /** The text a scraper reads. */
+  render(): Promise<MetricsText> {
+    return renderMetrics(this.registry);
   }
 }
