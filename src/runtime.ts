@@ -24,6 +24,7 @@ import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
+import { shutdownStep } from './shutdown-step.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
@@ -230,13 +231,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     db,
     close({ graceMs = config.server.shutdown_grace_s * 1000 }: RuntimeCloseOptions = {}) {
       closing ??= (async () => {
-        const step = async (what: string, work: () => Promise<unknown> | void) => {
-          try {
-            await work();
-          } catch (err) {
-            logger.warn({ err: errorMessage(err) }, `shutdown: ${what} failed`);
-          }
-        };
+        const step = shutdownStep(logger);
         clearInterval(healthTimer);
         liveServer.stopListening();
         hub.drain();

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { createMetricsRegistry } from '../metrics/metrics-registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { SummaryMetrics } from '../metrics/summary-metrics.js';
+import { shutdownStep } from '../shutdown-step.js';
 import { migrateToLatest, openDatabase } from '../storage/database.js';
 import { SummaryStore } from '../storage/summary-store.js';
 import { startSummaryPipeline } from './summary-pipeline.js';
@@ -54,13 +55,7 @@ export async function startWorkerProcess({ config: given, logger }: WorkerProces
     metricsUrl: metricsServer?.url,
     close() {
       closing ??= (async () => {
-        const step = async (what: string, work: () => Promise<unknown> | undefined) => {
-          try {
-            await work();
-          } catch (err) {
-            logger.warn({ err: errorMessage(err) }, `shutdown: ${what} failed`);
-          }
-        };
+        const step = shutdownStep(logger);
         await step('closing the summary worker and queue', () => pipeline?.close());
         await Promise.all([step('closing the LLM client', () => llm.close()), step('closing the database', () => db.destroy())]);
         // Last: the drain above can still be watched.
