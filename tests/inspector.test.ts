@@ -21,6 +21,7 @@ import { conversationStatechart } from '../src/inspector/statechart.js';
 import { createConversationMachine } from '../src/machines/conversation-machine.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { SchemaSocket } from './support/schema-socket.js';
 
 // Every logger of the runtimes under test writes here (warn and above), so that reveals can be checked in the log.
 const logs = vi.hoisted(() => [] as Array<Record<string, unknown>>);
@@ -41,33 +42,10 @@ const ADMIN = { authorization: `Bearer ${TOKEN}` };
 
 type Of<T extends InspectorServerMessage['type']> = InspectorServerMessageOf<T>;
 
-/** An inspector socket that checks every server message against the protocol schema, and waits in arrival order. */
-class InspectorClient {
-  readonly messages: InspectorServerMessage[] = [];
-  readonly raw: string[] = [];
-  readonly receivedAt: number[] = [];
-  private cursor = 0;
-  private wakeUp: (() => void) | undefined;
-  private protocolError: Error | undefined;
-  readonly closed: Promise<{ code: number; reason: string }>;
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => {
-      const text = String(data);
-      this.raw.push(text);
-      const parsed = InspectorServerMessageSchema.safeParse(JSON.parse(text));
-      if (parsed.success) {
-        this.messages.push(parsed.data);
-        this.receivedAt.push(performance.now());
-      } else this.protocolError ??= new Error(`message outside the inspector protocol: ${text}\n${parsed.error.message}`);
-      this.wakeUp?.();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.on('close', (code, reason) => {
-        resolve({ code, reason: String(reason) });
-        this.wakeUp?.();
-      }),
-    );
+/** The inspector socket's test client: `SchemaSocket` on the inspector protocol. */
+class InspectorClient extends SchemaSocket<InspectorServerMessage> {
+  private constructor(socket: WebSocket) {
+    super(socket, InspectorServerMessageSchema);
   }
 
   static connect(rt: TestRuntime): Promise<InspectorClient> {
@@ -83,36 +61,6 @@ class InspectorClient {
     client.send({ type: 'auth', token: TOKEN, operator });
     await client.next('auth_success');
     return client;
-  }
-
-  send(message: unknown): void {
-    this.socket.send(JSON.stringify(message));
-  }
-
-  async next<T extends InspectorServerMessage['type']>(type: T, predicate: (m: Of<T>) => boolean = () => true, timeoutMs = 5_000): Promise<Of<T>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.protocolError) throw this.protocolError;
-      while (this.cursor < this.messages.length) {
-        const message = this.messages[this.cursor++]!;
-        if (message.type === type && predicate(message as Of<T>)) return message as Of<T>;
-      }
-      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`inspector socket closed while waiting for "${type}"; got ${JSON.stringify(this.messages.slice(-5))}`);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out waiting for "${type}"; last: ${JSON.stringify(this.messages.slice(-6))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, remaining);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  close(): Promise<{ code: number; reason: string }> {
-    this.socket.close();
-    return this.closed;
   }
 }
 

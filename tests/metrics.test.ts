@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { TestRedis } from './support/redis-launcher.js';
-import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 
 interface Sample {
   name: string;
@@ -91,15 +91,7 @@ async function scrape(rt: TestRuntime): Promise<Exposition> {
 const metric = async (rt: TestRuntime, name: string, labels: Record<string, string> = {}) => valueOf(await scrape(rt), name, labels);
 
 describe('GET /metrics', () => {
-  const runtimes: TestRuntime[] = [];
-  const start = async (options: TestRuntimeOptions = {}) => {
-    const rt = await TestRuntime.start(options);
-    runtimes.push(rt);
-    return rt;
-  };
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0)) await rt.close();
-  });
+  const { start } = runtimesClosedAfterEach();
 
   it('with server.metrics_token, answers 401 without the bearer token and the metrics with it', async () => {
     const rt = await start({ config: { server: { metrics_token: 'scrape-secret' } } });
@@ -221,20 +213,11 @@ describe('GET /metrics', () => {
 
 describe('GET /metrics with summaries (private Redis)', () => {
   let redis: TestRedis;
-  const runtimes: TestRuntime[] = [];
   beforeAll(async () => {
     redis = await TestRedis.start();
   });
   afterAll(() => redis.close());
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0)) await rt.close();
-  });
-
-  async function start(options: TestRuntimeOptions = {}): Promise<TestRuntime> {
-    const rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, ...options });
-    runtimes.push(rt);
-    return rt;
-  }
+  const { start } = runtimesClosedAfterEach(() => ({ mcp: false, redisUrl: redis.url }));
 
   const email = (subject: string) => ({ user_email: 'alice@example.com', email_id: `${randomUUID()}.eml`, from: 'boss@example.com', subject, body: 'Now at 4pm' });
 

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { RATE_LIMITED_CLOSE_CODE } from '../src/server/protocol-handler.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TestRedis } from './support/redis-launcher.js';
-import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 import { TestClient } from './support/ws-client.js';
 
 const ALICE = 'alice@example.com';
@@ -18,15 +18,7 @@ async function rateLimitHits(rt: TestRuntime, scope: string): Promise<number> {
 
 /** The limits as the server applies them: on the socket and the webhook, with the runtime's Redis when it has one. */
 describe('rate limits in the runtime', () => {
-  const runtimes: TestRuntime[] = [];
-  const start = async (options: TestRuntimeOptions) => {
-    const rt = await TestRuntime.start({ mcp: false, ...options });
-    runtimes.push(rt);
-    return rt;
-  };
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0)) await rt.close();
-  });
+  const { start, closeAll } = runtimesClosedAfterEach(() => ({ mcp: false }));
 
   it('refuses a chat past chat_per_user with rate_limited and a retry time; the socket stays usable and nothing is stored', async () => {
     const rt = await start({ config: { rate_limits: { chat_per_user: { points: 2, duration_s: 60 } } } });
@@ -118,7 +110,7 @@ describe('rate limits in the runtime', () => {
         onB.send({ type: 'chat', message: 'over the shared budget' });
         expect((await onB.next('error')).code).toBe(ErrorCode.RateLimited);
       } finally {
-        for (const rt of runtimes.splice(0)) await rt.close();
+        await closeAll();
         await ollama.close();
       }
     });

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
 import { TestRedis } from './support/redis-launcher.js';
-import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { TEST_WEBHOOK_SECRET, type TestRuntime, runtimesClosedAfterEach, type TestRuntimeOptions } from './support/runtime-harness.js';
 import type { TestClient } from './support/ws-client.js';
 
 const ALICE = 'alice@example.com';
@@ -31,25 +31,16 @@ const notificationsOf = (client: TestClient) => client.messages.filter((m) => m.
 
 describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
   let redis: TestRedis;
-  const runtimes: TestRuntime[] = [];
   beforeAll(async () => {
     redis = await TestRedis.start();
   });
   afterAll(() => redis.close());
-  afterEach(async () => {
-    for (const rt of runtimes.splice(0)) await rt.close();
-  });
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false, redisUrl: redis.url }));
 
   /** A runtime on the private Redis; `prefix` puts several nodes on one queue (each otherwise gets its own). */
   async function start(options: TestRuntimeOptions & { prefix?: string } = {}): Promise<TestRuntime> {
     const { prefix, ...rest } = options;
-    const rt = await TestRuntime.start({
-      mcp: false,
-      redisUrl: redis.url,
-      ...rest,
-      ...(prefix ? { config: { ...rest.config, redis: { prefix, ...rest.config?.redis } } } : {}),
-    });
-    runtimes.push(rt);
+    const rt = await runtimes.start({ ...rest, ...(prefix ? { config: { ...rest.config, redis: { prefix, ...rest.config?.redis } } } : {}) });
     await rt.runtime.notificationsReady;
     return rt;
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -91,4 +92,24 @@ export class TestRuntime {
     if (this.ownsOllama) await this.ollama.close();
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runtimes for one `describe` block, each closed after its test. `defaults` is read when a runtime starts, so it may
+ * name something made in `beforeAll` (a private Redis); `options` given to `start` override it.
+ */
+export function runtimesClosedAfterEach(defaults: () => TestRuntimeOptions = () => ({})) {
+  const started: TestRuntime[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const rt of started.splice(0)) await rt.close();
+  };
+  afterEach(closeAll);
+  return {
+    async start(options: TestRuntimeOptions = {}): Promise<TestRuntime> {
+      const rt = await TestRuntime.start({ ...defaults(), ...options });
+      started.push(rt);
+      return rt;
+    },
+    closeAll,
+  };
 }

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
 import { ServerMessageSchema, type ServerMessage } from '../../src/server/protocol.js';
+import { SchemaSocket } from './schema-socket.js';
 
-type Matcher = (message: ServerMessage) => boolean;
 type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 
 export interface ConnectOptions {
@@ -32,28 +32,10 @@ function openSocket(url: string, { origin, headers, protocols, autoPong, rejectU
   });
 }
 
-/**
- * A WebSocket client that checks every server message against the protocol schema and lets a test wait for the
- * next message matching a type or predicate, in arrival order.
- */
-export class TestClient {
-  readonly messages: ServerMessage[] = [];
-  private cursor = 0;
-  private wakeUp: (() => void) | undefined;
-  private protocolError: Error | undefined;
-  readonly closed: Promise<{ code: number; reason: string }>;
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => {
-      const parsed = ServerMessageSchema.safeParse(JSON.parse(String(data)));
-      if (parsed.success) this.messages.push(parsed.data);
-      else this.protocolError ??= new Error(`server sent a message outside the protocol: ${String(data)}\n${parsed.error.message}`);
-      this.wakeUp?.();
-    });
-    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => {
-      resolve({ code, reason: String(reason) });
-      this.wakeUp?.();
-    }));
+/** The chat socket's test client: `SchemaSocket` on the chat protocol, plus sign-in and whole turns. */
+export class TestClient extends SchemaSocket<ServerMessage> {
+  private constructor(socket: WebSocket) {
+    super(socket, ServerMessageSchema);
   }
 
   static connect(url: string, options: ConnectOptions = {}): Promise<TestClient> {
@@ -93,37 +75,6 @@ export class TestClient {
     this.socket.resume();
   }
 
-  send(message: unknown): void {
-    this.sendRaw(JSON.stringify(message));
-  }
-
-  sendRaw(text: string): void {
-    this.socket.send(text);
-  }
-
-  /** The next unread message that matches; unread messages before it are skipped. */
-  async next<T extends ServerMessage['type']>(type: T, predicate: (message: MessageOf<T>) => boolean = () => true, timeoutMs = 5_000): Promise<MessageOf<T>> {
-    const matcher: Matcher = (m) => m.type === type && predicate(m as MessageOf<T>);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.protocolError) throw this.protocolError;
-      while (this.cursor < this.messages.length) {
-        const message = this.messages[this.cursor++]!;
-        if (matcher(message)) return message as MessageOf<T>;
-      }
-      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for "${type}"; got ${JSON.stringify(this.messages.slice(-5))}`);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out waiting for "${type}"; last messages: ${JSON.stringify(this.messages.slice(-8))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, remaining);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
   /** Every message from the cursor up to and including the next one of `type` (default: the end of a turn). */
   async until<T extends ServerMessage['type']>(type: T = 'done' as T, timeoutMs = 5_000): Promise<ServerMessage[]> {
     const start = this.cursor;
@@ -140,11 +91,6 @@ export class TestClient {
   async chat(message: string, extra: Record<string, unknown> = {}, timeoutMs = 5_000): Promise<ServerMessage[]> {
     this.send({ type: 'chat', message, ...extra });
     return this.until('done', timeoutMs);
-  }
-
-  close(): Promise<{ code: number; reason: string }> {
-    this.socket.close();
-    return this.closed;
   }
 }
 
