@@ -6,6 +6,7 @@ import { EmbeddedRedis } from './embedded/redis-server.js';
 import { errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { startRuntime } from './runtime.js';
+import { stopOnSignals } from './stop-signals.js';
 import { devModeByDefault } from './server/auth.js';
 
 /**
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     await mail.start().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'the bundled mail server did not start; mail tools are unavailable'));
   }
 
-  const shutdown = (signal: NodeJS.Signals) => {
+  stopOnSignals((signal) => {
     const graceMs = config.server.shutdown_grace_s * 1000;
     const limitMs = graceMs + SHUTDOWN_SLACK_MS;
     logger.info({ signal }, `shutting down: no new connections; answers in flight get up to ${graceMs / 1000} s to finish (${signal} again to exit at once)`);
@@ -78,14 +79,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }, limitMs).unref();
     // The runtime first (its worker finishes its active jobs while Redis is up), then what it depends on.
-    runtime
-      .close({ graceMs })
-      .then(() => Promise.allSettled(children.reverse().map((c) => c.close())))
-      .then(() => process.exit(0))
-      .catch(() => process.exit(1));
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+    return runtime.close({ graceMs }).then(() => Promise.allSettled(children.reverse().map((c) => c.close())));
+  });
 }
 
 main().catch((error: unknown) => {

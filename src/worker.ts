@@ -2,6 +2,7 @@ import { loadConfigOrExit } from './config/load.js';
 import { errorMessage } from './errors.js';
 import { createLogger } from './logger.js';
 import { startWorkerProcess } from './queue/worker-process.js';
+import { stopOnSignals } from './stop-signals.js';
 
 /**
  * `npm run worker`: summary workers alone, for scaling out. Same config file as the runtime; Redis from `REDIS_URL`
@@ -11,11 +12,7 @@ async function main(): Promise<void> {
   const { config } = loadConfigOrExit('worker');
   const logger = createLogger(config.log.level, 'summary-worker');
   const worker = await startWorkerProcess({ config, logger });
-  const shutdown = () => {
-    void worker.close().then(() => process.exit(0));
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  stopOnSignals(() => worker.close());
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { loadConfigOrExit } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { stopOnSignals } from '../stop-signals.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
 import { OutgoingMail } from './outgoing-mail.js';
@@ -22,14 +23,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.log.level, 'mail-server');
   const service = await startMailService({ config, logger });
-  const shutdown = () => {
-    service
-      .close()
-      .then(() => process.exit(0))
-      .catch(() => process.exit(1));
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  stopOnSignals(() => service.close());
 }
 
 main().catch((error: unknown) => {
