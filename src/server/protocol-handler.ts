@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { ConversationHub, LiveConversation } from '../conversations/conversation-hub.js';
 import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
+import type { RateLimitScope } from '../limits/rate-limits.js';
 import type { Logger } from '../logger.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
@@ -48,7 +49,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The rate limits the protocol applies; keys are an email or an IP. Throws `RateLimitedError` when one is hit. */
 export interface ProtocolRateLimits {
-  consume(scope: 'chat_per_user' | 'chat_per_ip' | 'connections_per_ip' | 'connections_per_user', key: string): Promise<void>;
+  consume(scope: Exclude<RateLimitScope, 'webhooks_per_ip'>, key: string): Promise<void>;
 }
 
 type Authed<M> = M & { user: AuthenticatedUser };

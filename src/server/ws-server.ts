@@ -65,8 +65,6 @@ interface SocketData {
   /** Set at `open`: everything sent to the socket goes through it. */
   outbox: SocketOutbox | undefined;
   topics: Set<string>;
-  /** The subprotocol echoed at the upgrade. */
-  protocol: string;
   /** Frames handed over in this event-loop turn, written together (one syscall) by `flushWrites`. */
   pending: string[];
   pendingBytes: number;
@@ -160,7 +158,7 @@ export class RuntimeServer {
         const ip = clientIp(res, req.getHeader('x-forwarded-for'), config.trust_proxy);
         const upgradeToken = token ?? query.get('token') ?? undefined;
         res.upgrade<SocketData>(
-          { state: newConnectionState(ip, upgradeToken), closed: false, outbox: undefined, topics: new Set(), protocol: echo, pending: [], pendingBytes: 0 },
+          { state: newConnectionState(ip, upgradeToken), closed: false, outbox: undefined, topics: new Set(), pending: [], pendingBytes: 0 },
           req.getHeader('sec-websocket-key'),
           echo,
           req.getHeader('sec-websocket-extensions'),
