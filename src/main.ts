@@ -3,11 +3,15 @@ import { loadConfigOrExit } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChildService } from './embedded/child-service.js';
 import { EmbeddedRedis } from './embedded/redis-server.js';
-import { errorMessage } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { startRuntime } from './runtime.js';
+import { startRuntime, type Runtime } from './runtime.js';
 import { stopOnSignals } from './stop-signals.js';
 import { devModeByDefault } from './server/auth.js';
+import { refuseExposedDevMode } from './server/dev-mode-guard.js';
+
+/** What `loadConfigOrExit` answers a bad configuration with, so scripts can tell it from a crash (1). */
+const EXIT_CONFIG_ERROR = 2;
 
 /**
  * Shutdown past the grace period (saving cut answers, the worker's last job, the database, the children) gets this
@@ -36,10 +40,15 @@ async function main(): Promise<void> {
   let { config } = loaded;
   const logger = createLogger(config.log.level);
   logger.info({ config: loaded.path ?? '(defaults)' }, 'configuration loaded');
-  if (devModeByDefault(config.auth)) {
+  const byDefault = devModeByDefault(config.auth);
+  if (byDefault) {
     // `npm start` on a fresh checkout must let someone in; a deployment configures tokens (or says dev_mode = false).
     config = { ...config, auth: { ...config.auth, dev_mode: true } };
-    logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run. Set [auth] dev_mode = false to keep it off.');
+  }
+  // Before Redis or the mail server start: a refusal leaves nothing behind.
+  refuseExposedDevMode(config, { devModeByDefault: byDefault });
+  if (byDefault) {
+    logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run (loopback only). Set [auth] dev_mode = false to keep it off.');
   }
   if (!config.webhooks.secret) {
     // Only this run's processes need to agree on it; a fixed secret is for senders outside (set WEBHOOK_SECRET).
@@ -63,7 +72,14 @@ async function main(): Promise<void> {
       logger.error({ err: errorMessage(error) }, 'could not start the bundled Redis; email summaries are off');
     }
   }
-  const runtime = await startRuntime({ config, logger });
+  let runtime: Runtime;
+  try {
+    runtime = await startRuntime({ config, logger });
+  } catch (error) {
+    // A refused start must not leave the bundled Redis running without its parent.
+    await Promise.allSettled(children.map((c) => c.close()));
+    throw error;
+  }
   if (config.mail.embedded) {
     const mail = embeddedMailServer(config, runtime.port, logger);
     children.push(mail);
@@ -84,6 +100,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`ai-runtime: ${error.message}\n`);
+    process.exit(EXIT_CONFIG_ERROR);
+  }
   process.stderr.write(`ai-runtime failed to start: ${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -18,6 +18,7 @@ import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createRateLimits } from './limits/rate-limits.js';
 import { createAuthenticator, logAuthSetup } from './server/auth.js';
+import { refuseExposedDevMode } from './server/dev-mode-guard.js';
 import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { webAssetRoutes } from './server/web-assets.js';
@@ -73,6 +74,8 @@ const GOING_AWAY = 1001;
 
 /** The composition root: config → storage → LLM → MCP → conversations → server. */
 export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs }: RuntimeOptions): Promise<Runtime> {
+  // First of all: nothing is opened when dev-mode sign-in would face the network.
+  refuseExposedDevMode(config);
   logger.info('AI Runtime starting...');
   logAuthSetup(config.auth, logger);
   const authenticate = createAuthenticator(config.auth, { logger });

@@ -61,7 +61,7 @@ describe('configuration', () => {
     const { config, path } = loadConfig({ argv: [], env: {}, cwd: dir });
     expect(path).toBeUndefined();
     expect(config.llm).toMatchObject({ provider: 'ollama', model: 'llama3.1:8b', base_url: 'http://localhost:11434', temperature: 0.7, max_tokens: 2000, context_size: 4096 });
-    expect(config.server).toMatchObject({ listen_addr: '0.0.0.0:8888', websocket_path: '/ws' });
+    expect(config.server).toMatchObject({ listen_addr: '127.0.0.1:8888', websocket_path: '/ws' });
     expect(config.mcp).toMatchObject({ max_tool_steps: 5, servers: [] });
     // Unset means the bundled mail server.
     expect(configuredServers(config)).toEqual([{ name: 'mail', url: 'http://127.0.0.1:8090/mcp' }]);

@@ -39,6 +39,28 @@ export const ENV_OVERRIDES = [
   ['TLS_KEY_FILE', 'server', 'tls_key_file'],
 ] as const;
 
+/**
+ * Variables that hold a secret or switch a check on. Set but empty is how a failed secret injection looks
+ * (`JWT_SECRET=""` from an unset CI variable), and skipping it would quietly fall back to something weaker: dev-mode
+ * sign-in, no issuer check, open metrics, plain HTTP. So it is an error naming the variable. The other variables only
+ * choose between safe alternatives, and an empty one still means "not set".
+ */
+export const MUST_NOT_BE_EMPTY: ReadonlySet<string> = new Set([
+  'JWT_SECRET',
+  'JWKS_URL',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'ADMIN_TOKEN',
+  'WEBHOOK_SECRET',
+  'METRICS_TOKEN',
+  'MAIL_AUTH_TOKEN',
+  'TLS_CERT_FILE',
+  'TLS_KEY_FILE',
+]);
+
+/** Where `PORT` goes when neither the file nor `LISTEN_ADDR` names a host: the schema's loopback default. */
+const DEFAULT_LISTEN_HOST = '127.0.0.1';
+
 /** `--config <path>` / `--config=<path>`, then `AI_RUNTIME_CONFIG`, then `./config.toml` when it exists. */
 export function resolveConfigPath({ argv = process.argv.slice(2), env = process.env, cwd = process.cwd() }: LoadConfigOptions): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -84,13 +106,16 @@ function section(raw: RawConfig, name: string): RawSection {
 function applyEnv(raw: RawConfig, env: NodeJS.ProcessEnv): void {
   for (const [variable, sectionName, key] of ENV_OVERRIDES) {
     const value = env[variable];
+    if (value === '' && MUST_NOT_BE_EMPTY.has(variable)) {
+      throw new ConfigError(`${variable} is set but empty: unset it, or give it a value (an empty ${variable} is usually a secret that failed to load, and never means "off").`);
+    }
     if (value !== undefined && value !== '') section(raw, sectionName)[key] = value;
   }
   if (env.PORT) {
     const server = section(raw, 'server');
     const port = Number(env.PORT);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, got "${env.PORT}"`);
-    const current = typeof server.listen_addr === 'string' ? server.listen_addr : '0.0.0.0:8888';
+    const current = typeof server.listen_addr === 'string' ? server.listen_addr : `${DEFAULT_LISTEN_HOST}:${port}`;
     server.listen_addr = `${current.slice(0, current.lastIndexOf(':'))}:${port}`;
   }
 }

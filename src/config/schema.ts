@@ -73,11 +73,14 @@ export const McpConfigSchema = z.strictObject({
 
 const listenAddr = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8888');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8888');
 
 export const ServerConfigSchema = z.strictObject({
-  /** @default "0.0.0.0:8888" */
-  listen_addr: listenAddr.default('0.0.0.0:8888'),
+  /**
+   * `host:port` for HTTP and WebSocket. Loopback by default: dev-mode sign-in must not reach the network, and the
+   * runtime refuses to start with dev mode on any other address. @default "127.0.0.1:8888"
+   */
+  listen_addr: listenAddr.default('127.0.0.1:8888'),
   /** @default "/ws" */
   websocket_path: z.string().startsWith('/').default('/ws'),
   /** Frames larger than this close the socket (uWS `maxPayloadLength`). @default 65536 */
@@ -227,7 +230,8 @@ export const WebhooksConfigSchema = z.strictObject({
 export const AuthConfigSchema = z.strictObject({
   /**
    * The seed's email-only sign-in: anyone can claim any address, for local use only. Unset means off, except that
-   * `npm start` turns it on (with a loud warning) when no JWT verification is configured either. @default (off)
+   * `npm start` turns it on (with a loud warning) when no JWT verification is configured either. Refused at start
+   * unless `[server] listen_addr` is loopback (127.0.0.0/8, ::1, localhost). @default (off)
    */
   dev_mode: z.boolean().optional(),
   /** HS256 shared secret for user tokens (at least 32 bytes). @default "" */

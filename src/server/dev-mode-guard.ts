@@ -1,0 +1,39 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+/** The host part of `host:port`, without IPv6 brackets. */
+export function listenHost(listenAddr: string): string {
+  const host = listenAddr.slice(0, listenAddr.lastIndexOf(':'));
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x.x.x) and `localhost`: addresses no other machine can connect to. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase();
+  if (name === 'localhost') return true;
+  if (isIPv4(name)) return name.startsWith('127.');
+  if (!isIPv6(name)) return false;
+  if (name === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(name)) return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(name)?.[1];
+  return mapped !== undefined && mapped.startsWith('127.');
+}
+
+export function isLoopbackListenAddr(listenAddr: string): boolean {
+  return isLoopbackHost(listenHost(listenAddr));
+}
+
+/**
+ * Dev mode lets anyone sign in as any address and read, send and delete that person's mail, so it may only listen
+ * where nobody else can connect. Throws the `ConfigError` that `npm start` turns into exit code 2; `startRuntime`
+ * calls it too, so no embedder or test can serve dev mode on the network either.
+ */
+export function refuseExposedDevMode(config: Pick<Config, 'auth' | 'server'>, options: { devModeByDefault?: boolean } = {}): void {
+  if (config.auth.dev_mode !== true || isLoopbackListenAddr(config.server.listen_addr)) return;
+  const why = options.devModeByDefault ? ' (on because auth.dev_mode is unset and neither JWT_SECRET nor [auth] jwks_url is configured)' : '';
+  throw new ConfigError(
+    `refusing to start: auth.dev_mode${why} lets anyone sign in as any email address, and server.listen_addr = "${config.server.listen_addr}" is reachable from other machines. ` +
+      'Either keep it local (server.listen_addr = "127.0.0.1:8888"), or expose it properly: set JWT_SECRET (or [auth] jwks_url) and auth.dev_mode = false ' +
+      '(README: "Exposing the runtime").',
+  );
+}
