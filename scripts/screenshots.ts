@@ -8,7 +8,7 @@ import { TestRedis } from '../tests/support/redis-launcher.js';
 import { TestRuntime } from '../tests/support/runtime-harness.js';
 
 const OUT = new URL('../docs/screenshots/', import.meta.url).pathname;
-const ADMIN_TOKEN = 'screenshot-admin';
+const ADMIN_TOKEN = 'screenshot-admin-token-32-chars!!';
 const ALICE = 'alice@example.com';
 
 const [redis, mail, browser] = await Promise.all([TestRedis.start(), TestMailServer.start(), launchBrowser()]);

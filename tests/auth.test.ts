@@ -21,7 +21,7 @@ import { TestClient } from './support/ws-client.js';
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 const OPS = 'ops@example.com';
-const ADMIN_TOKEN = 'auth-test-admin-token';
+const ADMIN_TOKEN = 'auth-test-admin-token-of-32-chars';
 /** Token sign-in only: no email sign-in, `iss` and `aud` checked. */
 const TOKENS_ONLY = { dev_mode: false, jwt_secret: TEST_JWT_SECRET, issuer: TEST_ISSUER, audience: TEST_AUDIENCE };
 

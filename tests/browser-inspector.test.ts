@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, openPage } from './support/browser.js';
 import { TestRuntime } from './support/runtime-harness.js';
 
-const ADMIN_TOKEN = 'inspector-admin-token';
+const ADMIN_TOKEN = 'inspector-admin-token-32-chars-ok';
 
 describe('actor inspector in Chromium', () => {
   let browser: Browser;

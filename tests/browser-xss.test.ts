@@ -6,7 +6,7 @@ import { startBrowserStack, type BrowserStack } from './support/browser-stack.js
 import type { TestMailServer } from './support/mail-harness.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime } from './support/runtime-harness.js';
 
-const ADMIN_TOKEN = 'xss-admin-token';
+const ADMIN_TOKEN = 'xss-admin-token-at-least-32-chars';
 
 /**
  * Markup that runs if it is ever parsed as HTML. Each payload sets its own number, so a failure says which one ran.

@@ -112,10 +112,21 @@ describe('configuration', () => {
     ['a bad listen address', '[server]\nlisten_addr = "8888"\n', 'server.listen_addr'],
     ['an MCP server with neither url nor command', '[[mcp.servers]]\nname = "x"\n', 'mcp.servers.0'],
     ['a bad approval policy', '[mcp.approval]\nsend_email = "maybe"\n', 'mcp.approval.send_email'],
+    ['a guessable admin token (under 32 characters)', '[admin]\ntoken = "admin-secret"\n', 'admin.token'],
   ])('stops on %s with a message naming the key', (_name, toml, key) => {
     const path = file('bad.toml', toml);
     expect(() => loadConfig({ argv: ['--config', path], env: {}, cwd: dir })).toThrow(ConfigError);
     expect(() => loadConfig({ argv: ['--config', path], env: {}, cwd: dir })).toThrow(key);
+  });
+
+  it('PORT alone keeps the loopback default host', () => {
+    expect(loadConfig({ argv: [], env: { PORT: '7000' }, cwd: dir }).config.server.listen_addr).toBe('127.0.0.1:7000');
+    expect(loadConfig({ argv: [], env: { PORT: '7000', LISTEN_ADDR: '0.0.0.0:1' }, cwd: dir }).config.server.listen_addr).toBe('0.0.0.0:7000');
+  });
+
+  it('an admin token is at least 32 characters, from the file or ADMIN_TOKEN', () => {
+    expect(() => loadConfig({ argv: [], env: { ADMIN_TOKEN: 'short-admin-token' }, cwd: dir })).toThrow(/admin\.token: token must be at least 32 characters/);
+    expect(loadConfig({ argv: [], env: { ADMIN_TOKEN: 'x'.repeat(32) }, cwd: dir }).config.admin.token).toHaveLength(32);
   });
 
   it('names a bad environment value', () => {

@@ -37,7 +37,7 @@ vi.mock('../src/logger.js', async () => {
   return { createLogger: (_level: string, name = 'ai-runtime') => pino({ name, level: 'warn' }, sink) };
 });
 
-const TOKEN = 'inspector-test-token';
+const TOKEN = 'inspector-test-token-of-32-chars!';
 const ADMIN = { authorization: `Bearer ${TOKEN}` };
 
 type Of<T extends InspectorServerMessage['type']> = InspectorServerMessageOf<T>;

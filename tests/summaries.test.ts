@@ -138,11 +138,11 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
   });
 
   it('jobs exhausting their attempts are listed as failed (admin only) and can be retried', async () => {
-    const rt = await start({ config: { summarization: { attempts: 2 }, admin: { token: 'admin-secret' } } });
+    const rt = await start({ config: { summarization: { attempts: 2 }, admin: { token: 'summaries-admin-token-of-32-chars' } } });
     rt.ollama.setResponder(() => ({ httpError: { status: 500, message: 'model crashed' } }));
     const body = email({ subject: 'Will fail' });
     await postWebhook(rt, body);
-    const auth = { authorization: 'Bearer admin-secret' };
+    const auth = { authorization: 'Bearer summaries-admin-token-of-32-chars' };
     await expect
       .poll(async () => ((await (await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: auth })).json()) as { jobs: unknown[] }).jobs, { timeout: 5_000 })
       .toEqual([expect.objectContaining({ email_id: body.email_id, subject: 'Will fail', attempts_made: 2, failed_reason: expect.stringContaining('model crashed') })]);

@@ -182,9 +182,15 @@ export const RedisConfigSchema = z.strictObject({
   prefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('ai-runtime'),
 });
 
+/** As long as `[auth] jwt_secret`: a shared bearer secret must resist guessing at network speed. */
+export const MIN_ADMIN_TOKEN_CHARS = 32;
+
 export const AdminConfigSchema = z.strictObject({
-  /** Bearer token for admin endpoints (failed jobs). Empty: admin endpoints answer 403. @default "" */
-  token: z.string().default(''),
+  /**
+   * Bearer token for admin endpoints (failed jobs, inspector, `POST /api/generate-summary`); at least 32 characters,
+   * so it cannot be guessed online. Empty: only admin-role JWTs open them. @default ""
+   */
+  token: z.union([z.string().min(MIN_ADMIN_TOKEN_CHARS, `token must be at least ${MIN_ADMIN_TOKEN_CHARS} characters`), z.literal('')]).default(''),
 });
 
 const hostPort = listenAddr;
