@@ -12,6 +12,8 @@ export interface EmbeddedRedisOptions {
   /** Restart after a crash (npm start) or not (tests that stop it on purpose). @default true */
   restart?: boolean;
   output?: NodeJS.WritableStream;
+  /** More `redis-server` options, after the file's (tests: a tiny `--maxmemory`). @default [] */
+  args?: readonly string[];
 }
 
 /** The install hint for a machine without Redis, in the error a user sees first. */
@@ -35,7 +37,7 @@ export class EmbeddedRedis {
       name: 'redis-server',
       command: 'redis-server',
       // The command line wins over the file: same durability settings, this project's port and folder.
-      args: [resolve(this.options.confPath), '--port', String(this.options.port), '--dir', dataDir],
+      args: [resolve(this.options.confPath), '--port', String(this.options.port), '--dir', dataDir, ...(this.options.args ?? [])],
       readyPattern: /Ready to accept connections/,
       restart: this.options.restart ?? true,
       logger: this.options.logger,

@@ -23,11 +23,19 @@ export interface FailedSummaryJob {
   failed_at: string | null;
 }
 
-/** The queue could not take the job (Redis down): the caller must say "try again", not lose the mail. */
+/** Redis's refusal when `maxmemory` is reached under `noeviction`: "OOM command not allowed when used memory > 'maxmemory'". */
+const REDIS_FULL = /^OOM command not allowed/;
+
+/** The queue could not take the job (Redis down, or full): the caller must say "try again", not lose the mail. */
 export class QueueUnavailableError extends Error {
+  /** Redis answered but is at `maxmemory`: it frees up as jobs finish, which takes longer than a reconnect. */
+  readonly redisFull: boolean;
+
   constructor(cause: unknown) {
-    super(`The summary queue is unavailable (Redis: ${errorMessage(cause)}); try again shortly.`, { cause });
+    const full = REDIS_FULL.test(errorMessage(cause));
+    super(full ? 'The summary queue is full (Redis reached its maxmemory); try again later.' : `The summary queue is unavailable (Redis: ${errorMessage(cause)}); try again shortly.`, { cause });
     this.name = 'QueueUnavailableError';
+    this.redisFull = full;
   }
 }
 
@@ -38,8 +46,14 @@ export class SummaryTimeoutError extends Error {
   }
 }
 
-/** Completed jobs are kept a week, so that a repeated announcement within it finds the job instead of adding one. */
-const KEEP_COMPLETED = { age: 7 * 24 * 3600, count: 10_000 };
+/**
+ * Finished jobs hold a whole email each, so Redis keeps them for a bounded time and number (BullMQ's `age` is in
+ * seconds). A completed job only dedupes a repeated announcement, and the summaries table's primary key does that
+ * too once the job is gone (its id can then be reused: the new job finds the stored summary and neither calls the
+ * LLM nor notifies again). Failed jobs stay longer, for an admin to see and retry.
+ */
+export const KEEP_COMPLETED_JOBS = { age: 24 * 3600, count: 1_000 };
+export const KEEP_FAILED_JOBS = { age: 7 * 24 * 3600, count: 1_000 };
 
 /** Producer side of summaries: add (idempotently), wait for a result, inspect and retry failures. */
 export class SummaryQueue {
@@ -60,12 +74,13 @@ export class SummaryQueue {
         jobId,
         attempts: this.options.attempts,
         backoff: { type: 'exponential', delay: this.options.backoffMs },
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: false,
+        removeOnComplete: KEEP_COMPLETED_JOBS,
+        removeOnFail: KEEP_FAILED_JOBS,
       });
     } catch (error) {
-      this.options.logger.warn({ jobId, user: data.user_email, emailId: data.email_id, err: errorMessage(error) }, 'summary job not queued: Redis unavailable');
-      throw new QueueUnavailableError(error);
+      const unavailable = new QueueUnavailableError(error);
+      this.options.logger.warn({ jobId, user: data.user_email, emailId: data.email_id, err: errorMessage(error) }, unavailable.redisFull ? 'summary job not queued: Redis is full' : 'summary job not queued: Redis unavailable');
+      throw unavailable;
     }
     // Also for an email announced twice: BullMQ then keeps the existing job, and this line repeats its id.
     this.options.logger.info({ jobId, user: data.user_email, emailId: data.email_id }, 'summary job queued');

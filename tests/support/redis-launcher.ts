@@ -24,6 +24,7 @@ export class TestRedis {
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    private readonly args: readonly string[],
   ) {
     this.redis = this.create();
   }
@@ -36,11 +37,13 @@ export class TestRedis {
       logger: createLogger('silent'),
       restart: false,
       output: process.env.TEST_LOG_LEVEL ? process.stdout : quiet,
+      args: this.args,
     });
   }
 
-  static async start(): Promise<TestRedis> {
-    const redis = new TestRedis(await freePort(), mkdtempSync(join(tmpdir(), 'ai-runtime-redis-')));
+  /** `args`: more `redis-server` options over redis.conf's, e.g. `['--maxmemory', '8mb']`. */
+  static async start(args: readonly string[] = []): Promise<TestRedis> {
+    const redis = new TestRedis(await freePort(), mkdtempSync(join(tmpdir(), 'ai-runtime-redis-')), args);
     await redis.redis.start();
     return redis;
   }
