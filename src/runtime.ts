@@ -30,7 +30,7 @@ import { ConversationStore } from './storage/conversation-store.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
-import { enqueueSummary, summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
+import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -184,13 +184,13 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         accept: async (email) => {
           logger.info({ user: email.user_email, emailId: email.email_id }, 'new mail announced');
           if (!queue || !config.summarization.auto_summarize) return { status: 'ignored', reason: 'summaries are off on this runtime' };
-          return { status: 'accepted', id: await enqueueSummary(queue, email) };
+          return { status: 'accepted', id: await queue.add(email) };
         },
       }),
       ...(await webAssetRoutes()),
       ...inspector.routes,
       ...(queue
-        ? summaryRoutes({ queue, store: summaries, authenticate, config })
+        ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false')),
     },
     sockets: inspector.sockets,

@@ -22,6 +22,7 @@ function limitsConfig(overrides: Partial<RateLimitsConfig> = {}): RateLimitsConf
     connections_per_ip: roomy,
     connections_per_user: roomy,
     webhooks_per_ip: roomy,
+    summary_requests_per_ip: roomy,
     ...overrides,
   };
 }

@@ -272,6 +272,8 @@ export const RateLimitsConfigSchema = z.strictObject({
   connections_per_user: RateSchema.default({ points: 60, duration_s: 60 }),
   /** Webhook calls per client IP. @default { points = 600, duration_s = 60 } */
   webhooks_per_ip: RateSchema.default({ points: 600, duration_s: 60 }),
+  /** `POST /api/generate-summary` calls per client IP (each may cost an LLM call). @default { points = 60, duration_s = 60 } */
+  summary_requests_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
 });
 
 export const InspectorConfigSchema = z.strictObject({

@@ -12,6 +12,7 @@ export const RateLimitScope = {
   ConnectionsPerIp: 'connections_per_ip',
   ConnectionsPerUser: 'connections_per_user',
   WebhooksPerIp: 'webhooks_per_ip',
+  SummaryRequestsPerIp: 'summary_requests_per_ip',
 } as const;
 export type RateLimitScope = (typeof RateLimitScope)[keyof typeof RateLimitScope];
 
@@ -52,6 +53,7 @@ const SCOPE_WORDING: Record<RateLimitScope, { what: string; per: string }> = {
   connections_per_ip: { what: 'new connections', per: 'per IP address' },
   connections_per_user: { what: 'sign-ins', per: 'per user' },
   webhooks_per_ip: { what: 'webhook calls', per: 'per IP address' },
+  summary_requests_per_ip: { what: 'summary requests', per: 'per IP address' },
 };
 
 /**

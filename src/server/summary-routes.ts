@@ -1,38 +1,46 @@
 import type { Config } from '../config/schema.js';
 import { HttpError, RuntimeError } from '../errors.js';
-import { EmailWebhookPayloadSchema, type EmailWebhookPayload } from '../mail/email-webhook.js';
-import { QueueUnavailableError, SummaryTimeoutError, type SummaryQueue } from '../queue/summary-queue.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../mail/webhook-signature.js';
+import { SummaryTimeoutError, type SummaryQueue } from '../queue/summary-queue.js';
 import type { SummaryStore } from '../storage/summary-store.js';
-import { authenticateHttp, authorizeAdmin, createAdminAccess, type Authenticate } from './auth.js';
+import { authenticateHttp, authorizeAdmin, bearerToken, createAdminAccess, type AdminAccess, type Authenticate } from './auth.js';
+import { isLoopbackListenAddr } from './dev-mode-guard.js';
+import { parseEmailPayload } from './email-payload.js';
+import { rateLimited, unlessQueueUnavailable } from './http-refusals.js';
 import type { HttpRequest, HttpRoute } from './ws-server.js';
 
 export interface SummaryRoutesDeps {
   queue: SummaryQueue;
   store: SummaryStore;
   authenticate: Authenticate;
-  config: Pick<Config, 'admin' | 'summarization'>;
+  config: Pick<Config, 'admin' | 'summarization' | 'webhooks' | 'auth' | 'server'>;
+  /** Per-IP limit of `POST /api/generate-summary`; throws `RateLimitedError` when hit. Absent: no limit. */
+  limit?: (ip: string) => Promise<void>;
 }
 
-function parseEmail(body: Buffer): EmailWebhookPayload {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'The body is not JSON.');
-  }
-  const parsed = EmailWebhookPayloadSchema.safeParse(raw);
-  if (!parsed.success) throw new HttpError(400, `Invalid email: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
-  return parsed.data;
+const CREDENTIALS_HINT =
+  `Send Authorization: Bearer <the [admin] token or a JWT with the admin role>, or sign the body like /api/webhooks/email (${SIGNATURE_HEADER}, ${TIMESTAMP_HEADER}).`;
+
+/**
+ * The seed's contract (anyone may ask) only holds where nobody else can connect: dev mode, on loopback, without JWT
+ * sign-in. Anywhere else an open endpoint lets anyone push a fake notification to any user and spend LLM time.
+ */
+function openToAnyone({ config, authenticate }: SummaryRoutesDeps): boolean {
+  return config.auth.dev_mode === true && !authenticate.verifiesTokens && isLoopbackListenAddr(config.server.listen_addr);
 }
 
-/** Adds the job, turning "Redis is down" into a 503 that tells the sender to try again (the mail is not lost). */
-export async function enqueueSummary(queue: SummaryQueue, email: EmailWebhookPayload): Promise<string> {
-  try {
-    return await queue.add(email);
-  } catch (error) {
-    if (error instanceof QueueUnavailableError) throw new HttpError(503, error.message, { cause: error });
-    throw error;
+/** An operator (admin token or admin JWT) or a mail system holding the webhook secret; 401/403 otherwise. */
+async function authorizeSummaryRequest(deps: SummaryRoutesDeps, admin: AdminAccess, request: HttpRequest, text: string): Promise<void> {
+  const signature = request.headers[SIGNATURE_HEADER];
+  const timestamp = request.headers[TIMESTAMP_HEADER];
+  if (signature !== undefined || timestamp !== undefined) {
+    if (!deps.config.webhooks.secret) throw new HttpError(401, 'Signed requests are not accepted: no [webhooks] secret is set.');
+    const check = verifyWebhook(deps.config.webhooks.secret, text, { signature, timestamp }, { toleranceSeconds: deps.config.webhooks.tolerance_s });
+    if (!check.ok) throw new HttpError(401, check.message);
+    return;
   }
+  if (bearerToken(request.headers) === undefined) throw new HttpError(401, `POST /api/generate-summary needs credentials. ${CREDENTIALS_HINT}`);
+  await authorizeAdmin(admin, request.headers);
 }
 
 async function user(deps: SummaryRoutesDeps, request: HttpRequest): Promise<string> {
@@ -47,16 +55,22 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
   const admin = createAdminAccess(deps.config.admin, deps.authenticate);
   return {
     /** The seed's contract: `{summary}`, through the same queue as incoming mail. */
-    'POST /api/generate-summary': async ({ body }) => {
-      const email = parseEmail(body);
-      const jobId = await enqueueSummary(deps.queue, email);
-      try {
-        const result = await deps.queue.waitForResult(jobId, deps.config.summarization.timeout_ms);
-        return { status: 200, body: { summary: result.summary } };
-      } catch (error) {
-        if (error instanceof SummaryTimeoutError) throw new HttpError(504, error.message);
-        throw error;
-      }
+    'POST /api/generate-summary': async (request) => {
+      const limited = await rateLimited(deps.limit, request.ip);
+      if (limited) return limited;
+      const text = request.body.toString('utf8');
+      if (!openToAnyone(deps)) await authorizeSummaryRequest(deps, admin, request, text);
+      const email = parseEmailPayload(text, 'email');
+      return unlessQueueUnavailable(async () => {
+        const jobId = await deps.queue.add(email);
+        try {
+          const result = await deps.queue.waitForResult(jobId, deps.config.summarization.timeout_ms);
+          return { status: 200, body: { summary: result.summary } };
+        } catch (error) {
+          if (error instanceof SummaryTimeoutError) throw new HttpError(504, error.message);
+          throw error;
+        }
+      });
     },
     'GET /api/summaries': async (request) => {
       const email = await user(deps, request);

@@ -1,0 +1,36 @@
+import { RateLimitedError } from '../errors.js';
+import { QueueUnavailableError } from '../queue/summary-queue.js';
+import type { HttpResponse } from './ws-server.js';
+
+/** A restarted or reconnecting Redis is usually back within seconds. */
+const REDIS_DOWN_RETRY_AFTER_S = 5;
+/** A full Redis frees memory only as the worker finishes jobs (and old ones expire): ask senders to back off longer. */
+const REDIS_FULL_RETRY_AFTER_S = 30;
+
+/**
+ * Runs `work` (which adds a summary job) and turns "the queue cannot take it" into `503` with `Retry-After`: the
+ * sender keeps the email and tries again, so nothing is lost; what Redis already holds stays (it never evicts).
+ */
+export async function unlessQueueUnavailable(work: () => Promise<HttpResponse>): Promise<HttpResponse> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    const retryAfterS = error.redisFull ? REDIS_FULL_RETRY_AFTER_S : REDIS_DOWN_RETRY_AFTER_S;
+    return { status: 503, body: { status: 'error', message: error.message }, headers: { 'Retry-After': String(retryAfterS) } };
+  }
+}
+
+/**
+ * Spends one point of the caller's budget; `429` with `Retry-After` when it is spent, `undefined` to go on. Called
+ * before any signature or token check: a flood of forged requests costs a counter, not a hash each.
+ */
+export async function rateLimited(limit: ((ip: string) => Promise<void>) | undefined, ip: string): Promise<HttpResponse | undefined> {
+  try {
+    await limit?.(ip);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof RateLimitedError)) throw error;
+    return { status: 429, body: { status: 'error', message: error.message }, headers: { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) } };
+  }
+}
