@@ -8,7 +8,14 @@ import type { ChatMessage } from '../src/conversations/chat-message.js';
 import { restoreToolStep } from '../src/conversations/history-repair.js';
 import { CallDecision } from '../src/conversations/tool-batch.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, parseExport } from '../src/inspector/conversation-export.js';
+import { createActor } from 'xstate';
+import { createPersistenceLogic } from '../src/actors/persistence.js';
+import { createToolCallLogic } from '../src/actors/tool-call.js';
+import { inertActors } from '../src/inspector/inert-actors.js';
 import { replayConversation } from '../src/inspector/replay.js';
+import { createConversationMachine } from '../src/machines/conversation-machine.js';
+import { ConversationWriter } from '../src/storage/conversation-writer.js';
+import type { ConversationStore } from '../src/storage/conversation-store.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
@@ -267,6 +274,34 @@ describe('restoring a stopped tool step', () => {
     });
     const steps = replayConversation(exported);
     expect(steps.map((s) => s.state)).toEqual(['awaiting_approval', 'calling_tool']);
+  });
+});
+
+describe('crash safety of a decision', () => {
+  it('the approval is on disk before the tool call is sent, even when the writes are slow', async () => {
+    const order: string[] = [];
+    const slowly = <T>(label: string, value?: T) => new Promise<T>((resolve) => setTimeout(() => (order.push(label), resolve(value as T)), 20));
+    const store = {
+      append: (_id: string, _from: number, messages: readonly ChatMessage[], _seq: number, decisions?: { calls: readonly { decision: string }[] }) =>
+        slowly(`append ${messages.map((m) => m.role).join(',') || '-'} ${decisions?.calls.map((c) => c.decision).join(',') ?? ''}`.trim()),
+      markStarted: () => slowly('started'),
+    } as unknown as ConversationStore;
+    const writer = new ConversationWriter(store, () => 0);
+    const machine = createConversationMachine({
+      ...inertActors(),
+      persistence: createPersistenceLogic({ append: (id, write) => writer.append(id, write) }),
+      toolCall: createToolCallLogic({
+        markStarted: (input) => writer.markStarted(input.conversationId, input.callId),
+        callTool: async () => (order.push('tool called'), { text: 'done', isError: false }),
+      }),
+    });
+    const actor = createActor(machine, { input: { conversationId: 'c1', userEmail: 'a@example.com', messages: [], maxToolSteps: 5 } }).start();
+    actor.send({ type: 'CHAT', text: 'delete n1' });
+    actor.send({ type: 'LLM.DONE', content: '', completionTokens: 1, toolCalls: [{ id: 'call_1', name: 'delete_note', arguments: { id: 'n1' }, requiresApproval: true }] });
+    actor.send({ type: 'APPROVE', callId: 'call_1' });
+    await expect.poll(() => order.includes('tool called')).toBe(true);
+    actor.stop();
+    expect(order).toEqual(['append user', 'append assistant pending', 'append - approved', 'started', 'tool called']);
   });
 });
 
