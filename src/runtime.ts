@@ -27,6 +27,7 @@ import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { shutdownStep } from './shutdown-step.js';
 import { ConversationStore } from './storage/conversation-store.js';
+import { ConversationWriter } from './storage/conversation-writer.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
@@ -131,6 +132,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     lifecycle: inspector.lifecycle,
     metrics,
   });
+  // One write order per conversation for its writer and its tool calls' start markers.
+  const writer = new ConversationWriter(store, (id) => hub.lastSeq(id));
   hub.useMachine(
     createConversationMachine({
       llmStream: createLlmStreamLogic({
@@ -145,9 +148,10 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       toolCall: createToolCallLogic({
         // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
         callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+        markStarted: (input) => trackWrite(writer.markStarted(input.conversationId, input.callId)),
         metrics,
       }),
-      persistence: createPersistenceLogic({ append: (id, from, messages) => trackWrite(store.append(id, from, messages, hub.lastSeq(id))) }),
+      persistence: createPersistenceLogic({ append: (id, write) => trackWrite(writer.append(id, write)) }),
     }),
   );
 

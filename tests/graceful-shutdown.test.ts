@@ -139,7 +139,7 @@ describe('graceful shutdown', () => {
     expect(idle.messages.some((m) => m.type === 'state')).toBe(false);
   });
 
-  it('a conversation waiting for approval does not hold shutdown, and resumes after a restart with the call closed', async () => {
+  it('a conversation waiting for approval does not hold shutdown, and resumes after a restart still waiting', async () => {
     const rt = await start({ mcp: true });
     rt.ollama.enqueue({ toolCalls: [{ name: 'delete_note', arguments: { id: 'n-42' } }] }, { tokens: ['Toujours', ' là'] });
     const client = await rt.client('frank@example.com');
@@ -154,13 +154,17 @@ describe('graceful shutdown', () => {
     expect(rt.mcp!.calls).toHaveLength(0);
 
     const { client: after, history } = await historyAfterRestart(rt, 'frank@example.com', id);
-    expect(history.state).toBe('idle');
-    expect(history.messages.slice(0, 2)).toEqual([
+    // The call never ran: it comes back pending, not "interrupted".
+    expect(history.state).toBe('awaiting_approval');
+    expect(history.messages).toEqual([
       { role: 'user', content: 'Supprime la note n-42' },
       { role: 'assistant', content: '', tool_calls: [{ call_id: request.call_id, tool: 'delete_note', args: { id: 'n-42' } }] },
     ]);
-    expect(history.messages[2]).toMatchObject({ role: 'tool', call_id: request.call_id, is_error: true, result: expect.stringMatching(/interrupted/i) });
-    expect(textOf(await after.chat('Tu es là ?'))).toBe('Toujours là');
+    expect(history.pending_approval).toEqual({ call_id: request.call_id, tool: 'delete_note', args: { id: 'n-42' } });
+    after.send({ type: 'approve', call_id: request.call_id });
+    const turn = await after.until('done');
+    expect(rt.mcp!.calls).toEqual([{ name: 'delete_note', arguments: { id: 'n-42' }, aborted: false }]);
+    expect(textOf(turn)).toBe('Toujours là');
   });
 
   describe('with summaries on a private Redis', () => {

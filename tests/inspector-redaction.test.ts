@@ -10,7 +10,7 @@ const context: ConversationContext = {
   maxToolSteps: 5,
   persistedCount: 1,
   step: 1,
-  alwaysAllowed: [],
+  grants: { tools: [], recipients: {} },
   outcome: 'complete',
   batch: [{ id: 'call_1', name: 'send_email', arguments: { to: 'bob@example.com', subject: 'Secret plan', body: 'Meet at dawn' }, decision: CallDecision.Pending }],
 };

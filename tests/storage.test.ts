@@ -109,6 +109,23 @@ function storageContract(open: () => Promise<Opened>): void {
     expect(raw.last_seq).toBe(12);
   });
 
+  it('keeps decisions with the conversation: grants, each call\'s decision, and a start marker no later decision clears', async () => {
+    await store.create({ id: 'd1', userEmail: 'a@example.com', title: '' });
+    expect((await store.find('d1'))!.grants).toEqual({ tools: [], recipients: {} });
+    const step = { role: 'assistant' as const, content: '', toolCalls: [{ id: 'call_a', name: 'send_email', arguments: { to: 'bob@example.com' } }] };
+    const call = { id: 'call_a', name: 'send_email', arguments: { to: 'bob@example.com' }, decision: 'pending' as const };
+    await store.append('d1', 0, [{ role: 'user', content: 'Écris à Bob' }, step], 2, { calls: [call], grants: { tools: [], recipients: {} } });
+    expect(await store.toolCalls('d1', ['call_a', 'call_unknown'])).toEqual([{ ...call, started: false }]);
+
+    const grants = { tools: ['delete_note'], recipients: { send_email: ['bob@example.com'] } };
+    await store.append('d1', 2, [], 3, { calls: [{ ...call, decision: 'approved', arguments: { to: 'bob@example.com', cc: 'x@example.com' } }], grants });
+    await store.markStarted('d1', 'call_a');
+    // A late write of the same decision must not make the started call look unstarted.
+    await store.append('d1', 2, [], 4, { calls: [{ ...call, decision: 'approved' }], grants });
+    expect(await store.toolCalls('d1', ['call_a'])).toEqual([{ ...call, decision: 'approved', started: true }]);
+    expect((await store.find('d1'))!.grants).toEqual(grants);
+  });
+
   it('refuses to write the same position twice, leaving the first write intact', async () => {
     await store.create({ id: 'c2', userEmail: 'a@example.com', title: '' });
     await store.append('c2', 0, [{ role: 'user', content: 'first' }], 1);
@@ -224,7 +241,7 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
     try {
       await Promise.all(nodes.map((db) => migrateToLatest(db)));
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(nodes[0]!);
-      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector']);
+      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector', '0004-tool-decisions']);
       await new ConversationStore(nodes[1]!).create({ id: 'c', userEmail: 'a@example.com', title: '' });
       expect(await new ConversationStore(nodes[2]!).find('c')).toMatchObject({ id: 'c', lastSeq: 0 });
     } finally {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
+import { untrustedData } from '../src/llm/untrusted-data.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { textOf, typesOf } from './support/ws-client.js';
@@ -35,7 +36,8 @@ describe('tool calling', () => {
     // The second request carries the assistant's call and the tool's answer.
     expect(rt.ollama.requests[1]!.body.messages!.slice(-2)).toEqual([
       { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
-      { role: 'tool', tool_name: 'get_weather', content: 'Sunny, 21°C in Paris' },
+      // Wrapped as untrusted data: a tool's text must not be able to pass for instructions.
+      { role: 'tool', tool_name: 'get_weather', content: untrustedData('tool:get_weather', 'Sunny, 21°C in Paris') },
     ]);
   });
 
@@ -105,7 +107,7 @@ describe('tool calling', () => {
     const turn = await client.chat('Essaie');
     expect(only(turn, 'tool_result')[0]).toMatchObject({ tool: 'fail', is_error: true, result: 'fail tool always fails' });
     expect(only(turn, 'error')).toEqual([expect.objectContaining({ code: ErrorCode.ToolError, message: 'Tool "fail" failed: fail tool always fails' })]);
-    expect(rt.ollama.requests[1]!.body.messages!.at(-1)).toEqual({ role: 'tool', tool_name: 'fail', content: 'Error: fail tool always fails' });
+    expect(rt.ollama.requests[1]!.body.messages!.at(-1)).toEqual({ role: 'tool', tool_name: 'fail', content: `Error: ${untrustedData('tool:fail', 'fail tool always fails')}` });
     expect(textOf(turn)).toBe('Désolé');
   });
 
@@ -180,7 +182,7 @@ describe('tool calling', () => {
       const turn = await client.until('done');
       expect(rt.mcp!.calls[0]!.arguments).toEqual({ to: 'bob@example.com', text: 'Hello' });
       expect(only(turn, 'tool_result')[0]!.args).toEqual({ to: 'bob@example.com', text: 'Hello' });
-      expect(rt.ollama.requests[1]!.body.messages!.at(-1)!.content).toBe('Sent to bob@example.com');
+      expect(rt.ollama.requests[1]!.body.messages!.at(-1)!.content).toBe(untrustedData('tool:send_message', 'Sent to bob@example.com'));
     });
 
     it('"always allow" skips approval for that tool for the rest of the conversation only', async () => {

@@ -13,6 +13,11 @@ export interface ToolCallInput {
 export type ToolCallOutput = { type: 'TOOL.RESULT'; callId: string; result: ToolResult; durationMs: number };
 
 export interface ToolCallDeps {
+  /**
+   * Records, durably, that the call is about to be sent to its tool; resolved before it is. A restart then tells a
+   * call that may have run from one that never did.
+   */
+  markStarted: (input: ToolCallInput) => Promise<void>;
   /** Must not throw for tool failures; they are results with `isError`. */
   callTool: (input: ToolCallInput, signal: AbortSignal) => Promise<ToolResult>;
   metrics?: ToolCallMetrics;
@@ -30,8 +35,18 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
   return fromCallback<EventObject, ToolCallInput>(({ input, sendBack }) => {
     const controller = new AbortController();
     const startedAt = performance.now();
-    deps
-      .callTool(input, controller.signal)
+    const run = async (): Promise<ToolResult> => {
+      try {
+        await deps.markStarted(input);
+      } catch (error) {
+        // A call whose start is not on disk could run twice after a restart: it does not run at all.
+        return { text: `Not run: could not record that the call started (${errorMessage(error)}).`, isError: true };
+      }
+      // Cancelled while the marker was being written: the result is dropped below, and the tool is not bothered.
+      if (controller.signal.aborted) return { text: 'Cancelled before it started.', isError: true };
+      return deps.callTool(input, controller.signal);
+    };
+    run()
       .catch((error: unknown): ToolResult => ({ text: `Tool "${input.tool}" failed: ${errorMessage(error)}`, isError: true }))
       .then((result) => {
         if (controller.signal.aborted) return;

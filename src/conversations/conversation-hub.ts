@@ -14,8 +14,9 @@ import type { ServerMessage, UnnumberedEvent } from '../server/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { ChatMessage } from './chat-message.js';
 import { ConversationChannel, type Publisher } from './conversation-channel.js';
-import { unansweredCallResults } from './history-repair.js';
-import { nextPendingApproval } from './tool-batch.js';
+import type { ApprovalGrants } from './approval-grants.js';
+import { restoreToolStep, unansweredCallIds } from './history-repair.js';
+import { nextPendingApproval, type BatchCall } from './tool-batch.js';
 import { toWireMessage } from './wire-messages.js';
 
 export interface LiveConversation {
@@ -62,8 +63,9 @@ const TITLE_MAX_CHARS = 80;
 /** The idle sweep runs at most this often; eviction needs no precision. */
 const MAX_SWEEP_INTERVAL_MS = 30_000;
 /**
- * States that do not hold a shutdown: `idle` has nothing in flight, and `awaiting_approval` waits on a human (its
- * messages were handed to the writer on the way in, so it is restored from storage like any stopped actor).
+ * States that do not hold a shutdown and may be evicted: `idle` has nothing in flight, and `awaiting_approval` waits
+ * on a human (its messages and decisions were handed to the writer on the way in, so it is restored from storage,
+ * still waiting, like any stopped actor).
  */
 const QUIET_STATES: ReadonlySet<ConversationState> = new Set([ConversationState.Idle, ConversationState.AwaitingApproval]);
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
@@ -228,19 +230,35 @@ export class ConversationHub {
     if (!stored) return undefined;
     const live = this.live.get(id);
     if (live) return live;
-    const repairs = unansweredCallResults(stored.messages);
+    const decisions = await this.options.store.toolCalls(id, unansweredCallIds(stored.messages));
+    const { repairs, pendingBatch } = restoreToolStep(stored.messages, decisions);
     if (repairs.length > 0) await this.options.store.append(id, stored.messages.length, repairs, stored.lastSeq);
-    return this.start({ ...stored, messages: [...stored.messages, ...repairs] });
+    return this.start({ ...stored, messages: [...stored.messages, ...repairs], ...(pendingBatch ? { pendingBatch } : {}) });
   }
 
-  private start(stored: { id: string; userEmail: string; title: string; lastSeq: number; messages: ChatMessage[] }): LiveConversation {
+  private start(stored: {
+    id: string;
+    userEmail: string;
+    title: string;
+    lastSeq: number;
+    messages: ChatMessage[];
+    grants?: ApprovalGrants;
+    pendingBatch?: BatchCall[];
+  }): LiveConversation {
     if (!this.machine) throw new Error('ConversationHub.useMachine() was not called');
     if (this.closed) throw new RuntimeError(ErrorCode.Internal, 'The server is shutting down.');
     const channel = new ConversationChannel(stored.id, stored.lastSeq, this.options.replayBufferEvents, this.options.publisher);
     const inspect = this.options.observe?.({ id: stored.id, userEmail: stored.userEmail });
     const actor = createActor(this.machine, {
       id: `conversation:${stored.id}`,
-      input: { conversationId: stored.id, userEmail: stored.userEmail, messages: stored.messages, maxToolSteps: this.options.maxToolSteps },
+      input: {
+        conversationId: stored.id,
+        userEmail: stored.userEmail,
+        messages: stored.messages,
+        maxToolSteps: this.options.maxToolSteps,
+        ...(stored.grants ? { grants: stored.grants } : {}),
+        ...(stored.pendingBatch ? { pendingBatch: stored.pendingBatch } : {}),
+      },
       ...(inspect ? { inspect } : {}),
     });
     const conversation: LiveConversation = {
@@ -326,8 +344,9 @@ export class ConversationHub {
 
   async sweepIdle(now = Date.now()): Promise<void> {
     for (const conversation of [...this.live.values()]) {
-      const idle = wireState(conversation.actor.getSnapshot().value) === ConversationState.Idle;
-      if (idle && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
+      // A step waiting for approval is stored with its decisions, so it is restored as it was: evicting it is safe.
+      const quiet = QUIET_STATES.has(wireState(conversation.actor.getSnapshot().value));
+      if (quiet && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
         await this.evict(conversation).catch((err) =>
           this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save sequence on eviction'),
         );

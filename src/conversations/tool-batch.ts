@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import type { PlannedToolCall } from '../actors/llm-stream.js';
-import type { ToolMessage, ToolResult } from './chat-message.js';
+import { isGranted, withGrant, type ApprovalGrants } from './approval-grants.js';
+import { ToolResultSchema, type ToolMessage, type ToolResult } from './chat-message.js';
 
 export const CallDecision = {
   Pending: 'pending',
@@ -11,22 +13,59 @@ export const CallDecision = {
 export type CallDecision = (typeof CallDecision)[keyof typeof CallDecision];
 
 /** One call of the current tool step, with the user's decision and, once known, its result. */
-export interface BatchCall {
-  id: string;
-  name: string;
+export const BatchCallSchema = z.object({
+  id: z.string(),
+  name: z.string(),
   /** The arguments the call runs with: the model's, or the user's edit at approval. */
-  arguments: Record<string, unknown>;
-  decision: CallDecision;
-  result?: ToolResult;
+  arguments: z.record(z.string(), z.unknown()),
+  decision: z.enum(CallDecision),
+  result: ToolResultSchema.optional(),
+});
+export type BatchCall = z.infer<typeof BatchCallSchema>;
+
+/** A tool call's decision as stored: the batch entry without its result (that is a message). */
+export type CallDecisionRecord = Pick<BatchCall, 'id' | 'name' | 'arguments' | 'decision'>;
+
+export interface StoredToolCall extends CallDecisionRecord {
+  /** The call was handed to its tool (or was about to be): it may have taken effect. */
+  started: boolean;
 }
 
-export function planBatch(calls: readonly PlannedToolCall[], alwaysAllowed: readonly string[]): BatchCall[] {
+/** Decisions written with a step's messages, in the same transaction. */
+export interface DecisionWrite {
+  calls: readonly CallDecisionRecord[];
+  grants: ApprovalGrants;
+}
+
+export function planBatch(calls: readonly PlannedToolCall[], grants: ApprovalGrants): BatchCall[] {
   return calls.map((call) => ({
     id: call.id,
     name: call.name,
     arguments: call.arguments,
-    decision: call.requiresApproval && !alwaysAllowed.includes(call.name) ? CallDecision.Pending : CallDecision.Auto,
+    decision: call.requiresApproval && !isGranted(grants, call) ? CallDecision.Pending : CallDecision.Auto,
   }));
+}
+
+/** The user's answer to one pending call (the machine's APPROVE and REJECT events). */
+export type UserDecision =
+  | { type: 'APPROVE'; callId: string; arguments?: Record<string, unknown>; always?: boolean }
+  | { type: 'REJECT'; callId: string; reason?: string };
+
+/**
+ * The batch and grants after the user's answer to one pending call. "Always" grants what the approved call does (the
+ * tool, or for send_email its recipients) and approves the step's other pending calls that the grant covers.
+ */
+export function decide(step: { batch: readonly BatchCall[]; grants: ApprovalGrants }, event: UserDecision): { batch: BatchCall[]; grants: ApprovalGrants } {
+  const decided = step.batch.map((call): BatchCall => {
+    if (call.id !== event.callId) return call;
+    if (event.type === 'REJECT') return { ...call, decision: CallDecision.Rejected, result: REJECTED_RESULT(event.reason) };
+    return { ...call, decision: CallDecision.Approved, arguments: event.arguments ?? call.arguments };
+  });
+  const target = decided.find((c) => c.id === event.callId);
+  if (event.type !== 'APPROVE' || !event.always || !target) return { batch: decided, grants: step.grants };
+  const grants = withGrant(step.grants, target);
+  const batch = decided.map((call) => (call.decision === CallDecision.Pending && isGranted(grants, call) ? { ...call, decision: CallDecision.Approved } : call));
+  return { batch, grants };
 }
 
 export function nextPendingApproval(batch: readonly BatchCall[]): BatchCall | undefined {
@@ -46,6 +85,13 @@ export const REJECTED_RESULT = (reason: string | undefined): ToolResult => ({
   isError: true,
 });
 export const CANCELLED_RESULT: ToolResult = { text: 'The user cancelled before this call finished.', isError: true };
+/** The call had been handed to its tool when the process stopped: whether it took effect is unknown. */
+export const INTERRUPTED_RESULT: ToolResult = {
+  text: 'Interrupted while running: the runtime restarted before this call finished. It may or may not have run.',
+  isError: true,
+};
+/** The call was due to run (no approval needed) but the process stopped before it was handed to its tool. */
+export const NOT_STARTED_RESULT: ToolResult = { text: 'Not run: the runtime restarted before this call started.', isError: true };
 export const STEP_LIMIT_RESULT = (limit: number): ToolResult => ({
   text: `Not run: the limit of ${limit} tool steps for one message was reached.`,
   isError: true,

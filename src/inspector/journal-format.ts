@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { ApprovalGrantsSchema } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, ToolCallRequestSchema, ToolResultSchema } from '../conversations/chat-message.js';
+import { BatchCallSchema } from '../conversations/tool-batch.js';
 import { ErrorCode } from '../errors.js';
 import type { ConversationEvent, ConversationInput } from '../machines/conversation-machine.js';
 
@@ -17,6 +19,9 @@ export const ConversationInputSchema = z.object({
   userEmail: z.string(),
   messages: z.array(ChatMessageSchema),
   maxToolSteps: z.int().positive(),
+  // A restored actor's decisions: without them a replay of a restored approval would not start where the actor did.
+  grants: ApprovalGrantsSchema.optional(),
+  pendingBatch: z.array(BatchCallSchema).optional(),
 }) satisfies z.ZodType<ConversationInput>;
 
 type EventSchemas = { [K in ConversationEvent['type']]: z.ZodType<Extract<ConversationEvent, { type: K }>> };

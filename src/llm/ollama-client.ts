@@ -5,6 +5,7 @@ import type { LlmConfig } from '../config/schema.js';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+import { untrustedData } from './untrusted-data.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 
 /** The ollama client throws a `ResponseError` (not exported) for non-2xx answers; this is its shape. */
@@ -40,7 +41,8 @@ function toOllamaMessage(message: ChatMessage): Message {
         ...(message.toolCalls?.length ? { tool_calls: message.toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } })) } : {}),
       };
     case 'tool':
-      return { role: 'tool', tool_name: message.toolName, content: message.result.isError ? `Error: ${message.result.text}` : message.result.text };
+      // What a tool returns (an email's text, a web page) may hold instructions from anyone: it goes in as data.
+      return { role: 'tool', tool_name: message.toolName, content: `${message.result.isError ? 'Error: ' : ''}${untrustedData(`tool:${message.toolName}`, message.result.text)}` };
   }
 }
 

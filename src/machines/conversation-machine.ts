@@ -2,12 +2,13 @@ import { assign, enqueueActions, sendTo, setup, type SnapshotFrom, type StateVal
 import type { LlmStreamLogic, LlmStreamOutput } from '../actors/llm-stream.js';
 import type { PersistenceLogic, PersistenceOutput } from '../actors/persistence.js';
 import type { ToolCallLogic, ToolCallOutput } from '../actors/tool-call.js';
+import { NO_GRANTS, type ApprovalGrants } from '../conversations/approval-grants.js';
 import type { ChatMessage, ToolResult } from '../conversations/chat-message.js';
 import {
   CANCELLED_RESULT,
   CallDecision,
-  REJECTED_RESULT,
   STEP_LIMIT_RESULT,
+  decide,
   isRunnable,
   nextPendingApproval,
   planBatch,
@@ -25,6 +26,10 @@ import { ErrorCode } from '../errors.js';
  *
  * CANCEL from any busy state ends the turn in `done` (cancelled). The machine does no I/O: the LLM stream, each tool
  * call and the writer are actors given to `setup`, and what the outside needs to hear is `emit`ted.
+ *
+ * Human decisions are durable: each tool step's decisions and the "always allow" grants are handed to the writer with
+ * the step's messages, and an actor restored with a step still waiting for the user (`pendingBatch`) goes straight
+ * from idle back to awaiting_approval.
  */
 
 /** The states a client sees in `state` messages. */
@@ -53,16 +58,20 @@ export interface ConversationInput {
   messages: ChatMessage[];
   /** Tool-call rounds per user message; a loop guard, not a quota. */
   maxToolSteps: number;
+  /** Restored from storage: what earlier "always allow" answers cover. */
+  grants?: ApprovalGrants;
+  /** Restored from storage: a tool step that was waiting for the user; none of its calls has started. */
+  pendingBatch?: BatchCall[];
 }
 
-export interface ConversationContext extends ConversationInput {
+export interface ConversationContext extends Omit<ConversationInput, 'grants' | 'pendingBatch'> {
   /** How many of `messages` have been handed to the writer. */
   persistedCount: number;
   /** Tool rounds in the current turn. */
   step: number;
   batch: BatchCall[];
-  /** Tools the user chose "always allow" for, in this conversation. */
-  alwaysAllowed: string[];
+  /** What the user's "always allow" answers cover, in this conversation. */
+  grants: ApprovalGrants;
   outcome: TurnOutcome;
 }
 
@@ -90,23 +99,6 @@ export type ConversationActors = {
 
 const childId = (callId: string) => `tool:${callId}`;
 
-type DecisionEvent = Extract<ConversationEvent, { type: 'APPROVE' | 'REJECT' }>;
-
-/** The batch after the user's answer to one pending call ("always" also approves the tool's other pending calls). */
-function decide(batch: readonly BatchCall[], event: DecisionEvent): BatchCall[] {
-  const target = batch.find((c) => c.id === event.callId);
-  return batch.map((call) => {
-    if (call.id === event.callId) {
-      if (event.type === 'REJECT') return { ...call, decision: CallDecision.Rejected, result: REJECTED_RESULT(event.reason) };
-      return { ...call, decision: CallDecision.Approved, arguments: event.arguments ?? call.arguments };
-    }
-    if (event.type === 'APPROVE' && event.always && call.name === target?.name && call.decision === CallDecision.Pending) {
-      return { ...call, decision: CallDecision.Approved };
-    }
-    return call;
-  });
-}
-
 export function createConversationMachine(actors: ConversationActors) {
   return setup({
     types: {
@@ -120,12 +112,13 @@ export function createConversationMachine(actors: ConversationActors) {
       noToolCalls: ({ event }) => event.type === 'LLM.DONE' && event.toolCalls.length === 0,
       stepLimitReached: ({ context }) => context.step >= context.maxToolSteps,
       batchNeedsApproval: ({ context, event }) =>
-        event.type === 'LLM.DONE' && planBatch(event.toolCalls, context.alwaysAllowed).some((c) => c.decision === CallDecision.Pending),
+        event.type === 'LLM.DONE' && planBatch(event.toolCalls, context.grants).some((c) => c.decision === CallDecision.Pending),
+      holdsPendingApproval: ({ context }) => nextPendingApproval(context.batch) !== undefined,
       isUnknownPendingCall: ({ context, event }) =>
         (event.type === 'APPROVE' || event.type === 'REJECT') &&
         !context.batch.some((c) => c.id === event.callId && c.decision === CallDecision.Pending),
       decisionCompletesBatch: ({ context, event }) =>
-        (event.type === 'APPROVE' || event.type === 'REJECT') && nextPendingApproval(decide(context.batch, event)) === undefined,
+        (event.type === 'APPROVE' || event.type === 'REJECT') && nextPendingApproval(decide(context, event).batch) === undefined,
       allResultsIn: ({ context }) => context.batch.every((c) => c.result !== undefined),
     },
     actions: {
@@ -135,6 +128,16 @@ export function createConversationMachine(actors: ConversationActors) {
           type: 'PERSIST',
           fromPosition: context.persistedCount,
           messages: context.messages.slice(context.persistedCount),
+        });
+        enqueue.assign({ persistedCount: context.messages.length });
+      }),
+      /** New messages with the step's decisions, in one write: what was asked, decided and granted lands together. */
+      persistStep: enqueueActions(({ context, enqueue }) => {
+        enqueue.sendTo('persistence', {
+          type: 'PERSIST',
+          fromPosition: context.persistedCount,
+          messages: context.messages.slice(context.persistedCount),
+          decisions: { calls: context.batch.map(({ id, name, arguments: args, decision }) => ({ id, name, arguments: args, decision })), grants: context.grants },
         });
         enqueue.assign({ persistedCount: context.messages.length });
       }),
@@ -155,11 +158,10 @@ export function createConversationMachine(actors: ConversationActors) {
       /** Records the user's decision; a rejection is the call's result at once, so the LLM hears of it. */
       recordDecision: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'APPROVE' && event.type !== 'REJECT') return;
-        const batch = decide(context.batch, event);
+        const { batch, grants } = decide(context, event);
         const decided = batch.find((c) => c.id === event.callId)!;
-        const alwaysAllowed = event.type === 'APPROVE' && event.always ? [...new Set([...context.alwaysAllowed, decided.name])] : context.alwaysAllowed;
         const messages = decided.result ? [...context.messages, toolMessage(decided, decided.result)] : context.messages;
-        enqueue.assign({ batch, alwaysAllowed, messages });
+        enqueue.assign({ batch, grants, messages });
         if (decided.result) enqueue.emit({ type: 'tool_result', callId: decided.id, tool: decided.name, args: decided.arguments, result: decided.result });
       }),
       startTools: enqueueActions(({ context, enqueue }) => {
@@ -194,7 +196,7 @@ export function createConversationMachine(actors: ConversationActors) {
       }),
       beginToolStep: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'LLM.DONE') return;
-        const batch = planBatch(event.toolCalls, context.alwaysAllowed);
+        const batch = planBatch(event.toolCalls, context.grants);
         const toolCalls = batch.map(({ id, name, arguments: args }) => ({ id, name, arguments: args }));
         enqueue.assign({
           messages: [...context.messages, { role: 'assistant' as const, content: event.content, toolCalls }],
@@ -212,12 +214,13 @@ export function createConversationMachine(actors: ConversationActors) {
     },
   }).createMachine({
     id: 'conversation',
-    context: ({ input }) => ({
+    context: ({ input: { grants, pendingBatch, ...input } }) => ({
       ...input,
       persistedCount: input.messages.length,
-      step: 0,
-      batch: [],
-      alwaysAllowed: [],
+      // A restored step counts as the turn's first.
+      step: pendingBatch?.length ? 1 : 0,
+      batch: pendingBatch ?? [],
+      grants: grants ?? NO_GRANTS,
       outcome: TurnOutcome.Complete,
     }),
     invoke: { id: 'persistence', src: 'persistence', input: ({ context }) => ({ conversationId: context.conversationId }) },
@@ -232,6 +235,8 @@ export function createConversationMachine(actors: ConversationActors) {
     initial: 'idle',
     states: {
       idle: {
+        // Only a restored actor has a batch in idle: the step it was waiting on before it was stopped.
+        always: { guard: 'holdsPendingApproval', target: 'awaiting_approval' },
         on: {
           CHAT: {
             target: 'responding',
@@ -284,7 +289,7 @@ export function createConversationMachine(actors: ConversationActors) {
                   messages: [
                     ...context.messages,
                     { role: 'assistant' as const, content: event.content, toolCalls: event.toolCalls.map(({ id, name, arguments: args }) => ({ id, name, arguments: args })) },
-                    ...planBatch(event.toolCalls, []).map((c) => toolMessage(c, STEP_LIMIT_RESULT(context.maxToolSteps))),
+                    ...planBatch(event.toolCalls, NO_GRANTS).map((c) => toolMessage(c, STEP_LIMIT_RESULT(context.maxToolSteps))),
                   ],
                   outcome: TurnOutcome.MaxToolSteps,
                 })),
@@ -298,8 +303,8 @@ export function createConversationMachine(actors: ConversationActors) {
                 ),
               ],
             },
-            { guard: 'batchNeedsApproval', target: 'awaiting_approval', actions: ['beginToolStep', 'persistNew'] },
-            { target: 'calling_tool', actions: ['beginToolStep', 'persistNew'] },
+            { guard: 'batchNeedsApproval', target: 'awaiting_approval', actions: ['beginToolStep', 'persistStep'] },
+            { target: 'calling_tool', actions: ['beginToolStep', 'persistStep'] },
           ],
         },
       },
@@ -308,13 +313,13 @@ export function createConversationMachine(actors: ConversationActors) {
         on: {
           APPROVE: [
             { guard: 'isUnknownPendingCall', actions: 'emitUnknownCall' },
-            { guard: 'decisionCompletesBatch', target: 'calling_tool', actions: ['recordDecision', 'persistNew'] },
-            { target: 'awaiting_approval', reenter: true, actions: ['recordDecision', 'persistNew'] },
+            { guard: 'decisionCompletesBatch', target: 'calling_tool', actions: ['recordDecision', 'persistStep'] },
+            { target: 'awaiting_approval', reenter: true, actions: ['recordDecision', 'persistStep'] },
           ],
           REJECT: [
             { guard: 'isUnknownPendingCall', actions: 'emitUnknownCall' },
-            { guard: 'decisionCompletesBatch', target: 'calling_tool', actions: ['recordDecision', 'persistNew'] },
-            { target: 'awaiting_approval', reenter: true, actions: ['recordDecision', 'persistNew'] },
+            { guard: 'decisionCompletesBatch', target: 'calling_tool', actions: ['recordDecision', 'persistStep'] },
+            { target: 'awaiting_approval', reenter: true, actions: ['recordDecision', 'persistStep'] },
           ],
           CANCEL: { target: 'done', actions: ['closeUnfinishedCalls', 'persistNew', assign({ outcome: TurnOutcome.Cancelled })] },
         },

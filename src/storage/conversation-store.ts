@@ -1,4 +1,7 @@
+import { ApprovalGrantsSchema, type ApprovalGrants } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
+import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conversations/tool-batch.js';
+import { z } from 'zod';
 import { StorageError } from '../errors.js';
 import type { Db } from './database.js';
 import { storableText } from './dialect.js';
@@ -14,7 +17,21 @@ export interface StoredConversation extends ConversationListing {
   userEmail: string;
   lastSeq: number;
   messages: ChatMessage[];
+  grants: ApprovalGrants;
 }
+
+
+const CallDecisionSchema = z.enum(CallDecision);
+const ArgumentsSchema = z.record(z.string(), z.unknown());
+
+/** Rows written by an older version that no longer fit fail loudly instead of reaching the machine half-formed. */
+function parseValue<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new StorageError(`${what} is malformed: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+const parseJson = <T>(schema: z.ZodType<T>, text: string, what: string): T => parseValue(schema, JSON.parse(text), what);
 
 /** Conversations and their messages. Writes happen once per message, never per token. */
 export class ConversationStore {
@@ -32,11 +49,7 @@ export class ConversationStore {
     const row = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
     const rows = await this.db.selectFrom('messages').select(['position', 'body']).where('conversation_id', '=', id).orderBy('position').execute();
-    const messages = rows.map((r) => {
-      const parsed = ChatMessageSchema.safeParse(JSON.parse(r.body));
-      if (!parsed.success) throw new StorageError(`conversation ${id} message ${r.position} is malformed: ${parsed.error.message}`);
-      return parsed.data;
-    });
+    const messages = rows.map((r) => parseJson(ChatMessageSchema, r.body, `conversation ${id} message ${r.position}`));
     return {
       id: row.id,
       userEmail: row.user_email,
@@ -45,6 +58,7 @@ export class ConversationStore {
       updatedAt: row.updated_at,
       lastSeq: Number(row.last_seq),
       messages,
+      grants: parseJson(ApprovalGrantsSchema, row.approval_grants, `conversation ${id} approval grants`),
     };
   }
 
@@ -59,10 +73,39 @@ export class ConversationStore {
     return rows.map((r) => ({ id: r.id, title: r.title, createdAt: r.created_at, updatedAt: r.updated_at }));
   }
 
-  /** Appends messages at `fromPosition` in one transaction; the primary key refuses a position written twice. */
-  async append(conversationId: string, fromPosition: number, messages: readonly ChatMessage[], lastSeq: number): Promise<void> {
+  /**
+   * Appends messages at `fromPosition` in one transaction, with the decisions of the step they belong to; the primary
+   * key refuses a position written twice.
+   */
+  async append(conversationId: string, fromPosition: number, messages: readonly ChatMessage[], lastSeq: number, decisions?: DecisionWrite): Promise<void> {
     const now = new Date().toISOString();
     await this.db.transaction().execute(async (trx) => {
+      if (decisions && decisions.calls.length > 0) {
+        await trx
+          .insertInto('tool_calls')
+          .values(
+            decisions.calls.map((call) => ({
+              conversation_id: conversationId,
+              call_id: call.id,
+              tool: call.name,
+              decision: call.decision,
+              arguments: JSON.stringify(call.arguments),
+              updated_at: now,
+            })),
+          )
+          // `started_at` is left alone: a later decision write must never make a started call look unstarted.
+          .onConflict((oc) =>
+            oc.columns(['conversation_id', 'call_id']).doUpdateSet((eb) => ({
+              decision: eb.ref('excluded.decision'),
+              arguments: eb.ref('excluded.arguments'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute();
+      }
+      if (decisions) {
+        await trx.updateTable('conversations').set({ approval_grants: JSON.stringify(decisions.grants) }).where('id', '=', conversationId).execute();
+      }
       if (messages.length > 0) {
         await trx
           .insertInto('messages')
@@ -79,6 +122,35 @@ export class ConversationStore {
       }
       await trx.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId).execute();
     });
+  }
+
+  /** Recorded before the call is sent to its tool, so that a crash in between reads as "may have run". */
+  async markStarted(conversationId: string, callId: string): Promise<void> {
+    await this.db
+      .updateTable('tool_calls')
+      .set({ started_at: new Date().toISOString() })
+      .where('conversation_id', '=', conversationId)
+      .where('call_id', '=', callId)
+      .where('started_at', 'is', null)
+      .execute();
+  }
+
+  /** The stored decisions of these calls; a call with no row has none (written before decisions were kept). */
+  async toolCalls(conversationId: string, callIds: readonly string[]): Promise<StoredToolCall[]> {
+    if (callIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('tool_calls')
+      .select(['call_id', 'tool', 'decision', 'arguments', 'started_at'])
+      .where('conversation_id', '=', conversationId)
+      .where('call_id', 'in', callIds)
+      .execute();
+    return rows.map((r) => ({
+      id: r.call_id,
+      name: r.tool,
+      decision: parseValue(CallDecisionSchema, r.decision, `conversation ${conversationId} call ${r.call_id} decision`),
+      arguments: parseJson(ArgumentsSchema, r.arguments, `conversation ${conversationId} call ${r.call_id} arguments`),
+      started: r.started_at !== null,
+    }));
   }
 
   async setTitle(conversationId: string, title: string): Promise<void> {

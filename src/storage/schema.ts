@@ -9,6 +9,8 @@ export interface ConversationsTable {
   updated_at: string;
   /** The highest sequence number sent to clients, so numbering continues after the actor is restored. */
   last_seq: Generated<number>;
+  /** ApprovalGrants as JSON: what the user's "always allow" answers cover in this conversation. */
+  approval_grants: Generated<string>;
 }
 
 export interface MessagesTable {
@@ -18,6 +20,20 @@ export interface MessagesTable {
   /** The ChatMessage as JSON. */
   body: string;
   created_at: string;
+}
+
+/** Per tool call: the user's decision and whether it was handed to its tool (the restart needs to tell). */
+export interface ToolCallsTable {
+  conversation_id: string;
+  call_id: string;
+  tool: string;
+  /** A CallDecision. */
+  decision: string;
+  /** The arguments the call runs with, as JSON. */
+  arguments: string;
+  /** Written before the call is sent to its tool; null while it has not been. */
+  started_at: string | null;
+  updated_at: string;
 }
 
 export interface SummariesTable {
@@ -60,6 +76,7 @@ export interface InspectorRevealsTable {
 export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
+  tool_calls: ToolCallsTable;
   summaries: SummariesTable;
   notification_acks: NotificationAcksTable;
   conversation_events: ConversationEventsTable;

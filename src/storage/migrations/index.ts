@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { conversations } from './0001-conversations.js';
 import { summaries } from './0002-summaries.js';
 import { inspector } from './0003-inspector.js';
+import { toolDecisions } from './0004-tool-decisions.js';
 
 /** Migrations are imported, not read from a folder, so they work the same under tsx, a bundle or a compiled build. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-conversations': conversations,
   '0002-summaries': summaries,
   '0003-inspector': inspector,
+  '0004-tool-decisions': toolDecisions,
 };
 
 export const migrationProvider: MigrationProvider = {
