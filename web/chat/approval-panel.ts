@@ -37,6 +37,13 @@ function shown(value: unknown): string {
 }
 
 /** Shows the exact call waiting for approval, lets the user edit its arguments, and answers approve or reject. */
+/** "Always" for `send_email` covers only these recipients (the runtime asks again for anyone new). */
+function alwaysLabel(tool: string): string {
+  return baseToolName(tool) === 'send_email'
+    ? 'Always allow sending to these recipients in this conversation'
+    : 'Always allow this tool in this conversation';
+}
+
 export class ApprovalPanel {
   private callId: string | undefined;
 
@@ -88,7 +95,7 @@ export class ApprovalPanel {
       title,
       h('p', { class: 'hint' }, baseToolName(call.tool) === 'send_email' ? 'This exact email will be sent:' : 'The assistant wants to run this tool with:'),
       h('div', { class: 'fields' }, ...values.map(({ label, value }) => h('div', { class: 'field' }, label, value))),
-      h('p', { class: 'always' }, always, h('label', { for: 'approval-always' }, 'Always allow this tool in this conversation')),
+      h('p', { class: 'always' }, always, h('label', { for: 'approval-always' }, alwaysLabel(call.tool))),
       h('div', { class: 'actions' }, approve, edit, reject),
     );
     this.root.hidden = false;
