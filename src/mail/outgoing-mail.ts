@@ -1,8 +1,8 @@
 import { createTransport, type Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { z } from 'zod';
 import type { MailConfig } from '../config/schema.js';
 import { MailFolder, type MaildirStore } from './maildir/index.js';
+import { AddressSchema } from './maildir/mailbox-address.js';
 
 export interface OutgoingEmail {
   from: string;
@@ -26,7 +26,6 @@ export class SendRefusedError extends Error {
   }
 }
 
-const Address = z.email();
 
 /** Splits "a@x.com, b@y.org" into checked, lower-cased addresses. */
 export function parseRecipients(to: string): string[] {
@@ -35,7 +34,7 @@ export function parseRecipients(to: string): string[] {
     .map((a) => a.trim().toLowerCase())
     .filter(Boolean);
   if (addresses.length === 0) throw new SendRefusedError('No recipient: "to" must hold at least one address.');
-  const invalid = addresses.filter((a) => !Address.safeParse(a).success);
+  const invalid = addresses.filter((a) => !AddressSchema.safeParse(a).success);
   if (invalid.length) throw new SendRefusedError(`Invalid recipient address: ${invalid.join(', ')}.`);
   return addresses;
 }
