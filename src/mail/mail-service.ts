@@ -21,6 +21,11 @@ function hostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(addr.slice(at + 1)) };
 }
 
+/** The runtime reaches the mail server at `[mcp] mail_server_url` (same config file): that name is ours too. */
+function runtimeFacingHost(config: Config): string[] {
+  return config.mcp.mail_server_url ? [new URL(config.mcp.mail_server_url).host] : [];
+}
+
 /** The bundled mail server: Maildir store, MCP tools over HTTP, SMTP intake announcing new mail to the runtime. */
 export async function startMailService({ config, logger }: { config: Config; logger: Logger }): Promise<MailService> {
   const mail = config.mail;
@@ -37,6 +42,7 @@ export async function startMailService({ config, logger }: { config: Config; log
   const http = await MailHttpServer.start({
     ...hostPort(mail.mcp_listen_addr),
     authToken: mail.auth_token,
+    allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
     createMcpServer: () => createMailMcpServer({ store, outgoing, logger }),
     logger,
   });
