@@ -3,6 +3,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAILBOX_CAPABILITY } from '../mcp/tool-descriptor.js';
 import { MailError, type EmailMessage, type EmailSummary, type MaildirStore } from './maildir/index.js';
 import { SendRefusedError, parseRecipients, type OutgoingMail } from './outgoing-mail.js';
 
@@ -110,7 +111,8 @@ export function createMailMcpServer({ store, outgoing, logger }: MailToolsDeps):
     }
   };
 
-  const server = new McpServer({ name: 'ai-runtime-mail', version: '0.1.0' });
+  // Tells the runtime "pin my mailbox arguments", whatever name or transport it knows this server under.
+  const server = new McpServer({ name: 'ai-runtime-mail', version: '0.1.0' }, { capabilities: { experimental: { [MAILBOX_CAPABILITY]: { arguments: ['email', 'from'] } } } });
   const t = MAIL_TOOLS;
 
   server.registerTool('send_email', t.send_email, (args) =>

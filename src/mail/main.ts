@@ -18,7 +18,12 @@ async function main(): Promise<void> {
   if (process.argv.includes('--stdio')) {
     // stdout is the MCP channel: logs go to stderr.
     const store = new MaildirStore({ root: config.mail.maildir_root, localDomains: config.mail.local_domains });
-    await createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay) }).connect(new StdioServerTransport());
+    const server = createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay) });
+    // The client closes stdin to ask us to go; exiting promptly spares it the SIGTERM fallback.
+    process.stdin.once('end', () => {
+      void server.close().finally(() => process.exit(0));
+    });
+    await server.connect(new StdioServerTransport());
     return;
   }
   const logger = createLogger(config.log.level, 'mail-server');
