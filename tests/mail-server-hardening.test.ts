@@ -98,3 +98,29 @@ describe('every configured local domain receives mail', () => {
     await client.close();
   });
 });
+
+describe('big content cannot blow up memory', () => {
+  let mail: TestMailServer;
+  beforeAll(async () => {
+    mail = await TestMailServer.start({ mail: { max_message_bytes: 4 * 1024 * 1024 } });
+  });
+  afterAll(async () => {
+    await mail.close();
+  });
+
+  it('a 3 MB email: read_email\'s structured result carries a capped body, a marker and the full size', async () => {
+    const body = `${'Lorem ipsum dolor sit amet. '.repeat(36)}\n`.repeat(3000);
+    await mail.sendSmtp({ from: 'spam@example.com', to: 'alice@example.com', subject: 'Huge', text: body });
+    const client = await mail.client();
+    const list = (await client.callTool({ name: 'list_emails', arguments: { email: 'alice@example.com' } })).structuredContent as { emails: Array<{ id: string }> };
+    const read = await client.callTool({ name: 'read_email', arguments: { email: 'alice@example.com', email_id: list.emails[0]!.id } });
+    const email = (read.structuredContent as { email: { text: string; body_truncated: boolean; body_bytes: number } }).email;
+    expect(email.body_truncated).toBe(true);
+    expect(email.body_bytes).toBeGreaterThan(3_000_000);
+    expect(Buffer.byteLength(email.text)).toBeLessThan(70 * 1024);
+    expect(email.text).toMatch(/\[… truncated\]$/);
+    expect(JSON.stringify(read).length).toBeLessThan(120 * 1024);
+    expect((read.content as Array<{ text: string }>)[0]!.text).toContain(`the body is ${email.body_bytes} bytes`);
+    await client.close();
+  });
+});

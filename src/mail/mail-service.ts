@@ -52,6 +52,9 @@ export async function startMailService({ config, logger }: { config: Config; log
       ...hostPort(mail.smtp_listen_addr),
       localDomains: mail.local_domains,
       maxMessageBytes: mail.max_message_bytes,
+      maxParallelMessages: mail.smtp_max_parallel_messages,
+      maxRecipients: mail.smtp_max_recipients,
+      maxTransactionBytes: mail.smtp_max_transaction_bytes,
       deliver: (address, raw) => store.deliver(address, raw),
       logger,
       ...(webhook
