@@ -1,6 +1,7 @@
 import { request } from 'node:http';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestMailServer } from './support/mail-harness.js';
+import { TestMailServer, toolText } from './support/mail-harness.js';
 
 interface RawResponse {
   status: number;
@@ -122,5 +123,47 @@ describe('big content cannot blow up memory', () => {
     expect(JSON.stringify(read).length).toBeLessThan(120 * 1024);
     expect((read.content as Array<{ text: string }>)[0]!.text).toContain(`the body is ${email.body_bytes} bytes`);
     await client.close();
+  });
+});
+
+describe('outbound mail has a policy, enforced by the mail server\'s send_email', () => {
+  let mail: TestMailServer;
+  let client: Client;
+  beforeAll(async () => {
+    mail = await TestMailServer.start({ mail: { send_rate: { points: 2, duration_s: 3600 }, max_recipients: 3, allowed_recipient_domains: ['example.com'] } });
+    client = await mail.client();
+  });
+  afterAll(async () => {
+    await client.close();
+    await mail.close();
+  });
+
+  const send = (from: string, to: string) => client.callTool({ name: 'send_email', arguments: { from, to, subject: 'Hi', body: 'Hello' } });
+  const inbox = async (address: string) =>
+    ((await client.callTool({ name: 'list_emails', arguments: { email: address } })).structuredContent as { emails: unknown[] }).emails.length;
+
+  it('a send_email flood: past [mail] send_rate the sender gets a tool error saying when to retry, others can still send', async () => {
+    expect((await send('alice@example.com', 'bob@example.com')).isError).toBeFalsy();
+    expect((await send('alice@example.com', 'bob@example.com')).isError).toBeFalsy();
+    const refused = await send('alice@example.com', 'bob@example.com');
+    expect(refused.isError).toBe(true);
+    expect(toolText(refused)).toMatch(/Sending limit reached for alice@example\.com: at most 2 emails per 3600 s.*Try again in \d+ s/);
+    expect(await inbox('bob@example.com')).toBe(2);
+    expect((await send('carol@example.com', 'bob@example.com')).isError).toBeFalsy();
+  });
+
+  it('a send_email to more than [mail] max_recipients is a tool error, and nothing is sent', async () => {
+    const refused = await send('dave@example.com', 'a@example.com, b@example.com, c@example.com, d@example.com');
+    expect(refused.isError).toBe(true);
+    expect(toolText(refused)).toMatch(/Too many recipients: 4, at most 3/);
+    expect(await inbox('a@example.com')).toBe(0);
+  });
+
+  it('a send_email to a domain outside [mail] allowed_recipient_domains is a tool error, and nothing is sent', async () => {
+    const refused = await send('erin@example.com', 'friend@example.com, exfil@localhost');
+    expect(refused.isError).toBe(true);
+    expect(toolText(refused)).toMatch(/exfil@localhost is not allowed/);
+    expect(await inbox('friend@example.com')).toBe(0);
+    expect(await inbox('exfil@localhost')).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { MailHttpServer } from './mail-http-server.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
 import { OutgoingMail } from './outgoing-mail.js';
+import { SendPolicy } from './send-policy.js';
 import { SmtpIntake } from './smtp-intake.js';
 
 export interface MailService {
@@ -30,7 +31,7 @@ function runtimeFacingHost(config: Config): string[] {
 export async function startMailService({ config, logger }: { config: Config; logger: Logger }): Promise<MailService> {
   const mail = config.mail;
   const store = new MaildirStore({ root: mail.maildir_root, localDomains: mail.local_domains });
-  const outgoing = new OutgoingMail(store, mail.relay);
+  const outgoing = new OutgoingMail(store, mail.relay, SendPolicy.fromConfig(mail));
 
   let webhook: WebhookSender | undefined;
   if (mail.runtime_webhook_url && config.webhooks.secret) {

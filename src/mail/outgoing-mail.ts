@@ -3,6 +3,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { MailConfig } from '../config/schema.js';
 import { MailFolder, type MaildirStore } from './maildir/index.js';
 import { AddressSchema } from './maildir/mailbox-address.js';
+import type { SendPolicy } from './send-policy.js';
 
 export interface OutgoingEmail {
   from: string;
@@ -58,6 +59,8 @@ export class OutgoingMail {
   constructor(
     private readonly store: MaildirStore,
     relay: MailConfig['relay'],
+    /** Rate, recipient count and recipient domains; none: no limits (tests of delivery alone). */
+    private readonly policy?: SendPolicy,
   ) {
     this.relay = relay
       ? createTransport({
@@ -71,6 +74,7 @@ export class OutgoingMail {
 
   async send(email: OutgoingEmail): Promise<SendResult> {
     if (!this.store.isLocal(email.from)) throw new SendRefusedError(`The sender ${email.from} is not a mailbox on this server.`);
+    await this.policy?.admit(email.from, email.to);
     const local = email.to.filter((a) => this.store.isLocal(a));
     const remote = email.to.filter((a) => !this.store.isLocal(a));
     if (remote.length && !this.relay) {
