@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { McpServerConfig } from '../src/config/schema.js';
 import { McpRegistry, mailServerEndpoint } from '../src/mcp/registry.js';
 import { captureLogs } from './support/log-capture.js';
@@ -127,5 +127,26 @@ describe('MCP server down and back, seen from a conversation', () => {
     rt.ollama.enqueue({ toolCalls: [{ name: 'add', arguments: { a: 1, b: 1 } }] }, { tokens: ['2'] });
     const again = await client.chat('Et maintenant ?');
     expect(again.find((m) => m.type === 'tool_result')).toMatchObject({ is_error: false, result: '2' });
+  });
+});
+
+describe('what a stdio MCP server inherits', () => {
+  const ENV_ENTRY = fileURLToPath(new URL('./support/env-report-stdio.ts', import.meta.url));
+  const SECRETS = { JWT_SECRET: 'jwt-secret-value', ADMIN_TOKEN: 'admin-token-value', WEBHOOK_SECRET: 'webhook-secret-value', DATABASE_URL: 'postgres://u:p@db/x', MAIL_AUTH_TOKEN: 'mail-token-value', OPENAI_API_KEY: 'sk-test' };
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('a stdio MCP server does not see JWT_SECRET (nor any other runtime secret), only PATH, HOME, LANG and its own env', async () => {
+    for (const [name, value] of Object.entries(SECRETS)) vi.stubEnv(name, value);
+    vi.stubEnv('LANG', 'fr_FR.UTF-8');
+    const r = registry([{ name: 'envy', command: process.execPath, args: ['--import', 'tsx', ENV_ENTRY], env: { GREETING: 'bonjour' } }]);
+    await r.start();
+    const result = await r.callTool('report_env', {}, signal());
+    expect(result.isError).toBe(false);
+    const env = (result.structured as { env: Record<string, string> }).env;
+    for (const name of Object.keys(SECRETS)) expect(env, name).not.toHaveProperty(name);
+    for (const value of Object.values(SECRETS)) expect(result.text).not.toContain(value);
+    expect(env).toMatchObject({ PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'fr_FR.UTF-8', GREETING: 'bonjour' });
   });
 });

@@ -141,6 +141,11 @@ class SmtpLineClient {
     return this.reply();
   }
 
+  /** Writes raw bytes without waiting for a reply. */
+  write(content: string | Buffer): void {
+    this.socket.write(content);
+  }
+
   /** Writes and hangs up without a terminator, like a client that crashed. */
   abort(partial: string): void {
     this.socket.end(partial);
@@ -634,5 +639,89 @@ describe('stripMboxSeparator', () => {
     expect(String(stripMboxSeparator(Buffer.from('From jamis@37signals.com Thu Feb 22 11:20:31 2007\nFrom: a@b.c\n\nhi')))).toBe('From: a@b.c\n\nhi');
     expect(String(stripMboxSeparator(Buffer.from('From  : John Doe <jdoe@example>\nTo: x@y.z\n\nhi')))).toBe('From  : John Doe <jdoe@example>\nTo: x@y.z\n\nhi');
     expect(String(stripMboxSeparator(Buffer.from('Subject: no separator\n\nhi')))).toBe('Subject: no separator\n\nhi');
+  });
+});
+
+describe('SMTP intake bounds what one client can make it hold', () => {
+  let intake: SmtpIntake;
+  let release: () => void = () => undefined;
+  let gate: Promise<void> = Promise.resolve();
+  const delivered: string[] = [];
+
+  beforeEach(async () => {
+    delivered.length = 0;
+    gate = Promise.resolve();
+    intake = await SmtpIntake.start({
+      host: '127.0.0.1',
+      port: 0,
+      localDomains: ['local.test'],
+      maxMessageBytes: LIMIT,
+      maxParallelMessages: 1,
+      maxRecipients: 3,
+      maxTransactionBytes: 10_000,
+      deliver: async (address) => {
+        await gate;
+        delivered.push(address);
+        return `id-${delivered.length}`;
+      },
+      logger: captureLogger().logger,
+      closeTimeoutMs: 1000,
+    });
+  });
+  afterEach(async () => {
+    release();
+    await intake.close();
+  });
+
+  async function openTransaction(recipients: string[]): Promise<SmtpLineClient> {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<bob@out.example>');
+    for (const r of recipients) await client.command(`RCPT TO:<${r}>`);
+    expect((await client.command('DATA')).code).toBe(354);
+    return client;
+  }
+
+  it('a flood of parallel messages: past the parallel limit DATA gets 451 4.3.2 (try again), and the first is still stored', async () => {
+    gate = new Promise((resolve) => (release = resolve));
+    const first = await openTransaction(['ann@local.test']);
+    first.write(`${message({ From: 'bob@out.example', Subject: 'one' }, 'first')}\r\n.\r\n`);
+    await new Promise((r) => setTimeout(r, 100));
+
+    const second = await openTransaction(['ann@local.test']);
+    const refused = await second.data(message({ From: 'bob@out.example', Subject: 'two' }, 'second'));
+    expect(refused.lines[0]).toMatch(/^451 4\.3\.2 too busy/);
+    // The refused session is still usable.
+    expect((await second.command('RSET')).code).toBe(250);
+
+    release();
+    expect((await first.reply()).lines[0]).toMatch(/^250 /);
+    expect(delivered).toEqual(['ann@local.test']);
+    // Once the first is done, the next one is taken.
+    await second.command('MAIL FROM:<bob@out.example>');
+    await second.command('RCPT TO:<ann@local.test>');
+    await second.command('DATA');
+    expect((await second.data(message({ From: 'bob@out.example', Subject: 'two' }, 'second'))).code).toBe(250);
+    await first.quit();
+    await second.quit();
+  });
+
+  it('too many recipients in one transaction: the ones past the cap get 452', async () => {
+    const { client } = await SmtpLineClient.open(intake.port);
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<bob@out.example>');
+    const replies = [];
+    for (const r of ['a@local.test', 'b@local.test', 'c@local.test', 'd@local.test']) replies.push((await client.command(`RCPT TO:<${r}>`)).code);
+    expect(replies).toEqual([250, 250, 250, 452]);
+    await client.quit();
+  });
+
+  it('a message × recipients over the transaction budget is refused (552 5.3.4) and nothing is stored', async () => {
+    const client = await openTransaction(['a@local.test', 'b@local.test', 'c@local.test']);
+    // 4 KB is under the message limit, but three copies of it are over the 10 000-byte transaction budget.
+    const reply = await client.data(message({ From: 'bob@out.example', Subject: 'wide' }, 'x'.repeat(4000)));
+    expect(reply.lines[0]).toMatch(/^552 5\.3\.4 message too large for 3 recipients/);
+    expect(delivered).toEqual([]);
+    await client.quit();
   });
 });

@@ -224,6 +224,24 @@ export const MailConfigSchema = z.strictObject({
   runtime_webhook_url: z.union([httpUrl, z.literal('')]).default('http://127.0.0.1:8888/api/webhooks/email'),
   /** SMTP relay for mail to non-local addresses; without it such mail is refused with a clear error. */
   relay: MailRelaySchema.optional(),
+  /**
+   * Exact `Host` values the mail HTTP server answers besides its listen address and localhost/127.0.0.1/[::1] on its
+   * port (and the host of `[mcp] mail_server_url`), e.g. `["mail.internal:8090"]`. Anything else gets 403: DNS
+   * rebinding. @default []
+   */
+  allowed_hosts: z.array(z.string().min(1)).default([]),
+  /** Messages SMTP intake reads and stores at once; past it, DATA is answered 451 4.3.2 (try again). @default 8 */
+  smtp_max_parallel_messages: z.int().positive().default(8),
+  /** Recipients per SMTP transaction; more get 452 4.5.3 (the client sends the rest in another). @default 100 */
+  smtp_max_recipients: z.int().positive().max(1000).default(100),
+  /** Bytes one SMTP transaction may store: message size × recipients; past it, 552 5.3.4. @default 52428800 */
+  smtp_max_transaction_bytes: z.int().positive().default(50 * 1024 * 1024),
+  /** send_email per sender: at most `points` messages per `duration_s` seconds. @default { points = 20, duration_s = 3600 } */
+  send_rate: z.strictObject({ points: z.int().positive(), duration_s: z.int().positive() }).default({ points: 20, duration_s: 3600 }),
+  /** Recipients one send_email may have. @default 20 */
+  max_recipients: z.int().positive().max(1000).default(20),
+  /** Domains send_email may write to (local ones included); `[]` allows any. @default [] */
+  allowed_recipient_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).default([]),
 });
 
 export const WebhooksConfigSchema = z.strictObject({

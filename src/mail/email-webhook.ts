@@ -3,10 +3,11 @@ import { simpleParser, type AddressObject } from 'mailparser';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
+import { AddressSchema } from './maildir/mailbox-address.js';
 import { signWebhook } from './webhook-signature.js';
 
 export const EmailWebhookPayloadSchema = z.object({
-  user_email: z.email(),
+  user_email: AddressSchema,
   email_id: z.string().min(1),
   from: z.string(),
   subject: z.string(),

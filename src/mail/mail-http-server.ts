@@ -5,6 +5,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { allowedHostsFor, hostRefusal, type AllowedHosts } from './allowed-hosts.js';
 import { describeMailTools } from './mail-tools.js';
 
 export interface MailHttpServerOptions {
@@ -12,6 +13,8 @@ export interface MailHttpServerOptions {
   port: number;
   /** Required from every MCP client when set; mandatory when `host` is not loopback. */
   authToken: string;
+  /** `Host` values accepted besides the listen address and the loopback names on its port. @default [] */
+  allowedHosts?: readonly string[];
   /** A fresh MCP server per request: the endpoint is stateless, so a restart never strands a client's session. */
   createMcpServer: () => McpServer;
   logger: Logger;
@@ -20,13 +23,31 @@ export interface MailHttpServerOptions {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** MCP requests are small JSON-RPC messages; anything bigger is a mistake or an attack. */
 const MAX_BODY_BYTES = 1024 * 1024;
+const JSON_RPC_SERVER_ERROR = -32000;
+const JSON_RPC_PARSE_ERROR = -32700;
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || host.startsWith('127.');
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+/** The client's fault (4xx): answered as such and logged quietly; anything else is ours (500, logged loudly). */
+class HttpRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'HttpRequestError';
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+function rpcError(code: number, message: string): object {
+  return { jsonrpc: '2.0', error: { code, message }, id: null };
 }
 
 function readBody(req: IncomingMessage): Promise<unknown> {
@@ -34,10 +55,13 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY_BYTES) return;
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new Error(`request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        chunks.length = 0;
+        // Stop reading; the 413 goes out with `Connection: close`, which ends the upload too.
+        req.pause();
+        reject(new HttpRequestError(413, `request body over ${MAX_BODY_BYTES} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -46,14 +70,25 @@ function readBody(req: IncomingMessage): Promise<unknown> {
       try {
         resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined);
       } catch (error) {
-        reject(error);
+        reject(new HttpRequestError(400, `body is not JSON: ${errorMessage(error)}`, { cause: error }));
       }
     });
-    req.on('error', reject);
+    req.on('error', (error) => reject(new HttpRequestError(400, `request failed: ${errorMessage(error)}`, { cause: error })));
   });
 }
 
-/** The mail MCP server over Streamable HTTP (`/mcp`), plus `GET /health` and the seed's `GET /mcp/tools`. */
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://mail').pathname;
+  } catch (error) {
+    throw new HttpRequestError(400, 'malformed request URL', { cause: error });
+  }
+}
+
+/**
+ * The mail MCP server over Streamable HTTP (`/mcp`), plus `GET /health` and the seed's `GET /mcp/tools`. Every route
+ * checks `Host` and `Origin` first (DNS rebinding), and no exception leaves the request handler.
+ */
 export class MailHttpServer {
   private constructor(
     private readonly http: Server,
@@ -64,48 +99,78 @@ export class MailHttpServer {
     if (!options.authToken && !isLoopback(options.host)) {
       throw new Error(`The mail MCP server listens on ${options.host}, beyond loopback: set [mail] auth_token (or MAIL_AUTH_TOKEN) so that only the runtime can use it.`);
     }
+    const { logger } = options;
     const expected = Buffer.from(`Bearer ${options.authToken}`);
     const authorized = (req: IncomingMessage) => {
       if (!options.authToken) return true;
       const given = Buffer.from(req.headers.authorization ?? '');
       return given.length === expected.length && timingSafeEqual(given, expected);
     };
+    // Known once listening: port 0 picks the port.
+    let allowed: AllowedHosts = { hosts: [], origins: [] };
 
-    const http = createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://mail').pathname;
+    const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      const refusal = hostRefusal(req.headers, allowed);
+      if (refusal) return json(res, 403, { error: refusal });
+      const path = pathOf(req);
       if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok' });
-      if (path !== '/mcp' && path !== '/mcp/tools') return json(res, 404, { error: `No route for ${path}` });
+      if (path !== '/mcp' && path !== '/mcp/tools') return json(res, 404, { error: 'No such route' });
       if (!authorized(req)) return json(res, 401, { error: 'Missing or wrong bearer token' });
       if (path === '/mcp/tools') return json(res, 200, { tools: describeMailTools() });
       // Stateless: there is no server-initiated stream to open and no session to end.
-      if (req.method !== 'POST') {
-        return json(res, 405, { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this endpoint is stateless, use POST.' }, id: null });
-      }
-      void handleMcp(req, res);
-    });
-
-    const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method !== 'POST') return json(res, 405, rpcError(JSON_RPC_SERVER_ERROR, 'Method not allowed: this endpoint is stateless, use POST.'));
+      const body = await readBody(req);
       const server = options.createMcpServer();
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on('close', () => {
-        void transport.close();
-        void server.close();
+      // The SDK's own DNS-rebinding check as well, with the same lists: a second lock on the MCP route.
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: true,
+        enableDnsRebindingProtection: true,
+        allowedHosts: [...allowed.hosts],
+        allowedOrigins: [...allowed.origins],
       });
-      try {
-        const body = await readBody(req);
-        await server.connect(transport);
-        await transport.handleRequest(req, res, body);
-      } catch (error) {
-        options.logger.warn({ err: errorMessage(error) }, 'bad MCP request');
-        if (!res.headersSent) json(res, 400, { jsonrpc: '2.0', error: { code: -32700, message: `Bad request: ${errorMessage(error)}` }, id: null });
-      }
+      res.on('close', () => {
+        transport.close().catch((err: unknown) => logger.debug({ err: errorMessage(err) }, 'MCP transport close failed'));
+        server.close().catch((err: unknown) => logger.debug({ err: errorMessage(err) }, 'MCP server close failed'));
+      });
+      await server.connect(transport);
+      await transport.handleRequest(req, res, body);
     };
+
+    const fail = (res: ServerResponse, error: unknown) => {
+      const clientFault = error instanceof HttpRequestError;
+      if (clientFault) logger.debug({ err: errorMessage(error) }, 'bad mail HTTP request');
+      else logger.error({ err: error }, 'mail HTTP request failed');
+      if (res.headersSent) return void res.destroy();
+      const status = clientFault ? error.status : 500;
+      const message = clientFault ? `Bad request: ${error.message}` : 'Internal error (see the mail server log)';
+      json(res, status, rpcError(clientFault ? JSON_RPC_PARSE_ERROR : JSON_RPC_SERVER_ERROR, message), clientFault ? { Connection: 'close' } : {});
+    };
+
+    const http = createServer((req, res) => {
+      route(req, res).catch((error: unknown) => {
+        try {
+          fail(res, error);
+        } catch (failure) {
+          logger.error({ err: failure }, 'mail HTTP error reply failed');
+          res.destroy();
+        }
+      });
+    });
+    // Unparseable HTTP never reaches the handler: answer 400 and drop the socket (Node's default, minus the throw risk).
+    http.on('clientError', (error, socket) => {
+      logger.debug({ err: errorMessage(error) }, 'malformed HTTP from a mail client');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
 
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(options.port, options.host, () => resolve());
     });
-    return new MailHttpServer(http, (http.address() as AddressInfo).port);
+    const port = (http.address() as AddressInfo).port;
+    allowed = allowedHostsFor(options.host, port, options.allowedHosts);
+    return new MailHttpServer(http, port);
   }
 
   /** Safe to call twice. */

@@ -6,6 +6,7 @@ import { MailHttpServer } from './mail-http-server.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
 import { OutgoingMail } from './outgoing-mail.js';
+import { SendPolicy } from './send-policy.js';
 import { SmtpIntake } from './smtp-intake.js';
 
 export interface MailService {
@@ -21,11 +22,16 @@ function hostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(addr.slice(at + 1)) };
 }
 
+/** The runtime reaches the mail server at `[mcp] mail_server_url` (same config file): that name is ours too. */
+function runtimeFacingHost(config: Config): string[] {
+  return config.mcp.mail_server_url ? [new URL(config.mcp.mail_server_url).host] : [];
+}
+
 /** The bundled mail server: Maildir store, MCP tools over HTTP, SMTP intake announcing new mail to the runtime. */
 export async function startMailService({ config, logger }: { config: Config; logger: Logger }): Promise<MailService> {
   const mail = config.mail;
   const store = new MaildirStore({ root: mail.maildir_root, localDomains: mail.local_domains });
-  const outgoing = new OutgoingMail(store, mail.relay);
+  const outgoing = new OutgoingMail(store, mail.relay, SendPolicy.fromConfig(mail));
 
   let webhook: WebhookSender | undefined;
   if (mail.runtime_webhook_url && config.webhooks.secret) {
@@ -37,6 +43,7 @@ export async function startMailService({ config, logger }: { config: Config; log
   const http = await MailHttpServer.start({
     ...hostPort(mail.mcp_listen_addr),
     authToken: mail.auth_token,
+    allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
     createMcpServer: () => createMailMcpServer({ store, outgoing, logger }),
     logger,
   });
@@ -46,6 +53,9 @@ export async function startMailService({ config, logger }: { config: Config; log
       ...hostPort(mail.smtp_listen_addr),
       localDomains: mail.local_domains,
       maxMessageBytes: mail.max_message_bytes,
+      maxParallelMessages: mail.smtp_max_parallel_messages,
+      maxRecipients: mail.smtp_max_recipients,
+      maxTransactionBytes: mail.smtp_max_transaction_bytes,
       deliver: (address, raw) => store.deliver(address, raw),
       logger,
       ...(webhook

@@ -3,8 +3,10 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAILBOX_CAPABILITY } from '../mcp/tool-descriptor.js';
 import { MailError, type EmailMessage, type EmailSummary, type MaildirStore } from './maildir/index.js';
 import { SendRefusedError, parseRecipients, type OutgoingMail } from './outgoing-mail.js';
+import { capMessage, capSummary } from './result-limits.js';
 
 export interface MailToolsDeps {
   store: MaildirStore;
@@ -76,14 +78,18 @@ function summaryLine(summary: EmailSummary, index: number): string {
   return `${index + 1}. ${summary.seen ? '' : '[unread] '}From: ${summary.from} | Subject: ${summary.subject} | Date: ${date} | id: ${summary.id}\n   ${summary.snippet}`;
 }
 
-function listResult(address: string, summaries: EmailSummary[], heading: string): CallToolResult {
+function listResult(address: string, found: EmailSummary[], heading: string): CallToolResult {
+  const summaries = found.map(capSummary);
   const text = summaries.length === 0 ? `${heading}: none.` : `${heading} (${summaries.length}):\n${summaries.map(summaryLine).join('\n')}`;
   return { content: [{ type: 'text', text }], structuredContent: { mailbox: address, emails: summaries } };
 }
 
-function messageResult(message: EmailMessage): CallToolResult {
-  const body = message.text.length > MAX_BODY_CHARS_FOR_LLM ? `${message.text.slice(0, MAX_BODY_CHARS_FOR_LLM)}\n[… truncated]` : message.text;
-  const attachments = message.attachments.length ? `\nAttachments: ${message.attachments.map((a) => `${a.filename} (${a.contentType}, ${a.size} bytes)`).join(', ')}` : '';
+function messageResult(full: EmailMessage): CallToolResult {
+  const message = capMessage(full);
+  const cut = message.body_truncated || message.text.length > MAX_BODY_CHARS_FOR_LLM;
+  const body = cut ? `${message.text.slice(0, MAX_BODY_CHARS_FOR_LLM)}\n[… truncated: the body is ${message.body_bytes} bytes]` : message.text;
+  const more = message.attachments_total > message.attachments.length ? ` and ${message.attachments_total - message.attachments.length} more` : '';
+  const attachments = message.attachments.length ? `\nAttachments: ${message.attachments.map((a) => `${a.filename} (${a.contentType}, ${a.size} bytes)`).join(', ')}${more}` : '';
   const text = [
     `From: ${message.from}`,
     `To: ${message.to}`,
@@ -110,7 +116,8 @@ export function createMailMcpServer({ store, outgoing, logger }: MailToolsDeps):
     }
   };
 
-  const server = new McpServer({ name: 'ai-runtime-mail', version: '0.1.0' });
+  // Tells the runtime "pin my mailbox arguments", whatever name or transport it knows this server under.
+  const server = new McpServer({ name: 'ai-runtime-mail', version: '0.1.0' }, { capabilities: { experimental: { [MAILBOX_CAPABILITY]: { arguments: ['email', 'from'] } } } });
   const t = MAIL_TOOLS;
 
   server.registerTool('send_email', t.send_email, (args) =>

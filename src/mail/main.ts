@@ -6,6 +6,7 @@ import { stopOnSignals } from '../stop-signals.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
 import { OutgoingMail } from './outgoing-mail.js';
+import { SendPolicy } from './send-policy.js';
 import { startMailService } from './mail-service.js';
 
 /**
@@ -18,7 +19,12 @@ async function main(): Promise<void> {
   if (process.argv.includes('--stdio')) {
     // stdout is the MCP channel: logs go to stderr.
     const store = new MaildirStore({ root: config.mail.maildir_root, localDomains: config.mail.local_domains });
-    await createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay) }).connect(new StdioServerTransport());
+    const server = createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay, SendPolicy.fromConfig(config.mail)) });
+    // The client closes stdin to ask us to go; exiting promptly spares it the SIGTERM fallback.
+    process.stdin.once('end', () => {
+      void server.close().finally(() => process.exit(0));
+    });
+    await server.connect(new StdioServerTransport());
     return;
   }
   const logger = createLogger(config.log.level, 'mail-server');

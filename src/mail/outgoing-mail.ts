@@ -1,8 +1,9 @@
 import { createTransport, type Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { z } from 'zod';
 import type { MailConfig } from '../config/schema.js';
 import { MailFolder, type MaildirStore } from './maildir/index.js';
+import { AddressSchema } from './maildir/mailbox-address.js';
+import type { SendPolicy } from './send-policy.js';
 
 export interface OutgoingEmail {
   from: string;
@@ -26,7 +27,6 @@ export class SendRefusedError extends Error {
   }
 }
 
-const Address = z.email();
 
 /** Splits "a@x.com, b@y.org" into checked, lower-cased addresses. */
 export function parseRecipients(to: string): string[] {
@@ -35,7 +35,7 @@ export function parseRecipients(to: string): string[] {
     .map((a) => a.trim().toLowerCase())
     .filter(Boolean);
   if (addresses.length === 0) throw new SendRefusedError('No recipient: "to" must hold at least one address.');
-  const invalid = addresses.filter((a) => !Address.safeParse(a).success);
+  const invalid = addresses.filter((a) => !AddressSchema.safeParse(a).success);
   if (invalid.length) throw new SendRefusedError(`Invalid recipient address: ${invalid.join(', ')}.`);
   return addresses;
 }
@@ -59,6 +59,8 @@ export class OutgoingMail {
   constructor(
     private readonly store: MaildirStore,
     relay: MailConfig['relay'],
+    /** Rate, recipient count and recipient domains; none: no limits (tests of delivery alone). */
+    private readonly policy?: SendPolicy,
   ) {
     this.relay = relay
       ? createTransport({
@@ -72,6 +74,7 @@ export class OutgoingMail {
 
   async send(email: OutgoingEmail): Promise<SendResult> {
     if (!this.store.isLocal(email.from)) throw new SendRefusedError(`The sender ${email.from} is not a mailbox on this server.`);
+    await this.policy?.admit(email.from, email.to);
     const local = email.to.filter((a) => this.store.isLocal(a));
     const remote = email.to.filter((a) => !this.store.isLocal(a));
     if (remote.length && !this.relay) {

@@ -3,6 +3,9 @@ import { hostname } from 'node:os';
 import { domainToASCII } from 'node:url';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { drain, formatProblem, readMessage, stripMboxSeparator } from './smtp-data.js';
+
+export { stripMboxSeparator } from './smtp-data.js';
 
 export interface SmtpIntakeOptions {
   host: string;
@@ -21,24 +24,29 @@ export interface SmtpIntakeOptions {
   serverName?: string;
   /** How long `close()` lets connected clients finish before they are told 421 and cut off. */
   closeTimeoutMs?: number;
+  /** Messages read and stored at once, over all connections; past it DATA gets 451 4.3.2. @default 8 */
+  maxParallelMessages?: number;
+  /** Recipients per transaction; more get 452 (RFC 5321 §4.5.3.1.8 asks for at least 100). @default 100 */
+  maxRecipients?: number;
+  /** Bytes one transaction may store, message size × recipients; past it, 552 5.3.4. @default 52428800 */
+  maxTransactionBytes?: number;
 }
 
-const DEFAULTS = { serverName: hostname(), closeTimeoutMs: 10_000 } satisfies Partial<SmtpIntakeOptions>;
+const DEFAULTS = {
+  serverName: hostname(),
+  closeTimeoutMs: 10_000,
+  maxParallelMessages: 8,
+  maxRecipients: 100,
+  maxTransactionBytes: 50 * 1024 * 1024,
+} satisfies Partial<SmtpIntakeOptions>;
 
-/** RFC 5321 §4.5.3.1.8 asks servers to take at least 100; more per transaction is more likely a mistake than a mailing. */
-const MAX_RECIPIENTS = 100;
-
-/** An RFC 5322 field name (printable ASCII but ":") followed by the colon; obsolete syntax allows blanks before it. */
-const HEADER_FIELD = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
-/** An mbox separator ("From sender date") that exports and some MTAs leave on the first line; not part of the message. */
-const MBOX_SEPARATOR = /^From [^\r\n]*\r?\n/;
-
-/** Drops a leading mbox separator, as delivery agents do, so that the stored message starts with its headers. */
-export function stripMboxSeparator(raw: Buffer): Buffer {
-  const head = raw.subarray(0, Math.min(raw.length, 1000)).toString('latin1');
-  const match = MBOX_SEPARATOR.exec(head);
-  return match && !HEADER_FIELD.test(match[0]) ? raw.subarray(match[0].length) : raw;
+interface StoredCopy {
+  address: string;
+  emailId: string;
+  /** The headers added to this copy; the rest is the message, shared by every copy. */
+  trace: Buffer;
 }
+
 /** A reply text that starts with its own enhanced status code (RFC 3463). */
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -80,37 +88,6 @@ class IntakeServer extends SMTPServer {
   }
 }
 
-/** Reads the whole DATA stream; past the limit it keeps reading (the client is still sending) but stops keeping. */
-function readMessage(stream: SMTPServerDataStream, limit: number): Promise<Buffer | 'too-large'> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let tooLarge = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
-      if (stream.sizeExceeded || kept + chunk.length > limit) {
-        tooLarge = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-      kept += chunk.length;
-    });
-    stream.once('end', () => resolve(tooLarge || stream.sizeExceeded ? 'too-large' : Buffer.concat(chunks, kept)));
-    stream.once('error', reject);
-    stream.once('close', () => reject(new Error('The client went away during DATA.')));
-  });
-}
-
-/** Why a message cannot be accepted as Internet mail, or undefined when its first line is a header field. */
-function formatProblem(raw: Buffer): string | undefined {
-  if (raw.toString('latin1').trim() === '') return '5.6.0 message is empty';
-  const firstLine = raw.subarray(0, Math.min(raw.length, 1000)).toString('latin1').split(/\r?\n/, 1)[0] ?? '';
-  if (!HEADER_FIELD.test(firstLine)) {
-    return '5.6.0 message has no header section: the first line must be a header field such as "From: a@example.com"';
-  }
-  return undefined;
-}
 
 /** An SMTP listener that stores mail for local domains. No AUTH, no STARTTLS: it sits on a trusted network behind a TLS proxy. */
 export class SmtpIntake {
@@ -119,13 +96,18 @@ export class SmtpIntake {
   private readonly localDomains: Set<string>;
   /** Transactions past the DATA terminator; `close()` lets them finish so nothing is stored after the caller moved on. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Messages being read or stored now: each may hold up to `maxMessageBytes` in memory. */
+  private receiving = 0;
   private closed: Promise<void> | undefined;
 
   private constructor(options: SmtpIntakeOptions) {
     this.options = { ...DEFAULTS, ...withoutUndefined(options) };
-    const { localDomains, maxMessageBytes, logger, serverName, closeTimeoutMs } = this.options;
+    const { localDomains, maxMessageBytes, logger, serverName, closeTimeoutMs, maxRecipients } = this.options;
     if (localDomains.length === 0) throw new Error('The SMTP intake needs at least one local domain.');
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) throw new RangeError(`maxMessageBytes must be a positive integer, got ${maxMessageBytes}.`);
+    for (const key of ['maxMessageBytes', 'maxParallelMessages', 'maxRecipients', 'maxTransactionBytes'] as const) {
+      const value = this.options[key];
+      if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${key} must be a positive integer, got ${value}.`);
+    }
     this.localDomains = new Set(localDomains.map(asciiDomain));
     this.server = new IntakeServer({
       name: serverName,
@@ -133,14 +115,21 @@ export class SmtpIntake {
       disabledCommands: ['AUTH', 'STARTTLS'],
       // Off by default in smtp-server; on, its own refusals carry codes too (bad address syntax → 501 5.1.3).
       hideENHANCEDSTATUSCODES: false,
-      maxRecipients: MAX_RECIPIENTS,
+      maxRecipients,
       // Reverse DNS of peers on our own network tells nothing and can stall the greeting.
       disableReverseLookup: true,
       closeTimeout: closeTimeoutMs,
       logger: logger.child({ component: 'smtp-server' }),
-      onRcptTo: (address, _session, callback) => callback(this.checkRecipient(address.address)),
+      // Each handler is an edge: whatever goes wrong becomes a reply, never an exception in smtp-server's event loop.
+      onRcptTo: (address, session, callback) => {
+        try {
+          callback(this.checkRecipient(address.address));
+        } catch (error) {
+          callback(this.replyFor(error, session));
+        }
+      },
       onData: (stream, session, callback) => {
-        const transaction = this.receive(stream, session).then(
+        const transaction = this.admit(stream, session).then(
           (ids) => callback(null, `2.0.0 Ok: queued as ${ids.join(',')}`),
           (error: unknown) => callback(this.replyFor(error, session)),
         );
@@ -186,21 +175,45 @@ export class SmtpIntake {
     return lower.includes('@') ? lower : `${lower}@${this.options.localDomains[0]}`;
   }
 
+  /** At most `maxParallelMessages` messages in memory at once; the rest are told to come back (their data is dropped). */
+  private async admit(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string[]> {
+    const { maxParallelMessages, logger } = this.options;
+    if (this.receiving >= maxParallelMessages) {
+      logger.warn({ session: session.id, receiving: this.receiving }, 'SMTP intake busy; answering 451 4.3.2');
+      await drain(stream);
+      throw smtpReply(451, `4.3.2 too busy: ${maxParallelMessages} messages are being received, try again later`);
+    }
+    this.receiving += 1;
+    try {
+      return await this.receive(stream, session);
+    } finally {
+      this.receiving -= 1;
+    }
+  }
+
   private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string[]> {
-    const { maxMessageBytes, deliver, logger } = this.options;
-    const received = await readMessage(stream, maxMessageBytes);
-    if (received === 'too-large') throw smtpReply(552, `5.3.4 message too large (limit ${maxMessageBytes} bytes)`);
+    const { maxMessageBytes, maxTransactionBytes, deliver, logger } = this.options;
+    const recipients = Math.max(1, session.envelope.rcptTo.length);
+    // One copy is stored per recipient: the transaction's budget shrinks the message limit.
+    const limit = Math.min(maxMessageBytes, Math.floor(maxTransactionBytes / recipients));
+    const received = await readMessage(stream, limit);
+    if (received === 'too-large') {
+      throw smtpReply(552, limit < maxMessageBytes
+        ? `5.3.4 message too large for ${recipients} recipients (limit ${maxTransactionBytes} bytes per transaction): send it to fewer at a time`
+        : `5.3.4 message too large (limit ${maxMessageBytes} bytes)`);
+    }
     const raw = stripMboxSeparator(received);
     const problem = formatProblem(raw);
     if (problem) throw smtpReply(554, problem);
 
     const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const copies: { address: string; emailId: string; raw: Buffer }[] = [];
+    // Only the small trace headers are kept per copy: a copy's bytes are rebuilt when it is announced.
+    const copies: StoredCopy[] = [];
     for (const recipient of session.envelope.rcptTo) {
       const address = this.mailbox(recipient.address);
-      const copy = Buffer.concat([this.traceHeaders(session, sender, address, raw), raw]);
+      const trace = this.traceHeaders(session, sender, address, raw);
       try {
-        copies.push({ address, emailId: await deliver(address, copy), raw: copy });
+        copies.push({ address, emailId: await deliver(address, Buffer.concat([trace, raw])), trace });
       } catch (error) {
         logger.error({ err: error, address, session: session.id, stored: copies.map((c) => c.address) }, 'Storing an incoming message failed; answering 451');
         // Copies stored so far stay (the store has no rollback) but are not announced: the client sends again.
@@ -208,18 +221,22 @@ export class SmtpIntake {
       }
     }
     logger.info({ session: session.id, from: sender, to: copies.map((c) => c.address), ids: copies.map((c) => c.emailId), bytes: raw.length }, 'Incoming message stored');
-    await this.announce(copies);
+    await this.announce(copies, raw);
     return copies.map((c) => c.emailId);
   }
 
   /** Runs onDelivered for every copy before the 250 so a slow receiver slows intake instead of piling up work. */
-  private async announce(copies: { address: string; emailId: string; raw: Buffer }[]): Promise<void> {
+  private async announce(copies: StoredCopy[], raw: Buffer): Promise<void> {
     const { onDelivered, logger } = this.options;
     if (!onDelivered) return;
-    const results = await Promise.allSettled(copies.map(async (copy) => onDelivered(copy)));
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') logger.error({ err: result.reason, address: copies[i]?.address, emailId: copies[i]?.emailId }, 'onDelivered failed; the message stays stored');
-    });
+    // One copy at a time: with every copy rebuilt at once, 100 recipients would hold 100 messages in memory.
+    for (const { address, emailId, trace } of copies) {
+      try {
+        await onDelivered({ address, emailId, raw: Buffer.concat([trace, raw]) });
+      } catch (error) {
+        logger.error({ err: error, address, emailId }, 'onDelivered failed; the message stays stored');
+      }
+    }
   }
 
   private traceHeaders(session: SMTPServerSession, sender: string, address: string, raw: Buffer): Buffer {

@@ -1,4 +1,3 @@
-import { MAIL_SERVER_NAME } from './registry.js';
 import type { ToolDescriptor } from './tool-descriptor.js';
 
 /** Arguments of mail tools that name a mailbox: `email` for every tool, `from` for `send_email`. */
@@ -10,12 +9,12 @@ function declares(tool: ToolDescriptor, name: string): boolean {
 }
 
 /**
- * The LLM never chooses whose mailbox a call touches: for tools of the mail server, every mailbox argument is
+ * The LLM never chooses whose mailbox a call touches: for tools of a mail server (`pinsMailbox`), every mailbox argument is
  * overwritten with the signed-in user's address, whatever the model (or an edited approval) put there. Applied when a
  * call is planned (so the user is shown the call as made) and again just before it leaves.
  */
 export function pinMailboxArguments(tool: ToolDescriptor | undefined, args: Record<string, unknown>, userEmail: string): Record<string, unknown> {
-  if (!tool || tool.server !== MAIL_SERVER_NAME) return args;
+  if (!tool?.pinsMailbox) return args;
   const pinned = { ...args };
   for (const name of MAILBOX_ARGUMENTS) if (declares(tool, name)) pinned[name] = userEmail;
   return pinned;

@@ -7,7 +7,10 @@ import type { Logger } from '../logger.js';
 import { McpServerConnection, type McpServerStatus } from './server-connection.js';
 import { NAMESPACE_SEPARATOR, type ToolDescriptor } from './tool-descriptor.js';
 
-/** The name the bundled mail server gets when it comes from `[mcp] mail_server_url`. */
+/**
+ * The name the mail server gets when it comes from `[mcp] mail_server_url`. That entry is pinned even if the server
+ * does not advertise `MAILBOX_CAPABILITY` (an older or external mail server); any other is pinned when it does.
+ */
 export const MAIL_SERVER_NAME = 'mail';
 
 export interface McpServerHealth {
@@ -104,6 +107,7 @@ export class McpRegistry extends EventEmitter<McpRegistryEvents> {
           description: tool.description ?? tool.title ?? tool.name,
           inputSchema: tool.inputSchema as Record<string, unknown>,
           annotations: tool.annotations ?? {},
+          pinsMailbox: connection.servesMailboxes || connection.name === MAIL_SERVER_NAME,
         });
       }
     }

@@ -7,6 +7,7 @@ import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } fro
 import type { McpServerConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAILBOX_CAPABILITY } from './tool-descriptor.js';
 
 export const McpServerStatus = {
   Connecting: 'connecting',
@@ -40,12 +41,30 @@ export class McpServerUnavailableError extends Error {
 const CLIENT_INFO = { name: 'ai-runtime', version: '0.1.0' };
 
 /**
+ * What a spawned MCP server inherits from the runtime: enough to find programs and speak the user's locale, nothing
+ * else. The runtime's environment holds its secrets (`JWT_SECRET`, `ADMIN_TOKEN`, `DATABASE_URL`, …); a server that
+ * needs a value gets it through its own `env` in the config.
+ */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
+
+export function stdioEnvironment(configured: Record<string, string> | undefined, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = parent[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...configured };
+}
+
+/**
  * One MCP server: connects, lists tools (again on `tools/list_changed`), and reconnects with exponential backoff
  * whenever the server goes away, at start-up or later.
  */
 export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
   status: McpServerStatus = McpServerStatus.Connecting;
   tools: Tool[] = [];
+  /** Whether the connected server advertised `MAILBOX_CAPABILITY` (read at every connect: a server may be replaced). */
+  servesMailboxes = false;
   lastError: string | undefined;
   private client: Client | undefined;
   private retryDelay: number;
@@ -76,7 +95,7 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     return new StdioClientTransport({
       command: this.config.command,
       args: this.config.args,
-      env: { ...(process.env as Record<string, string>), ...this.config.env },
+      env: stdioEnvironment(this.config.env),
       stderr: 'pipe',
     });
   }
@@ -91,6 +110,7 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     this.client = client;
     try {
       await client.connect(this.createTransport());
+      this.servesMailboxes = client.getServerCapabilities()?.experimental?.[MAILBOX_CAPABILITY] !== undefined;
       // Only now: during a failed connect the transport also closes, and the real error is the useful one.
       client.onclose = () => {
         if (this.client === client) this.markDown(client, new Error('connection closed'));

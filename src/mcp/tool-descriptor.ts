@@ -8,6 +8,11 @@ export interface ToolDescriptor {
   description: string;
   inputSchema: Record<string, unknown>;
   annotations: ToolAnnotations;
+  /**
+   * The tool belongs to a mail server: its mailbox arguments are the signed-in user's, never the model's choice. Set
+   * from what the server says about itself (`MAILBOX_CAPABILITY`), not from the name it was configured under.
+   */
+  pinsMailbox: boolean;
 }
 
 export interface ToolAnnotations {
@@ -20,3 +25,10 @@ export interface ToolAnnotations {
 
 /** Separator between server and tool in a namespaced name; `.` and `/` confuse some models' tool templates. */
 export const NAMESPACE_SEPARATOR = '__';
+
+/**
+ * The experimental capability a server advertises in its `initialize` result to say "my tools' `email`/`from`
+ * arguments name a mailbox": the bundled mail server does, so it is pinned however it is registered (any name, URL
+ * or stdio).
+ */
+export const MAILBOX_CAPABILITY = 'ai-runtime/mailbox';
