@@ -21,7 +21,7 @@ import { createAuthenticator, logAuthSetup } from './server/auth.js';
 import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { webAssetRoutes } from './server/web-assets.js';
-import { ProtocolHandler } from './server/protocol-handler.js';
+import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { shutdownStep } from './shutdown-step.js';
@@ -169,6 +169,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       limits,
       config: config.server,
       logger,
+      onQueueFull: () => metrics.rateLimitHit(QUEUE_FULL_SCOPE),
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
     routes: {
