@@ -105,7 +105,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   });
   const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
-  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate });
+  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate, limits });
   let server: RuntimeServer | undefined;
   // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
   const pendingWrites = new Set<Promise<void>>();

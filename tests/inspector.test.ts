@@ -494,7 +494,7 @@ describe('the no-inspector path', () => {
       logger: pino({ level: 'silent' }),
     });
     const actors = new LiveActors({ journal: { append: (_id, type) => journal.push({ type }) }, sink: socket });
-    const connection = { id: 1, send: (m: string) => sent.push(m), subscribe: () => undefined, unsubscribe: () => undefined, close: () => undefined };
+    const connection = { id: 1, ip: '127.0.0.1', send: (m: string) => sent.push(m), subscribe: () => undefined, unsubscribe: () => undefined, close: () => undefined };
     socket.open(connection);
 
     const stringify = vi.spyOn(JSON, 'stringify');

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ErrorCode } from '../src/errors.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { pino } from 'pino';
@@ -156,6 +158,31 @@ describe('rate limits in the runtime', () => {
     expect(refused.code).toBe(ErrorCode.RateLimited);
     expect(refused.retry_after_ms).toBeGreaterThan(0);
     expect(await rateLimitHits(rt, 'auth_per_ip')).toBe(1);
+  });
+
+  it('counts inspector sockets against connections_per_ip, and their sign-ins against auth_per_ip', async () => {
+    const rt = await start({ config: { admin: { token: 'rl-admin-token' }, rate_limits: { connections_per_ip: { points: 2, duration_s: 60 }, auth_per_ip: { points: 1, duration_s: 60 } } } });
+    const inspectorUrl = `${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`;
+    const openInspector = async () => {
+      const socket = new WebSocket(inspectorUrl);
+      const received: Array<{ type: string; code?: string; retry_after_ms?: number }> = [];
+      socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string; code?: string }));
+      const closedWith = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      await once(socket, 'open');
+      return { socket, received, closedWith };
+    };
+    const first = await openInspector();
+    first.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    await vi.waitFor(() => expect(first.received[0]).toMatchObject({ type: 'auth_success' }));
+    const second = await openInspector();
+    second.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    await vi.waitFor(() => expect(second.received[0]).toMatchObject({ type: 'auth_error', code: ErrorCode.RateLimited }));
+    expect(await second.closedWith).toBe(RATE_LIMITED_CLOSE_CODE);
+    // Two inspector sockets spent the IP's connection budget: a chat socket is refused now.
+    const chat = await TestClient.connect(rt.wsUrl);
+    expect((await chat.next('error')).code).toBe(ErrorCode.RateLimited);
+    expect((await chat.closed).code).toBe(RATE_LIMITED_CLOSE_CODE);
+    first.socket.close();
   });
 
   it('answers a webhook past webhooks_per_ip with 429 and Retry-After', async () => {
