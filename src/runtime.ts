@@ -22,7 +22,7 @@ import { refuseExposedDevMode } from './server/dev-mode-guard.js';
 import { emailWebhookRoute } from './server/email-webhook-route.js';
 import { healthRoute } from './server/health.js';
 import { webAssetRoutes } from './server/web-assets.js';
-import { ProtocolHandler } from './server/protocol-handler.js';
+import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { shutdownStep } from './shutdown-step.js';
@@ -109,7 +109,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   });
   const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
-  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate });
+  const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate, limits });
   let server: RuntimeServer | undefined;
   // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
   const pendingWrites = new Set<Promise<void>>();
@@ -176,6 +176,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       limits,
       config: config.server,
       logger,
+      onQueueFull: () => metrics.rateLimitHit(QUEUE_FULL_SCOPE),
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
     routes: {

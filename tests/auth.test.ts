@@ -147,6 +147,31 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
       expect((await client.closed).code).toBe(TOKEN_EXPIRED_CLOSE_CODE);
     });
 
+    it('an inspector socket with an expiring admin JWT is signed out', async () => {
+      const socket = new WebSocket(`${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`);
+      const received: Array<{ type: string; code?: string; message?: string }> = [];
+      socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string; code?: string; message?: string }));
+      const closedWith = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      await once(socket, 'open');
+      socket.send(JSON.stringify({ type: 'auth', token: await hsToken({ email: OPS, roles: ['admin'] }, { expiresIn: 1 - 30 }) }));
+
+      expect(await closedWith).toBe(TOKEN_EXPIRED_CLOSE_CODE);
+      expect(received[0]).toMatchObject({ type: 'auth_success', operator: OPS });
+      expect(received.at(-1)).toMatchObject({ type: 'auth_error', code: ErrorCode.AuthFailed, message: expect.stringMatching(/expired/) as string });
+    });
+
+    it('an inspector socket signed in with the shared admin token is not timed out', async () => {
+      const socket = new WebSocket(`${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`);
+      const received: string[] = [];
+      socket.on('message', (data) => received.push(String(data)));
+      await once(socket, 'open');
+      socket.send(JSON.stringify({ type: 'auth', token: ADMIN_TOKEN, operator: 'carol' }));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(socket.readyState).toBe(WebSocket.OPEN);
+      expect(received.map((m) => (JSON.parse(m) as { type: string }).type)).not.toContain('auth_error');
+      socket.close();
+    });
+
     it('stays signed in when the client sends a fresh token in time', async () => {
       const client = await signIn(rt, await shortLived(BOB));
       client.send({ type: 'auth', token: await hsToken({ email: BOB }) });

@@ -293,9 +293,57 @@ describe('live actor inspector', () => {
     );
     expect(rows.map((r) => r.type)).toEqual(['start', 'CHAT', 'LLM.FIRST_TOKEN', 'LLM.DONE', 'PERSIST.FLUSHED']);
     expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect(JSON.parse(rows[0]!.payload)).toEqual({ conversationId: id, userEmail: 'journal@example.com', messages: [], maxToolSteps: 5 });
+    // The history is not copied into the start record: it is read back from the messages table on export.
+    expect(JSON.parse(rows[0]!.payload)).toEqual({ conversationId: id, userEmail: 'journal@example.com', maxToolSteps: 5, messageCount: 0 });
     expect(JSON.parse(rows[1]!.payload)).toEqual({ type: 'CHAT', text: 'Hello journal' });
     expect(JSON.parse(rows[3]!.payload)).toMatchObject({ type: 'LLM.DONE', content: 'abcdef', toolCalls: [] });
+  });
+
+  it('an actor restored again and again grows the journal by a bounded amount per restore, whatever the history length', async () => {
+    const rt = await start({ config: { server: { max_message_chars: 16_000 } } });
+    const user = await rt.client('restored@example.com');
+    // A long history: ten turns of about 6 KB each.
+    for (let turn = 0; turn < 10; turn++) {
+      rt.ollama.enqueue({ tokens: ['ok'] });
+      await user.chat(`turn ${turn} ${'x'.repeat(6_000)}`);
+    }
+    const id = conversationOf(user.messages);
+    const journalBytes = async () => {
+      const rows = await rt.runtime.db.selectFrom('conversation_events').select(['type', 'payload']).where('conversation_id', '=', id).execute();
+      return { starts: rows.filter((r) => r.type === 'start').length, bytes: rows.reduce((sum, r) => sum + r.payload.length, 0) };
+    };
+    const restore = async (expectedStarts: number) => {
+      await rt.runtime.hub.sweepIdle(Date.now() + 3_600_000);
+      expect(rt.runtime.hub.size).toBe(0);
+      user.send({ type: 'resume', conversation_id: id });
+      await user.next('history');
+      return vi.waitFor(
+        async () => {
+          const now = await journalBytes();
+          if (now.starts < expectedStarts) throw new Error(`${now.starts} start records`);
+          return now;
+        },
+        { timeout: 3_000, interval: 20 },
+      );
+    };
+
+    const before = await restore(2);
+    const restores = 5;
+    let after = before;
+    for (let k = 1; k <= restores; k++) after = await restore(2 + k);
+    const perRestore = (after.bytes - before.bytes) / restores;
+    // The history is 60 KB: a restore that copied it would add that much each time.
+    expect(perRestore).toBeLessThan(300);
+
+    // Export and replay still start each actor from the whole history.
+    const exported = await exportOf(rt, id, '?reveal=1');
+    const starts = exported.records.filter((r) => r.type === 'start');
+    expect(starts).toHaveLength(2 + restores);
+    expect(starts.map((r) => (r.payload as { messages: unknown[] }).messages.length)).toEqual([0, ...Array<number>(1 + restores).fill(20)]);
+    const { status, body } = await postJson(rt, '/api/inspector/replay', JSON.stringify(exported));
+    expect(status, JSON.stringify(body)).toBe(200);
+    const { steps } = ReplayResponseSchema.parse(body);
+    expect(steps.at(-1)!.context).toMatchObject({ history_length: 20 });
   });
 
   it('exports a tool turn with an approval and replays it into the same state sequence, without calling Ollama or MCP again', async () => {
@@ -494,7 +542,7 @@ describe('the no-inspector path', () => {
       logger: pino({ level: 'silent' }),
     });
     const actors = new LiveActors({ journal: { append: (_id, type) => journal.push({ type }) }, sink: socket });
-    const connection = { id: 1, send: (m: string) => sent.push(m), subscribe: () => undefined, unsubscribe: () => undefined, close: () => undefined };
+    const connection = { id: 1, ip: '127.0.0.1', send: (m: string) => sent.push(m), subscribe: () => undefined, unsubscribe: () => undefined, close: () => undefined };
     socket.open(connection);
 
     const stringify = vi.spyOn(JSON, 'stringify');

@@ -1,11 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ErrorCode } from '../src/errors.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import { RATE_LIMITED_CLOSE_CODE } from '../src/server/protocol-handler.js';
+import { pino } from 'pino';
+import { ServerConfigSchema } from '../src/config/schema.js';
+import type { ConversationHub } from '../src/conversations/conversation-hub.js';
+import { MAX_QUEUED_MESSAGES, ProtocolHandler, RATE_LIMITED_CLOSE_CODE, newConnectionState } from '../src/server/protocol-handler.js';
+import type { ConversationStore } from '../src/storage/conversation-store.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 import { TestClient } from './support/ws-client.js';
+import type { ServerMessage } from '../src/server/protocol.js';
 
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
@@ -69,6 +76,115 @@ describe('rate limits in the runtime', () => {
     await kept[0]!.next('pong');
   });
 
+  it('a burst of 400 new_conversation on one socket is refused past the budget: no rows, no actors beyond it', async () => {
+    // The default budgets: the point is that they refuse the burst, not that a test can.
+    const rt = await start();
+    const budget = 20; // [rate_limits] conversations_per_user's default
+    const attacker = await rt.client('burst@example.com');
+    for (let i = 0; i < 400; i++) attacker.send({ type: 'new_conversation' });
+    const answered = (m: ServerMessage) => m.type === 'history' || m.type === 'error';
+    await vi.waitFor(() => expect(attacker.messages.filter(answered)).toHaveLength(400), { timeout: 10_000, interval: 50 });
+
+    const created = attacker.messages.filter((m) => m.type === 'history');
+    const refused = attacker.messages.filter((m) => m.type === 'error');
+    expect(created.length).toBeGreaterThan(0);
+    expect(created.length).toBeLessThanOrEqual(budget);
+    expect(refused.length).toBe(400 - created.length);
+    for (const error of refused) expect(error).toMatchObject({ code: ErrorCode.RateLimited, retry_after_ms: expect.any(Number) as number });
+    const rows = await rt.runtime.db.selectFrom('conversations').select('id').where('user_email', '=', 'burst@example.com').execute();
+    expect(rows).toHaveLength(created.length);
+    expect(rt.runtime.hub.size).toBe(created.length);
+    expect(await rateLimitHits(rt, 'conversations_per_user')).toBeGreaterThan(0);
+    expect(rt.config.rate_limits.conversations_per_user.points).toBe(budget);
+
+    // The budget is the user's, not the socket's: a fresh socket does not get a fresh one.
+    const again = await rt.client('burst@example.com');
+    again.send({ type: 'new_conversation' });
+    expect((await again.next('error')).code).toBe(ErrorCode.RateLimited);
+  });
+
+  it('refuses a chat that would start a conversation past conversations_per_user, but not one in a conversation it has', async () => {
+    const rt = await start({ config: { rate_limits: { conversations_per_user: { points: 1, duration_s: 60 } } } });
+    const alice = await rt.client(ALICE);
+    await alice.chat('one');
+    const fresh = await rt.client(ALICE);
+    fresh.send({ type: 'chat', message: 'a second conversation' });
+    const refused = await fresh.next('error');
+    expect(refused.code).toBe(ErrorCode.RateLimited);
+    expect(refused.message).toMatch(/new conversations/);
+    expect((await alice.chat('two')).at(-1)).toMatchObject({ type: 'done', reason: 'complete' });
+    const rows = await rt.runtime.db.selectFrom('conversations').select('id').where('user_email', '=', ALICE).execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  it('counts every message type against messages_per_user: list_conversations past it is refused', async () => {
+    const rt = await start({ config: { rate_limits: { messages_per_user: { points: 3, duration_s: 60 } } } });
+    const alice = await rt.client(ALICE);
+    for (let i = 0; i < 3; i++) {
+      alice.send({ type: 'list_conversations' });
+      await alice.next('conversations');
+    }
+    alice.send({ type: 'list_conversations' });
+    const refused = await alice.next('error');
+    expect(refused.code).toBe(ErrorCode.RateLimited);
+    expect(refused.retry_after_ms).toBeGreaterThan(0);
+    expect(await rateLimitHits(rt, 'messages_per_user')).toBe(1);
+    // Per user: Bob, on the same IP, still has his.
+    const bob = await rt.client(BOB);
+    bob.send({ type: 'list_conversations' });
+    await bob.next('conversations');
+  });
+
+  it('counts every frame from an IP, even before sign-in, against messages_per_ip', async () => {
+    const rt = await start({ config: { rate_limits: { messages_per_ip: { points: 2, duration_s: 60 } } } });
+    const client = await rt.client();
+    client.send({ type: 'ping' });
+    await client.next('pong');
+    client.sendRaw('not json');
+    await client.next('error', (e) => e.code === ErrorCode.InvalidJson);
+    client.send({ type: 'ping' });
+    expect((await client.next('error')).code).toBe(ErrorCode.RateLimited);
+  });
+
+  it('refuses sign-in attempts past auth_per_ip with auth_error rate_limited, before the credentials are checked', async () => {
+    const rt = await start({ config: { rate_limits: { auth_per_ip: { points: 2, duration_s: 60 } } } });
+    const guesser = await rt.client();
+    for (let i = 0; i < 2; i++) {
+      guesser.send({ type: 'auth', email: 'not an email' });
+      expect((await guesser.next('auth_error')).code).toBe(ErrorCode.AuthFailed);
+    }
+    guesser.send({ type: 'auth', email: ALICE });
+    const refused = await guesser.next('auth_error');
+    expect(refused.code).toBe(ErrorCode.RateLimited);
+    expect(refused.retry_after_ms).toBeGreaterThan(0);
+    expect(await rateLimitHits(rt, 'auth_per_ip')).toBe(1);
+  });
+
+  it('counts inspector sockets against connections_per_ip, and their sign-ins against auth_per_ip', async () => {
+    const rt = await start({ config: { admin: { token: 'rl-admin-token' }, rate_limits: { connections_per_ip: { points: 2, duration_s: 60 }, auth_per_ip: { points: 1, duration_s: 60 } } } });
+    const inspectorUrl = `${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`;
+    const openInspector = async () => {
+      const socket = new WebSocket(inspectorUrl);
+      const received: Array<{ type: string; code?: string; retry_after_ms?: number }> = [];
+      socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string; code?: string }));
+      const closedWith = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      await once(socket, 'open');
+      return { socket, received, closedWith };
+    };
+    const first = await openInspector();
+    first.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    await vi.waitFor(() => expect(first.received[0]).toMatchObject({ type: 'auth_success' }));
+    const second = await openInspector();
+    second.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    await vi.waitFor(() => expect(second.received[0]).toMatchObject({ type: 'auth_error', code: ErrorCode.RateLimited }));
+    expect(await second.closedWith).toBe(RATE_LIMITED_CLOSE_CODE);
+    // Two inspector sockets spent the IP's connection budget: a chat socket is refused now.
+    const chat = await TestClient.connect(rt.wsUrl);
+    expect((await chat.next('error')).code).toBe(ErrorCode.RateLimited);
+    expect((await chat.closed).code).toBe(RATE_LIMITED_CLOSE_CODE);
+    first.socket.close();
+  });
+
   it('answers a webhook past webhooks_per_ip with 429 and Retry-After', async () => {
     const rt = await start({ config: { rate_limits: { webhooks_per_ip: { points: 1, duration_s: 30 } } } });
     const post = () => {
@@ -114,5 +230,49 @@ describe('rate limits in the runtime', () => {
         await ollama.close();
       }
     });
+  });
+});
+
+describe('the per-socket message queue', () => {
+  it('a flood of frames past the per-socket queue bound gets rate_limited and is not queued', async () => {
+    // Budgets in Redis take a round trip per frame: the queue fills while the first frame waits on it.
+    let release: () => void = () => undefined;
+    const redisRoundTrip = new Promise<void>((resolve) => (release = resolve));
+    const consumed: string[] = [];
+    const queueFull = vi.fn();
+    const handler = new ProtocolHandler({
+      hub: {} as ConversationHub,
+      store: {} as ConversationStore,
+      authenticate: Object.assign(async () => ({ email: ALICE, roles: ['user' as const] }), { verifiesTokens: false }),
+      limits: {
+        consume: async (scope) => {
+          consumed.push(scope);
+          await redisRoundTrip;
+        },
+      },
+      config: ServerConfigSchema.parse({}),
+      logger: pino({ level: 'silent' }),
+      onQueueFull: queueFull,
+    });
+    const sent: ServerMessage[] = [];
+    const connection = { send: (text: string) => void sent.push(JSON.parse(text) as ServerMessage), subscribe: () => undefined, close: () => undefined };
+    const state = newConnectionState('203.0.113.50');
+
+    for (let i = 0; i < 400; i++) handler.receive(connection, state, JSON.stringify({ type: 'ping' }));
+
+    // Refused at once, before any budget is even asked: nothing of them waits in memory.
+    const flooded = 400 - MAX_QUEUED_MESSAGES;
+    expect(sent).toHaveLength(flooded);
+    for (const message of sent) expect(message).toMatchObject({ type: 'error', code: ErrorCode.RateLimited, retry_after_ms: expect.any(Number) as number });
+    expect(queueFull).toHaveBeenCalledTimes(flooded);
+    expect(state.queued).toBe(MAX_QUEUED_MESSAGES);
+
+    release();
+    await vi.waitFor(() => expect(sent.filter((m) => m.type === 'pong')).toHaveLength(MAX_QUEUED_MESSAGES));
+    expect(consumed.filter((scope) => scope === 'messages_per_ip')).toHaveLength(MAX_QUEUED_MESSAGES);
+    expect(state.queued).toBe(0);
+    // Room again once the queue has drained.
+    handler.receive(connection, state, JSON.stringify({ type: 'ping' }));
+    await vi.waitFor(() => expect(sent.filter((m) => m.type === 'pong')).toHaveLength(MAX_QUEUED_MESSAGES + 1));
   });
 });

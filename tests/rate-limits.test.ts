@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, RateLimitedError } from '../src/errors.js';
-import { createRateLimits, type RateLimits, type RateLimitsConfig, type RateLimitsOptions } from '../src/limits/rate-limits.js';
+import { RateLimitScope, createRateLimits, type RateLimits, type RateLimitsConfig, type RateLimitsOptions } from '../src/limits/rate-limits.js';
+import { ipRateKey } from '../src/limits/ip-key.js';
 import { captureLogs } from './support/log-capture.js';
 import { TestRedis } from './support/redis-launcher.js';
 
@@ -15,16 +16,8 @@ const RESTORED_INFO = 'Redis back: rate limits are shared across nodes again';
 /** Generous budgets everywhere, so each test only tightens the scope it is about. */
 function limitsConfig(overrides: Partial<RateLimitsConfig> = {}): RateLimitsConfig {
   const roomy = { points: 1_000, duration_s: 60 };
-  return {
-    enabled: true,
-    chat_per_user: roomy,
-    chat_per_ip: roomy,
-    connections_per_ip: roomy,
-    connections_per_user: roomy,
-    webhooks_per_ip: roomy,
-    summary_requests_per_ip: roomy,
-    ...overrides,
-  };
+  const scopes = Object.fromEntries(Object.values(RateLimitScope).map((scope) => [scope, roomy])) as Record<RateLimitScope, typeof roomy>;
+  return { enabled: true, ...scopes, ...overrides };
 }
 
 
@@ -155,6 +148,49 @@ describe('rate limits without Redis', () => {
     expect(error.retryAfterMs).toBeGreaterThan(0);
     expect(error.retryAfterMs).toBeLessThanOrEqual(60_000);
     await consumeTimes(second, 2, 'chat_per_user', ALICE);
+  });
+});
+
+describe('per-IP keys', () => {
+  it('an IPv6 client rotating addresses within its /64 shares one budget', async () => {
+    const limits = await node({ redisUrl: '', config: limitsConfig({ messages_per_ip: { points: 3, duration_s: 60 }, webhooks_per_ip: { points: 1, duration_s: 60 } }) });
+    await limits.consume('messages_per_ip', '2001:db8:1:2::1');
+    await limits.consume('messages_per_ip', '2001:db8:1:2:ffff:ffff:ffff:fffe');
+    await limits.consume('messages_per_ip', '2001:0DB8:0001:0002:0000:0000:0000:abcd');
+    await refusal(limits.consume('messages_per_ip', '2001:db8:1:2:dead:beef:0:1'));
+    // The next /64 is another client.
+    await limits.consume('messages_per_ip', '2001:db8:1:3::1');
+    // Every per-IP scope, not only the socket's.
+    await limits.consume('webhooks_per_ip', '2001:db8:9:9::1');
+    await refusal(limits.consume('webhooks_per_ip', '2001:db8:9:9::2'));
+  });
+
+  it('an IPv4 client seen through a dual-stack socket (::ffff:a.b.c.d) shares its IPv4 budget', async () => {
+    const limits = await node({ redisUrl: '', config: limitsConfig({ connections_per_ip: { points: 2, duration_s: 60 } }) });
+    await limits.consume('connections_per_ip', '198.51.100.7');
+    await limits.consume('connections_per_ip', '::ffff:198.51.100.7');
+    await refusal(limits.consume('connections_per_ip', '::ffff:c633:6407'));
+    await limits.consume('connections_per_ip', '198.51.100.8');
+  });
+
+  it('does not touch per-user keys', async () => {
+    const limits = await node({ redisUrl: '', config: limitsConfig({ messages_per_user: { points: 1, duration_s: 60 } }) });
+    await limits.consume('messages_per_user', '2001:db8::1');
+    await limits.consume('messages_per_user', '2001:db8::2');
+  });
+
+  it.each([
+    ['an IPv4 address', '203.0.113.9', '203.0.113.9'],
+    ['a compressed IPv6 address', '2001:db8::1', '2001:db8:0:0::/64'],
+    ['a full IPv6 address with leading zeros and capitals', '2001:0DB8:00AA:0001:1234:5678:9ABC:DEF0', '2001:db8:aa:1::/64'],
+    ['loopback', '::1', '0:0:0:0::/64'],
+    ['a link-local address with a zone', 'fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['an IPv4-mapped address', '::ffff:192.0.2.33', '192.0.2.33'],
+    ['an IPv4-mapped address in hex', '0:0:0:0:0:ffff:c000:221', '192.0.2.33'],
+    ['an IPv4-embedded address that is not mapped', '64:ff9b::192.0.2.33', '64:ff9b:0:0::/64'],
+    ['something that is not an address', 'unknown', 'unknown'],
+  ])('keys %s by its client', (_name, ip, key) => {
+    expect(ipRateKey(ip)).toBe(key);
   });
 });
 

@@ -9,6 +9,7 @@ import { inspectorRoutes } from './inspector-routes.js';
 import { InspectorSocket } from './inspector-socket.js';
 import { InspectorStore } from './inspector-store.js';
 import { LiveActors } from './live-actors.js';
+import type { InspectorRateLimits } from './operator-sign-in.js';
 import { RevealAudit } from './reveal-audit.js';
 import { conversationStatechart } from './statechart.js';
 import { createStatelyForwarder } from './stately-forwarder.js';
@@ -23,6 +24,8 @@ export interface InspectorOptions {
   stately: boolean;
   /** Lets admin-role JWTs in, besides the `[admin] token`. */
   authenticate?: Authenticate;
+  /** The per-IP connection and sign-in budgets the chat socket spends too. Absent: nothing is rate limited. */
+  limits?: InspectorRateLimits;
 }
 
 export interface Inspector {
@@ -36,7 +39,7 @@ export interface Inspector {
 }
 
 /** The live actor inspector: observers for the hub, the journal, the socket, and the export/replay endpoints. */
-export function createInspector({ config, db, logger, stately, authenticate }: InspectorOptions): Inspector {
+export function createInspector({ config, db, logger, stately, authenticate, limits }: InspectorOptions): Inspector {
   const store = new InspectorStore(db);
   const journal = new EventJournal({ store, logger });
   const audit = new RevealAudit(store, logger);
@@ -49,6 +52,7 @@ export function createInspector({ config, db, logger, stately, authenticate }: I
     conversationExists: (id) => store.conversationExists(id),
     statechart: conversationStatechart,
     logger,
+    ...(limits ? { limits } : {}),
   });
   const actors = new LiveActors({ journal, sink: socket, ...(forwarder ? { forward: forwarder.forward } : {}) });
   let closing: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import type { InspectionEvent, Snapshot, StateValue } from 'xstate';
 import { wireState } from '../machines/conversation-machine.js';
 import { JOURNALED_EVENT_TYPES, START_RECORD } from './journal-format.js';
+import { toStoredStart } from './start-record.js';
 import type { ActorRecord } from './actor-record.js';
 import { TimelineKind } from './inspector-protocol.js';
 import type { TimelineRecord } from './timeline.js';
@@ -55,7 +56,8 @@ export function createInspectionObserver({ record, journal, sink, forward }: Ins
     const { event, sourceRef } = inspection;
     if (event.type === INIT_EVENT) {
       // The root's init event carries the actor's input: the journal's start record, and what replay starts from.
-      if (isRoot) journal.append(record.id, START_RECORD, event.input);
+      // Its history stays in the messages table (see start-record.ts): a restore must not write it all again.
+      if (isRoot) journal.append(record.id, START_RECORD, toStoredStart(event.input));
       return;
     }
     // An event relayed to a stopped actor is dropped by XState after this report: replay must not see it either.

@@ -16,6 +16,8 @@ export const InspectorErrorCode = {
   Forbidden: 'forbidden',
   /** No `[admin] token` is configured and no admin JWT can be verified: the inspector is closed. */
   InspectorDisabled: 'inspector_disabled',
+  /** Too many connections or sign-in attempts from this IP; `retry_after_ms` says when to try again. */
+  RateLimited: 'rate_limited',
   NotFound: 'not_found',
   Internal: 'internal',
 } as const;
@@ -124,8 +126,8 @@ const ActorState = { conversation_id: z.string(), state: z.string(), since: z.nu
 export const InspectorServerMessageSchemas = {
   auth_success: z.object({ type: z.literal('auth_success'), operator: z.string() }),
   /** The socket is closed right after. */
-  auth_error: z.object({ type: z.literal('auth_error'), code: z.string(), message: z.string() }),
-  error: z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  auth_error: z.object({ type: z.literal('auth_error'), code: z.string(), message: z.string(), retry_after_ms: z.int().positive().optional() }),
+  error: z.object({ type: z.literal('error'), code: z.string(), message: z.string(), retry_after_ms: z.int().positive().optional() }),
   pong: z.object({ type: z.literal('pong') }),
   /** Every live actor of this node; sent after auth and then at most ~10 times a second while something changes. */
   actors: z.object({ type: z.literal('actors'), actors: z.array(ActorSummarySchema) }),

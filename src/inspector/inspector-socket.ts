@@ -1,8 +1,11 @@
 import type { Config } from '../config/schema.js';
 import { ConversationState } from '../machines/conversation-machine.js';
-import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { AdminVia, createAdminAccess, type AdminAccess, type AdminIdentity, type Authenticate } from '../server/auth.js';
+import { AdminVia, createAdminAccess, type AdminAccess, type Authenticate } from '../server/auth.js';
+import { MAX_QUEUED_MESSAGES, QUEUE_FULL_RETRY_AFTER_MS, RATE_LIMITED_CLOSE_CODE, TOKEN_EXPIRED_CLOSE_CODE } from '../server/connection-state.js';
+import { enqueue, enqueueBounded } from '../server/message-queue.js';
+import { atExpiry, type ExpiryTimer } from '../server/token-expiry.js';
 import type { SocketConnection, SocketHandler } from '../server/ws-server.js';
 import type { ActorRecord } from './actor-record.js';
 import { Coalescer } from './coalescer.js';
@@ -15,6 +18,8 @@ import {
   type StateNodeTree,
 } from './inspector-protocol.js';
 import type { LiveActors, LiveActorsSink } from './live-actors.js';
+import { AUTH_TIMEOUT_MS, CLOSE_REFUSED, newSession, stopSessionTimers, type Session } from './inspector-session.js';
+import { admitSocket, signInOperator, type InspectorRateLimits } from './operator-sign-in.js';
 import { RevealChannel, type RevealAudit } from './reveal-audit.js';
 import { toWireEntry, type TimelineRecord } from './timeline.js';
 
@@ -22,22 +27,6 @@ import { toWireEntry, type TimelineRecord } from './timeline.js';
 const ACTOR_LIST_INTERVAL_MS = 100;
 /** While an answer streams, the token counts move without any state change: the list is refreshed this often. */
 const STREAMING_REFRESH_MS = 250;
-/** A socket that has not signed in by then is closed. */
-const AUTH_TIMEOUT_MS = 10_000;
-/** WebSocket close code for a refused sign-in (policy violation). */
-const CLOSE_REFUSED = 1008;
-
-interface Session {
-  readonly connection: SocketConnection;
-  /** Set once signed in. */
-  operator: string | undefined;
-  watching: string | undefined;
-  readonly revealed: Set<string>;
-  /** One socket's messages are handled in order, even when one waits on storage. */
-  queue: Promise<void>;
-  authTimer: NodeJS.Timeout | undefined;
-}
-
 export interface InspectorSocketDeps {
   admin: Config['admin'];
   /** Admin-role JWTs sign in too when this verifies tokens; the `[admin] token` always does. */
@@ -47,6 +36,8 @@ export interface InspectorSocketDeps {
   conversationExists: (conversationId: string) => Promise<boolean>;
   statechart: () => StateNodeTree;
   logger: Logger;
+  /** Absent: nothing is rate limited. */
+  limits?: InspectorRateLimits;
 }
 
 /**
@@ -70,31 +61,41 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
   // ── SocketHandler ──────────────────────────────────────────────────────────────────────────────────────────────
 
   open(connection: SocketConnection): void {
-    const session: Session = { connection, operator: undefined, watching: undefined, revealed: new Set(), queue: Promise.resolve(), authTimer: undefined };
-    session.authTimer = setTimeout(() => {
+    const session = newSession(connection, () => {
       this.send(session, { type: 'auth_error', code: InspectorErrorCode.Unauthenticated, message: `No "auth" message within ${AUTH_TIMEOUT_MS / 1000} s.` });
       connection.close(CLOSE_REFUSED, 'auth timeout');
-    }, AUTH_TIMEOUT_MS);
-    session.authTimer.unref();
+    });
     this.sessions.set(connection.id, session);
+    // An operator's socket is a socket: it spends the same per-IP connection budget as a chat socket.
+    enqueue(
+      session,
+      async () => {
+        const refusal = await admitSocket(this.deps.limits, connection.ip);
+        if (!refusal) return;
+        this.send(session, refusal);
+        connection.close(RATE_LIMITED_CLOSE_CODE, 'rate limited: too many new connections');
+      },
+      (error) => this.failed(session, error),
+    );
   }
 
   message(connection: SocketConnection, text: string): void {
     const session = this.sessions.get(connection.id);
     if (!session) return;
-    session.queue = session.queue
-      .then(() => this.handle(session, text))
-      .catch((error: unknown) => {
-        this.deps.logger.error({ err: errorMessage(error) }, 'inspector message failed');
-        this.send(session, { type: 'error', code: InspectorErrorCode.Internal, message: 'Internal error; see the server log.' });
-      });
+    if (enqueueBounded(session, MAX_QUEUED_MESSAGES, () => this.handle(session, text), (error) => this.failed(session, error))) return;
+    this.send(session, { type: 'error', code: InspectorErrorCode.RateLimited, message: `Too many messages waiting on this socket (${MAX_QUEUED_MESSAGES}).`, retry_after_ms: QUEUE_FULL_RETRY_AFTER_MS });
+  }
+
+  private failed(session: Session, error: unknown): void {
+    this.deps.logger.error({ err: errorMessage(error) }, 'inspector message failed');
+    this.send(session, { type: 'error', code: InspectorErrorCode.Internal, message: 'Internal error; see the server log.' });
   }
 
   close(connection: SocketConnection): void {
     const session = this.sessions.get(connection.id);
     if (!session) return;
     this.sessions.delete(connection.id);
-    if (session.authTimer) clearTimeout(session.authTimer);
+    stopSessionTimers(session);
     this.stopWatching(session);
     this.signedIn.delete(session);
     if (this.signedIn.size === 0) this.stopStreamingRefresh();
@@ -125,7 +126,7 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
     this.closed = true;
     this.actorList.stop();
     this.stopStreamingRefresh();
-    for (const session of this.sessions.values()) if (session.authTimer) clearTimeout(session.authTimer);
+    for (const session of this.sessions.values()) stopSessionTimers(session);
   }
 
   // ── messages ───────────────────────────────────────────────────────────────────────────────────────────────────
@@ -169,20 +170,13 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
       this.send(session, { type: 'error', code: InspectorErrorCode.InvalidMessage, message: 'Already signed in.' });
       return;
     }
-    if (!this.access.enabled) {
-      this.refuse(session, InspectorErrorCode.InspectorDisabled, 'The inspector is closed: no admin token is configured and no admin JWT can be verified. Set [admin] token (or ADMIN_TOKEN), or JWT sign-in ([auth] jwt_secret or jwks_url), and restart.');
+    const signIn = await signInOperator(this.access, this.deps.limits, session.connection.ip, message.token);
+    if (!signIn.ok) {
+      this.send(session, signIn.refusal);
+      session.connection.close(signIn.refusal.code === InspectorErrorCode.RateLimited ? RATE_LIMITED_CLOSE_CODE : CLOSE_REFUSED, signIn.refusal.code);
       return;
     }
-    let identity: AdminIdentity;
-    try {
-      identity = await this.access.authorize(message.token);
-    } catch (error) {
-      if (!(error instanceof RuntimeError)) throw error;
-      if (error.code === ErrorCode.Forbidden) this.refuse(session, InspectorErrorCode.Forbidden, `${error.message} The inspector is for operators.`);
-      else if (error.code === ErrorCode.Unauthenticated) this.refuse(session, InspectorErrorCode.AuthFailed, 'Send {"type":"auth","token":"<[admin] token or an admin JWT>"}.');
-      else this.refuse(session, InspectorErrorCode.AuthFailed, error.message);
-      return;
-    }
+    const identity = signIn.identity;
     // The socket may have closed while a JWKS was being fetched.
     if (this.closed || this.sessions.get(session.connection.id) !== session) return;
     if (session.authTimer) clearTimeout(session.authTimer);
@@ -190,14 +184,20 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
     // The shared admin token cannot tell operators apart: they name themselves. A JWT already names its holder.
     session.operator = identity.via === AdminVia.Jwt ? identity.operator : (message.operator ?? identity.operator);
     this.signedIn.add(session);
+    this.signOutAtExpiry(session, identity.expiresAt);
     this.send(session, { type: 'auth_success', operator: session.operator });
     this.send(session, this.actorListMessage());
     this.startStreamingRefresh();
   }
 
-  private refuse(session: Session, code: InspectorErrorCode, message: string): void {
-    this.send(session, { type: 'auth_error', code, message });
-    session.connection.close(CLOSE_REFUSED, code);
+  /** As a chat socket: an admin JWT is checked once, at sign-in; without this the operator would stay in for good. */
+  private signOutAtExpiry(session: Session, expiresAt: number | undefined): void {
+    if (expiresAt === undefined) return;
+    session.expiry = atExpiry(expiresAt, () => {
+      this.deps.logger.info({ operator: session.operator }, 'admin token expired: signing the inspector socket out');
+      this.send(session, { type: 'auth_error', code: InspectorErrorCode.AuthFailed, message: `Your admin token expired at ${new Date(expiresAt).toISOString()}: sign in again with a fresh one.` });
+      session.connection.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
+    });
   }
 
   private watch(session: Session, conversationId: string): void {

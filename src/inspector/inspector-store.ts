@@ -1,4 +1,7 @@
+import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import type { Db } from '../storage/database.js';
+import { START_RECORD } from './journal-format.js';
+import { expandStart, storedMessagesNeeded } from './start-record.js';
 
 export interface JournalEntry {
   conversationId: string;
@@ -58,6 +61,7 @@ export class InspectorStore {
     });
   }
 
+  /** A conversation's records in order, `start` records with the actor's whole input (history read back from `messages`). */
   async readEvents(conversationId: string): Promise<StoredJournalRecord[]> {
     const rows = await this.db
       .selectFrom('conversation_events')
@@ -65,7 +69,27 @@ export class InspectorStore {
       .where('conversation_id', '=', conversationId)
       .orderBy('seq')
       .execute();
-    return rows.map((row) => ({ seq: Number(row.seq), at: row.at, type: row.type, payload: JSON.parse(row.payload) as unknown }));
+    const records = rows.map((row) => ({ seq: Number(row.seq), at: row.at, type: row.type, payload: JSON.parse(row.payload) as unknown }));
+    const starts = records.filter((r) => r.type === START_RECORD);
+    const needed = Math.max(0, ...starts.map((r) => storedMessagesNeeded(r.payload)));
+    const messages = needed > 0 ? await this.storedMessages(conversationId) : [];
+    for (const start of starts) start.payload = expandStart(start.payload, messages);
+    return records;
+  }
+
+  /**
+   * The conversation's history as stored, up to the first row that does not parse: a start record that needs more
+   * than that is left unexpanded, and the export check says so.
+   */
+  private async storedMessages(conversationId: string): Promise<ChatMessage[]> {
+    const rows = await this.db.selectFrom('messages').select(['position', 'body']).where('conversation_id', '=', conversationId).orderBy('position').execute();
+    const messages: ChatMessage[] = [];
+    for (const row of rows) {
+      const parsed = ChatMessageSchema.safeParse(JSON.parse(row.body));
+      if (!parsed.success || Number(row.position) !== messages.length) break;
+      messages.push(parsed.data);
+    }
+    return messages;
   }
 
   async conversationExists(conversationId: string): Promise<boolean> {

@@ -4,9 +4,19 @@ import type { Config } from '../config/schema.js';
 import { RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisConnection } from '../queue/redis-connection.js';
+import { ipRateKey } from './ip-key.js';
 
 /** What is being limited; each scope has its own budget, named like its key under `[rate_limits]`. */
 export const RateLimitScope = {
+  /** Every frame of a signed-in user, whatever its type (all their sockets together). */
+  MessagesPerUser: 'messages_per_user',
+  /** Every frame from an address, signed in or not. */
+  MessagesPerIp: 'messages_per_ip',
+  /** Conversations created (`new_conversation`, or a `chat` that starts one): each is a row and a live actor. */
+  ConversationsPerUser: 'conversations_per_user',
+  ConversationsPerIp: 'conversations_per_ip',
+  /** Sign-in attempts, failed or not: each may verify a token or fetch a key set. */
+  AuthPerIp: 'auth_per_ip',
   ChatPerUser: 'chat_per_user',
   ChatPerIp: 'chat_per_ip',
   ConnectionsPerIp: 'connections_per_ip',
@@ -20,8 +30,9 @@ export type RateLimitsConfig = Config['rate_limits'];
 
 export interface RateLimits {
   /**
-   * Spends one point of `scope`'s budget for `key` (an email or an IP, as given). Resolves when allowed; throws
-   * `RateLimitedError` (code `rate_limited`, `retryAfterMs`) when the budget is spent. Never throws because Redis is down.
+   * Spends one point of `scope`'s budget for `key` (an email, or an IP for `*_per_ip` scopes: an IPv6 one counts as its
+   * /64). Resolves when allowed; throws `RateLimitedError` (code `rate_limited`, `retryAfterMs`) when the budget is
+   * spent. Never throws because Redis is down.
    */
   consume(scope: RateLimitScope, key: string): Promise<void>;
   /**
@@ -46,8 +57,20 @@ export interface RateLimitsOptions {
 
 const SCOPES = Object.values(RateLimitScope);
 
+/** Scopes keyed by a client address: their keys go through `ipRateKey` (an IPv6 client is its /64). */
+const PER_IP_SUFFIX = '_per_ip';
+
+function budgetKey(scope: RateLimitScope, key: string): string {
+  return scope.endsWith(PER_IP_SUFFIX) ? ipRateKey(key) : key;
+}
+
 /** How a refusal reads to the person refused. */
 const SCOPE_WORDING: Record<RateLimitScope, { what: string; per: string }> = {
+  messages_per_user: { what: 'messages', per: 'per user' },
+  messages_per_ip: { what: 'messages', per: 'per IP address' },
+  conversations_per_user: { what: 'new conversations', per: 'per user' },
+  conversations_per_ip: { what: 'new conversations', per: 'per IP address' },
+  auth_per_ip: { what: 'sign-in attempts', per: 'per IP address' },
   chat_per_user: { what: 'chat messages', per: 'per user' },
   chat_per_ip: { what: 'chat messages', per: 'per IP address' },
   connections_per_ip: { what: 'new connections', per: 'per IP address' },
@@ -119,7 +142,7 @@ export function createRateLimits(options: RateLimitsOptions): RateLimits {
       const limiter = limiters.get(scope);
       if (!limiter) throw new TypeError(`Unknown rate limit scope: ${String(scope)}`);
       try {
-        await limiter.consume(key);
+        await limiter.consume(budgetKey(scope, key));
       } catch (rejection) {
         // The library rejects with its result when the budget is spent; anything else is a real failure.
         if (!(rejection instanceof RateLimiterRes)) throw rejection;

@@ -112,6 +112,8 @@ export type AdminVia = (typeof AdminVia)[keyof typeof AdminVia];
 export interface AdminIdentity {
   operator: string;
   via: AdminVia;
+  /** A JWT's `expiresAt` (see `AuthenticatedUser`): a socket signed in with it is signed out then. */
+  expiresAt?: number;
 }
 
 export interface AdminAccess {
@@ -149,7 +151,7 @@ export function createAdminAccess(admin: Config['admin'], authenticate?: Authent
         throw new RuntimeError(ErrorCode.AuthFailed, admin.token ? `Neither the [admin] token nor a valid JWT: ${errorMessage(error)}` : errorMessage(error), { cause: error });
       }
       if (!user.roles.includes(Role.Admin)) throw new RuntimeError(ErrorCode.Forbidden, `${user.email} is signed in but lacks the admin role.`);
-      return { operator: user.email, via: AdminVia.Jwt };
+      return { operator: user.email, via: AdminVia.Jwt, ...(user.expiresAt !== undefined ? { expiresAt: user.expiresAt } : {}) };
     },
   };
 }

@@ -6,50 +6,24 @@ import type { Logger } from '../logger.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
 import type { Authenticate, AuthenticatedUser } from './auth.js';
+import {
+  MAX_QUEUED_MESSAGES,
+  QUEUE_FULL_RETRY_AFTER_MS,
+  RATE_LIMITED_CLOSE_CODE,
+  TOKEN_EXPIRED_CLOSE_CODE,
+  type ClientConnection,
+  type ConnectionState,
+} from './connection-state.js';
+import { enqueue, enqueueBounded } from './message-queue.js';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from './protocol.js';
+import { atExpiry } from './token-expiry.js';
 
-/** What the protocol needs from a socket; uWS stays in `ws-server.ts`, and tests can drive this without one. */
-export interface ClientConnection {
-  send(message: string): void;
-  subscribe(topic: string): void;
-  close(code: number, reason: string): void;
-}
-
-/** Per-socket state, kept on the socket (uWS userData). */
-export interface ConnectionState {
-  /** The client's address, for per-IP limits and logs. */
-  readonly ip: string;
-  /** A token given at the upgrade (`?token=` or the `bearer.<jwt>` subprotocol): the socket signs in with it at open. */
-  upgradeToken?: string;
-  user?: AuthenticatedUser;
-  /** This socket counts toward its user's `max_connections_per_user` until it closes. */
-  counted?: boolean;
-  /** Set when the socket closes: a sign-in still in flight must not count it. */
-  closed?: boolean;
-  /** Signs the socket out when its token expires; a fresh `auth` of the same user moves it. */
-  expiry?: NodeJS.Timeout;
-  /** The conversation `chat`, `cancel`, `approve` and `reject` address when they name none. */
-  currentConversationId?: string;
-  /** Messages of one socket are handled in order, even when one of them waits on storage. */
-  queue: Promise<void>;
-}
-
-export function newConnectionState(ip: string, upgradeToken?: string): ConnectionState {
-  return { ip, queue: Promise.resolve(), ...(upgradeToken ? { upgradeToken } : {}) };
-}
-
-/** Close code for a socket refused by the per-IP connection rate limit (RFC 6455 "try again later"). */
-export const RATE_LIMITED_CLOSE_CODE = 1013;
-
-/** Close code for a socket whose token expired without a fresh `auth`: reconnect with a new token and `resume`. */
-export const TOKEN_EXPIRED_CLOSE_CODE = 4001;
-
-/** setTimeout's longest delay; a token valid for longer is re-checked then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+// The socket's side (state, close codes) has its own module; ws-server and tests know them from here.
+export * from './connection-state.js';
 
 /** The rate limits the protocol applies; keys are an email or an IP. Throws `RateLimitedError` when one is hit. */
 export interface ProtocolRateLimits {
-  consume(scope: Exclude<RateLimitScope, 'webhooks_per_ip'>, key: string): Promise<void>;
+  consume(scope: Exclude<RateLimitScope, 'webhooks_per_ip' | 'summary_requests_per_ip'>, key: string): Promise<void>;
 }
 
 type Authed<M> = M & { user: AuthenticatedUser };
@@ -73,6 +47,8 @@ export interface ProtocolHandlerOptions {
   limits?: ProtocolRateLimits;
   config: Config['server'];
   logger: Logger;
+  /** Called when a frame is refused because its socket's queue is full (e.g. `metrics.rateLimitHit`). */
+  onQueueFull?: () => void;
 }
 
 /** Turns parsed client messages into conversation events and answers; every failure is an `error` on the socket. */
@@ -84,8 +60,9 @@ export class ProtocolHandler {
 
   /** A new socket: the per-IP connection limit, then sign-in with a token given at the upgrade. Never throws. */
   open(connection: ClientConnection, state: ConnectionState): void {
-    state.queue = state.queue
-      .then(async () => {
+    enqueue(
+      state,
+      async () => {
         try {
           await this.options.limits?.consume('connections_per_ip', state.ip);
         } catch (error) {
@@ -96,14 +73,15 @@ export class ProtocolHandler {
         const token = state.upgradeToken;
         delete state.upgradeToken;
         if (token !== undefined) await this.auth(connection, state, { type: 'auth', token });
-      })
-      .catch((error: unknown) => this.fail(connection, error));
+      },
+      (error) => this.fail(connection, error),
+    );
   }
 
   /** The socket is gone: it no longer counts toward its user's connections. */
   closed(state: ConnectionState): void {
     state.closed = true;
-    clearTimeout(state.expiry);
+    state.expiry?.cancel();
     if (!state.user || !state.counted) return;
     state.counted = false;
     const left = (this.socketsPerUser.get(state.user.email) ?? 1) - 1;
@@ -116,9 +94,22 @@ export class ProtocolHandler {
     return this.socketsPerUser.get(email) ?? 0;
   }
 
-  /** Queues one raw frame for this connection. Never throws. */
+  /** Queues one raw frame for this connection, or refuses it at once when too many wait already. Never throws. */
   receive(connection: ClientConnection, state: ConnectionState, text: string): void {
-    state.queue = state.queue.then(() => this.handle(connection, state, text)).catch((error: unknown) => this.fail(connection, error));
+    const queued = enqueueBounded(
+      state,
+      MAX_QUEUED_MESSAGES,
+      () => this.handle(connection, state, text),
+      (error) => this.fail(connection, error),
+    );
+    if (queued) return;
+    this.options.onQueueFull?.();
+    this.reply(connection, {
+      type: 'error',
+      code: ErrorCode.RateLimited,
+      message: `Too many messages waiting on this socket (${MAX_QUEUED_MESSAGES}): wait for answers before sending more.`,
+      retry_after_ms: QUEUE_FULL_RETRY_AFTER_MS,
+    });
   }
 
   private reply(connection: ClientConnection, message: ServerMessage): void {
@@ -136,6 +127,9 @@ export class ProtocolHandler {
   }
 
   private async handle(connection: ClientConnection, state: ConnectionState, text: string): Promise<void> {
+    // Every frame is paid for before it is even parsed: a flood of garbage costs as much as one of valid messages.
+    await this.options.limits?.consume('messages_per_ip', state.ip);
+    if (state.user) await this.options.limits?.consume('messages_per_user', state.user.email);
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       this.reply(connection, { type: 'error', code: parsed.code, message: parsed.message });
@@ -168,6 +162,7 @@ export class ProtocolHandler {
       case 'resume':
         return this.resume(connection, state, authed);
       case 'new_conversation': {
+        await this.chargeNewConversation(state, authed.user.email);
         const conversation = await this.options.hub.create(authed.user.email);
         this.attach(connection, state, conversation);
         this.reply(connection, this.options.hub.history(conversation));
@@ -190,6 +185,8 @@ export class ProtocolHandler {
   private async auth(connection: ClientConnection, state: ConnectionState, message: Extract<ClientMessage, { type: 'auth' }>): Promise<void> {
     let user: AuthenticatedUser;
     try {
+      // Before the token is looked at: checking one can mean a JWKS fetch.
+      await this.options.limits?.consume('auth_per_ip', state.ip);
       user = await this.options.authenticate(message);
       if (state.user && state.user.email !== user.email) {
         throw new RuntimeError(ErrorCode.AuthFailed, `This socket is signed in as ${state.user.email}; open a new connection to switch users.`);
@@ -216,21 +213,13 @@ export class ProtocolHandler {
     if (firstAuth) await this.attachNotifications(connection, user.email);
   }
 
-  /**
-   * A token is checked when the socket signs in; without this, a socket would stay signed in long after its token
-   * expired (or was meant to be revoked by expiring). A client refreshes by sending `auth` with a new token.
-   */
+  /** A fresh token moves the sign-out; one without `exp` keeps the socket signed in. */
   private signOutAtExpiry(connection: ClientConnection, state: ConnectionState, user: AuthenticatedUser): void {
-    clearTimeout(state.expiry);
+    state.expiry?.cancel();
     delete state.expiry;
     const expiresAt = user.expiresAt;
     if (expiresAt === undefined) return;
-    const expire = () => {
-      const left = expiresAt - Date.now();
-      if (left > 0) {
-        state.expiry = setTimeout(expire, Math.min(left, MAX_TIMER_MS)).unref();
-        return;
-      }
+    state.expiry = atExpiry(expiresAt, () => {
       this.options.logger.info({ user: user.email, ip: state.ip }, 'token expired: signing the socket out');
       this.reply(connection, {
         type: 'auth_error',
@@ -238,8 +227,7 @@ export class ProtocolHandler {
         message: `Your token expired at ${new Date(expiresAt).toISOString()}: connect again with a fresh one and resume.`,
       });
       connection.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
-    };
-    expire();
+    });
   }
 
   /** A socket's first sign-in as `user`: within the user's connection count and rate. */
@@ -286,12 +274,19 @@ export class ProtocolHandler {
     if (message.conversation_id ?? state.currentConversationId) {
       conversation = await this.addressed(state, message);
     } else {
+      await this.chargeNewConversation(state, message.user.email);
       conversation = await this.options.hub.create(message.user.email, message.message);
       // The client learns the new conversation's id (and seq 0) before its first event.
       this.reply(connection, this.options.hub.history(conversation));
     }
     this.attach(connection, state, conversation);
     this.options.hub.send(conversation, { type: 'CHAT', text: message.message });
+  }
+
+  /** A new conversation is a stored row and a live actor: it has its own, tighter budget on top of the message's. */
+  private async chargeNewConversation(state: ConnectionState, email: string): Promise<void> {
+    await this.options.limits?.consume('conversations_per_user', email);
+    await this.options.limits?.consume('conversations_per_ip', state.ip);
   }
 
   private async resume(connection: ClientConnection, state: ConnectionState, message: Authed<Extract<ClientMessage, { type: 'resume' }>>): Promise<void> {

@@ -18,6 +18,8 @@ export interface HttpResponse {
 /** A socket of an extra WebSocket endpoint (the inspector's), as its handler sees it. */
 export interface SocketConnection {
   readonly id: number;
+  /** The client's address, as for chat sockets (per-IP limits, logs). */
+  readonly ip: string;
   send(message: string): void;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
@@ -71,6 +73,7 @@ interface SocketData {
 }
 
 interface ExtraSocketData {
+  ip: string;
   connection: SocketConnection | undefined;
   closed: boolean;
 }
@@ -276,12 +279,14 @@ export class RuntimeServer {
           }
           // Chosen as for the chat socket: uWS alone echoes the first offer, which may be a `bearer.<jwt>`.
           const { echo } = offeredProtocols(req.getHeader('sec-websocket-protocol'));
-          res.upgrade<ExtraSocketData>({ connection: undefined, closed: false }, req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+          const ip = clientIp(res, req.getHeader('x-forwarded-for'), config.trust_proxy);
+          res.upgrade<ExtraSocketData>({ ip, connection: undefined, closed: false }, req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
         },
         open: (ws) => {
           const data = ws.getUserData();
           data.connection = {
             id: nextSocketId++,
+            ip: data.ip,
             send: (message) => {
               if (!data.closed) ws.send(message, false);
             },

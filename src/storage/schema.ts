@@ -60,7 +60,7 @@ export interface ConversationEventsTable {
   at: string;
   /** `start` or the machine event's type (`CHAT`, `LLM.DONE`, …). */
   type: string;
-  /** The actor's input (`start`) or the event, as JSON. */
+  /** The actor's input with its history as a count (`start`, see inspector/start-record.ts) or the event, as JSON. */
   payload: string;
 }
 
