@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { ErrorCode, HttpError, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { AddressSchema } from '../mail/maildir/mailbox-address.js';
 import { createTokenVerifier, describeTokenVerification, verifiesTokens } from './jwt-verifier.js';
 
 export const Role = {
@@ -37,7 +38,8 @@ export interface Authenticate {
   readonly verifiesTokens: boolean;
 }
 
-const Email = z.email({ error: 'email must be a valid address' }).max(254);
+// The mail side's own address check: `alice@localhost` is a real mailbox here, and `z.email()` wants a TLD.
+const Email = AddressSchema;
 const RolesClaim = z.union([z.array(z.string()), z.string()]);
 const KNOWN_ROLES: ReadonlySet<string> = new Set(Object.values(Role));
 
