@@ -38,11 +38,17 @@ function parseRouteKey(key: string): { method: RouteMethod; path: string } {
   return { method: known, path };
 }
 
-function writeError(res: uWS.HttpResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+/**
+ * An error answer from a catch-all. uWS sends whatever body it is given, even to `HEAD`: a body there would be read
+ * as the start of the next answer on a kept-alive connection, so a `HEAD` gets the head alone.
+ */
+function writeError(res: uWS.HttpResponse, req: uWS.HttpRequest, status: number, message: string, headers: Record<string, string> = {}): void {
+  const head = req.getMethod().toUpperCase() === 'HEAD';
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json');
     for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-    res.end(errorBody(message));
+    if (head) res.endWithoutBody();
+    else res.end(errorBody(message));
   });
 }
 
@@ -143,7 +149,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
       path,
       guard.http(`* ${path}`, (res, req: uWS.HttpRequest) => {
         const method = req.getMethod().toUpperCase();
-        writeError(res, 405, `${quoted(method)} is not allowed on ${path}; use ${methods.join(' or ')}.`, { Allow: [...methods, 'OPTIONS'].join(', ') });
+        writeError(res, req, 405, `${quoted(method)} is not allowed on ${path}; use ${methods.join(' or ')}.`, { Allow: [...methods, 'OPTIONS'].join(', ') });
       }),
     );
   }
@@ -167,6 +173,6 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
   );
   app.any(
     '/*',
-    guard.http('* /*', (res, req: uWS.HttpRequest) => writeError(res, 404, `No route for ${quoted(req.getUrl())}`)),
+    guard.http('* /*', (res, req: uWS.HttpRequest) => writeError(res, req, 404, `No route for ${quoted(req.getUrl())}`)),
   );
 }
