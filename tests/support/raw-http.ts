@@ -12,9 +12,10 @@ const RAW_TIMEOUT_MS = 5_000;
 
 /**
  * Sends bytes as written (a request no HTTP client would send: repeated headers, broken encodings) on a fresh TCP
- * connection and reads until the server closes it. Send `Connection: close` to have it close after one answer.
+ * connection and reads until the server closes it. Send `Connection: close` to have it close after one answer;
+ * `halfClose` ends our side once the bytes are written.
  */
-export function rawRequest(port: number, request: string | Buffer, timeoutMs = RAW_TIMEOUT_MS): Promise<RawAnswer> {
+export function rawRequest(port: number, request: string | Buffer, { timeoutMs = RAW_TIMEOUT_MS, halfClose = false }: { timeoutMs?: number; halfClose?: boolean } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -32,5 +33,6 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = R
       resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0), head, body: split < 0 ? '' : text.slice(split + 4) });
     });
     socket.write(request);
+    if (halfClose) socket.end();
   });
 }
