@@ -1,47 +1,10 @@
 import { signWebhook } from '../../src/mail/webhook-signature.js';
+import { nested, text, type Rng } from './edge-fuzz-rng.js';
 
-/**
- * Seeded generators of hostile HTTP requests and WebSocket frames for `edge-fuzz.test.ts`. Every choice comes from
- * one seeded generator, so a failing run is replayed exactly with `FUZZ_SEED=<seed>`.
- */
-
-export interface Rng {
-  /** A float in [0, 1). */
-  next(): number;
-  /** An integer in [0, n). */
-  int(n: number): number;
-  pick<T>(items: readonly T[]): T;
-  chance(p: number): boolean;
-}
-
-/** mulberry32: tiny, fast and good enough to spread test cases; not for anything secret. */
-export function seededRng(seed: number): Rng {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  return { next, int, pick: (items) => items[int(items.length)]!, chance: (p) => next() < p };
-}
-
-const ASCII = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&\'()*+,;=:@';
-
-function text(rng: Rng, length: number, alphabet = ASCII): string {
-  // By code point: an emoji is two UTF-16 units, and half of one is not text.
-  const chars = Array.from(alphabet);
-  let out = '';
-  for (let i = 0; i < length; i++) out += chars[rng.int(chars.length)];
-  return out;
-}
+/** Hostile HTTP requests for `edge-fuzz.test.ts`. */
 
 /** Percent-encodings `decodeURIComponent` throws on: cut sequences, bad hex, overlong forms, surrogates, past U+10FFFF. */
 export const MALFORMED_ENCODINGS = ['%', '%A', '%ZZ', '%E0%A4%A', '%C0%AF', '%FF', '%ED%A0%80', '%F4%90%80%80', '%%', '%u0041', 'a%2', '%E2%82', '%C3%28', '%F0%28%8C%BC', '%80', '%G0'] as const;
-
-// ── HTTP ───────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /** Every route the runtime serves (src/runtime.ts, the inspector's, the summaries' and the web pages'). */
 export const ROUTES = [
@@ -129,10 +92,6 @@ function headers(rng: Rng, adminToken: string, allowedOrigin: string): Record<st
   if (rng.chance(0.2)) out['x-webhook-timestamp'] = rng.pick([String(Math.floor(Date.now() / 1000)), '-1', '1e30', text(rng, 8)]);
   if (rng.chance(0.1)) out['x-inspector-operator'] = text(rng, 300);
   return out;
-}
-
-function nested(depth: number, open: string, close: string): string {
-  return open.repeat(depth) + close.repeat(depth);
 }
 
 function badBody(rng: Rng): Buffer {
@@ -246,68 +205,4 @@ export function httpCases(rng: Rng, total: number, secrets: HttpSecrets): HttpCa
   const cases = everyMethod.slice(0, total);
   while (cases.length < total) cases.push(randomCase(rng, secrets));
   return cases;
-}
-
-// ── WebSocket ──────────────────────────────────────────────────────────────────────────────────────────────────────
-
-export const FrameKind = {
-  BadJson: 'bad-json',
-  WrongTypes: 'wrong-types',
-  UnknownType: 'unknown-type',
-  HugeString: 'huge-string',
-  Binary: 'binary',
-  Deep: 'deeply-nested',
-  WrongValues: 'wrong-values',
-} as const;
-export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
-
-export interface FrameCase {
-  kind: FrameKind;
-  data: string | Buffer;
-  binary: boolean;
-}
-
-export interface FrameOptions {
-  /** Message types a well-formed frame may carry; others (`auth`, `ping`) would change what the socket answers. */
-  types: readonly string[];
-  /** Frames stay under `[server] max_payload_bytes`; bigger ones close the socket, as the protocol says. */
-  maxBytes: number;
-}
-
-/** A well-shaped frame of one of `types` with values that are wrong for it (unknown ids, dates, calls). */
-function wrongValues(rng: Rng, types: readonly string[]): Record<string, unknown> {
-  const type = rng.pick(types);
-  const id = rng.pick([text(rng, 1 + rng.int(100)), '00000000-0000-0000-0000-000000000000', '../../x']);
-  return {
-    type,
-    message: rng.pick(['hi', text(rng, 1 + rng.int(50))]),
-    conversation_id: id,
-    call_id: text(rng, 1 + rng.int(20)),
-    last_seq: rng.pick([0, 1, 2 ** 31, 99]),
-    up_to: rng.pick(['2020-01-01T00:00:00Z', '2999-12-31T23:59:59+14:00']),
-    arguments: { to: 'x' },
-    reason: text(rng, rng.int(100)),
-  };
-}
-
-export function frameCase(rng: Rng, { types, maxBytes }: FrameOptions): FrameCase {
-  const roll = rng.next();
-  const string = (kind: FrameKind, data: string): FrameCase => ({ kind, data, binary: false });
-  if (roll < 0.2) return string(FrameKind.BadJson, rng.pick([text(rng, rng.int(100)), '{"type":"chat","message":"x"', '{"type":', "{'type':'chat'}", '', 'undefined', '{"type":"chat",}']));
-  if (roll < 0.35) {
-    const wrong = rng.pick<unknown>([null, 42, 'chat', [], ['chat'], true, { type: 7 }, { type: null }, { type: ['chat'] }, { type: { a: 1 } }, { type: 'chat', message: 5 }, { type: 'resume', conversation_id: 3 }, { type: 'chat', message: '' }, { type: 'resume', conversation_id: 'x', last_seq: -1 }]);
-    return string(FrameKind.WrongTypes, JSON.stringify(wrong));
-  }
-  if (roll < 0.45) return string(FrameKind.UnknownType, JSON.stringify({ type: rng.pick(['', '__proto__', 'constructor', 'toString', 'CHAT', text(rng, 1 + rng.int(30))]) }));
-  if (roll < 0.5) return string(FrameKind.HugeString, JSON.stringify({ type: rng.pick(types), message: 'x'.repeat(Math.floor(maxBytes / 2) + rng.int(Math.floor(maxBytes / 2) - 200)) }));
-  if (roll < 0.6) {
-    const data = rng.chance(0.5) ? Buffer.from(Array.from({ length: 1 + rng.int(300) }, () => rng.int(256))) : Buffer.from(JSON.stringify(wrongValues(rng, types)));
-    return { kind: FrameKind.Binary, data, binary: true };
-  }
-  if (roll < 0.7) {
-    const depth = 1 + rng.int(Math.floor(maxBytes / 12));
-    const deepObject = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
-    return string(FrameKind.Deep, rng.chance(0.5) ? nested(depth, '[', ']') : `{"type":"${rng.pick(types)}","message":"x","conversation_id":${deepObject}}`);
-  }
-  return string(FrameKind.WrongValues, JSON.stringify(wrongValues(rng, types)));
 }
