@@ -160,8 +160,8 @@ describe('connection limits', () => {
     expect(refusal.status).toBe(503);
     expect(Number(refusal.headers['retry-after'])).toBeGreaterThan(0);
     expect(refusal.body).toContain('max_connections');
-    // Inspector sockets are not chat sockets and do not count.
-    await opens(inspectorUrl(rt));
+    // Inspector sockets count too: the node is full for them as well.
+    expect((await TestClient.refused(inspectorUrl(rt))).status).toBe(503);
 
     await first.close();
     const third = await TestClient.connect(rt.wsUrl);

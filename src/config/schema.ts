@@ -96,11 +96,16 @@ export const ServerConfigSchema = z.strictObject({
    */
   allowed_origins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/, error: 'expected an origin such as https://app.example.com' })])).default([]),
   /**
-   * Behind a load balancer: take the client's IP (for per-IP rate limits and logs) from the first `X-Forwarded-For`
-   * hop. Only turn on when the proxy sets that header itself. @default false
+   * How many proxies (load balancers) in front of this node append to `X-Forwarded-For`. The client's IP (for per-IP
+   * rate limits and logs) is then the entry that many places from the right; entries further left are the client's
+   * own and ignored, so it cannot forge its address. `0`: the socket's peer. `true` means 1 and `false` 0, as in older
+   * config files. @default 0
    */
-  trust_proxy: z.boolean().default(false),
-  /** Open chat sockets on this node, signed in or not; past it an upgrade gets 503. @default 10000 */
+  trust_proxy: z
+    .union([z.boolean(), z.int().min(0).max(32)])
+    .default(0)
+    .transform((hops) => (typeof hops === 'boolean' ? Number(hops) : hops)),
+  /** Open sockets on this node (chat and inspector), signed in or not; past it an upgrade gets 503. @default 10000 */
   max_connections: z.int().positive().default(10_000),
   /** Signed-in chat sockets of one user on this node; past it `auth` fails with `too_many_connections`. @default 20 */
   max_connections_per_user: z.int().positive().default(20),
