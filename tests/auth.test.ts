@@ -136,12 +136,14 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
   });
 
   describe('a socket outliving its token', () => {
-    // Tokens valid for 1 s past now, the runtime's 30 s clock tolerance taken off so that they expire within the test.
-    const shortLived = (email: string) => hsToken({ email }, { expiresIn: 1 - 30 });
+    // Tokens the runtime stops accepting 3–4 s from now (`exp` is in whole seconds; the 30 s clock tolerance taken
+    // off): long enough for a sign-in on a loaded machine, short enough to expire within the test.
+    const LIFETIME_S = 4;
+    const shortLived = (email: string, claims: Record<string, unknown> = {}) => hsToken({ email, ...claims }, { expiresIn: LIFETIME_S - 30 });
 
     it('is signed out when the token expires: auth_error auth_failed, then close 4001', async () => {
       const client = await signIn(rt, await shortLived(ALICE));
-      const signedOut = await client.next('auth_error', () => true, 5_000);
+      const signedOut = await client.next('auth_error', () => true, (LIFETIME_S + 5) * 1000);
       expect(signedOut.code).toBe(ErrorCode.AuthFailed);
       expect(signedOut.message).toMatch(/expired/);
       expect((await client.closed).code).toBe(TOKEN_EXPIRED_CLOSE_CODE);
@@ -153,7 +155,7 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
       socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string; code?: string; message?: string }));
       const closedWith = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
       await once(socket, 'open');
-      socket.send(JSON.stringify({ type: 'auth', token: await hsToken({ email: OPS, roles: ['admin'] }, { expiresIn: 1 - 30 }) }));
+      socket.send(JSON.stringify({ type: 'auth', token: await shortLived(OPS, { roles: ['admin'] }) }));
 
       expect(await closedWith).toBe(TOKEN_EXPIRED_CLOSE_CODE);
       expect(received[0]).toMatchObject({ type: 'auth_success', operator: OPS });
@@ -176,7 +178,7 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
       const client = await signIn(rt, await shortLived(BOB));
       client.send({ type: 'auth', token: await hsToken({ email: BOB }) });
       await client.next('auth_success');
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await new Promise((resolve) => setTimeout(resolve, (LIFETIME_S + 1) * 1000));
       client.send({ type: 'ping' });
       await client.next('pong');
       expect(client.messages.filter((m) => m.type === 'auth_error')).toEqual([]);

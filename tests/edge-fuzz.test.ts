@@ -28,7 +28,7 @@ const FRAME_BATCH = 250;
 /** Sockets that each send one frame over `max_payload_bytes`. */
 const OVERSIZE_SOCKETS = 5;
 const MAX_PAYLOAD_BYTES = 64 * 1024;
-const ADMIN_TOKEN = 'fuzz-admin-token';
+const ADMIN_TOKEN = 'edge-fuzz-admin-token-of-32-chars';
 const ALLOWED_ORIGIN = 'https://app.example.com';
 
 /** Every status the edge may answer a hostile request with. A 500 is a bug; 503 is "summaries off" (no Redis here). */

@@ -19,7 +19,7 @@ function inspectorUrl(rt: TestRuntime): string {
 describe('malformed requests', () => {
   let rt: TestRuntime;
   beforeAll(async () => {
-    rt = await TestRuntime.start({ mcp: false, config: { admin: { token: 'admin-secret' } } });
+    rt = await TestRuntime.start({ mcp: false, config: { admin: { token: 'hostile-network-admin-token-32-chars' } } });
   });
   afterAll(() => rt.close());
 

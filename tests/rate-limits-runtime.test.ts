@@ -161,7 +161,7 @@ describe('rate limits in the runtime', () => {
   });
 
   it('counts inspector sockets against connections_per_ip, and their sign-ins against auth_per_ip', async () => {
-    const rt = await start({ config: { admin: { token: 'rl-admin-token' }, rate_limits: { connections_per_ip: { points: 2, duration_s: 60 }, auth_per_ip: { points: 1, duration_s: 60 } } } });
+    const rt = await start({ config: { admin: { token: 'rate-limits-admin-token-of-32-chars' }, rate_limits: { connections_per_ip: { points: 2, duration_s: 60 }, auth_per_ip: { points: 1, duration_s: 60 } } } });
     const inspectorUrl = `${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`;
     const openInspector = async () => {
       const socket = new WebSocket(inspectorUrl);
@@ -172,10 +172,10 @@ describe('rate limits in the runtime', () => {
       return { socket, received, closedWith };
     };
     const first = await openInspector();
-    first.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    first.socket.send(JSON.stringify({ type: 'auth', token: 'rate-limits-admin-token-of-32-chars' }));
     await vi.waitFor(() => expect(first.received[0]).toMatchObject({ type: 'auth_success' }));
     const second = await openInspector();
-    second.socket.send(JSON.stringify({ type: 'auth', token: 'rl-admin-token' }));
+    second.socket.send(JSON.stringify({ type: 'auth', token: 'rate-limits-admin-token-of-32-chars' }));
     await vi.waitFor(() => expect(second.received[0]).toMatchObject({ type: 'auth_error', code: ErrorCode.RateLimited }));
     expect(await second.closedWith).toBe(RATE_LIMITED_CLOSE_CODE);
     // Two inspector sockets spent the IP's connection budget: a chat socket is refused now.
