@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { loadConfig } from '../src/config/load.js';
 import { configuredServers } from '../src/mcp/registry.js';
 import { ConfigError } from '../src/errors.js';
 import { FakeOllama } from './support/fake-ollama.js';
+import { MainProcesses } from './support/main-process.js';
 
 let dir: string;
 beforeAll(() => {
@@ -143,31 +143,14 @@ describe('configuration', () => {
 
 describe('npm start with a config file', () => {
   let ollama: FakeOllama;
-  const children: Array<ReturnType<typeof spawn>> = [];
+  const mains = new MainProcesses();
   beforeAll(async () => {
     ollama = await FakeOllama.start();
   });
-  afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
-  });
+  afterEach(() => mains.killAll());
   afterAll(() => ollama.close());
 
-  /** Starts `src/main.ts` the way `npm start` does and resolves with the port it logs, or the exit code. */
-  function startMain(args: string[], env: Record<string, string>): Promise<{ port?: number; code?: number | null; output: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let output = '';
-    return new Promise((resolve) => {
-      const onData = (data: Buffer) => {
-        output += String(data);
-        const match = /HTTP server listening on [^:]+:(\d+)/.exec(output);
-        if (match) resolve({ port: Number(match[1]), output });
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('exit', (code) => resolve({ code, output }));
-    });
-  }
+  const startMain = (args: readonly string[], env: Record<string, string>) => mains.start(args, env);
 
   it('starts with --config and with AI_RUNTIME_CONFIG, serving /health with that config', async () => {
     const path = file(
@@ -183,7 +166,7 @@ describe('npm start with a config file', () => {
       expect(started.output).toContain('Model: llama3.1:8b loaded successfully');
       const health = (await (await fetch(`http://127.0.0.1:${started.port}/health`)).json()) as { status: string };
       expect(health.status).toBe('ok');
-      children.pop()!.kill('SIGTERM');
+      mains.stopLatest();
     }
   });
 

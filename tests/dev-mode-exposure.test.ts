@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { ENV_OVERRIDES, MUST_NOT_BE_EMPTY, loadConfig } from '../src/config/load
 import { ConfigError } from '../src/errors.js';
 import { isLoopbackHost } from '../src/server/dev-mode-guard.js';
 import { FakeOllama } from './support/fake-ollama.js';
+import { MainProcesses, type MainOutcome } from './support/main-process.js';
 import { TestRuntime } from './support/runtime-harness.js';
 
 /** Auth variables of the machine running the tests must not leak into the entry point under test. */
@@ -14,14 +14,12 @@ const AUTH_VARIABLES = ['JWT_SECRET', 'JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 
 
 let dir: string;
 let ollama: FakeOllama;
-const children: ChildProcess[] = [];
+const mains = new MainProcesses();
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ai-runtime-exposure-'));
   ollama = await FakeOllama.start();
 });
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
+afterEach(() => mains.killAll());
 afterAll(async () => {
   await ollama.close();
   rmSync(dir, { recursive: true, force: true });
@@ -48,22 +46,9 @@ function configFile(name: string, listenAddr?: string): string {
   return path;
 }
 
-/** `npm start` (src/main.ts under tsx): resolves with the port it listens on, or with its exit code. */
-function startMain(config: string, env: Record<string, string>): Promise<{ port?: number; code?: number | null; output: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !AUTH_VARIABLES.includes(name)));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', config], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  return new Promise((resolve) => {
-    const onData = (data: Buffer) => {
-      output += String(data);
-      const match = /HTTP server listening on [^:]+:(\d+)/.exec(output);
-      if (match) resolve({ port: Number(match[1]), output });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => resolve({ code, output }));
-  });
+/** `npm start` with this config file, the machine's own auth variables left out. */
+function startMain(config: string, env: Record<string, string>): Promise<MainOutcome> {
+  return mains.start(['--config', config], env, AUTH_VARIABLES);
 }
 
 describe('dev-mode sign-in stays on this machine', () => {
