@@ -185,6 +185,20 @@ describe('rate limits in the runtime', () => {
     first.socket.close();
   });
 
+  it('frames on an inspector socket spend messages_per_ip, before they are parsed or signed in', async () => {
+    const MESSAGES = 5;
+    const rt = await start({ config: { admin: { token: 'rate-limits-admin-token-of-32-chars' }, rate_limits: { messages_per_ip: { points: MESSAGES, duration_s: 60 } } } });
+    const socket = new WebSocket(`${rt.wsUrl.replace(/\/ws$/, '')}/inspector/ws`);
+    const received: Array<{ type: string; code?: string }> = [];
+    socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string; code?: string }));
+    await once(socket, 'open');
+    for (let i = 0; i < MESSAGES + 3; i++) socket.send(i % 2 === 0 ? '{not json' : JSON.stringify({ type: 'ping' }));
+    await vi.waitFor(() => expect(received).toHaveLength(MESSAGES + 3));
+    expect(received.slice(MESSAGES).map((m) => m.code)).toEqual([ErrorCode.RateLimited, ErrorCode.RateLimited, ErrorCode.RateLimited]);
+    expect(received.slice(0, MESSAGES).some((m) => m.code === ErrorCode.RateLimited)).toBe(false);
+    socket.close();
+  });
+
   it('answers a webhook past webhooks_per_ip with 429 and Retry-After', async () => {
     const rt = await start({ config: { rate_limits: { webhooks_per_ip: { points: 1, duration_s: 30 } } } });
     const post = () => {

@@ -19,7 +19,7 @@ import {
 } from './inspector-protocol.js';
 import type { LiveActors, LiveActorsSink } from './live-actors.js';
 import { AUTH_TIMEOUT_MS, CLOSE_REFUSED, newSession, stopSessionTimers, type Session } from './inspector-session.js';
-import { admitSocket, signInOperator, type InspectorRateLimits } from './operator-sign-in.js';
+import { spendPerIp, signInOperator, type InspectorRateLimits } from './operator-sign-in.js';
 import { RevealChannel, type RevealAudit } from './reveal-audit.js';
 import { toWireEntry, type TimelineRecord } from './timeline.js';
 
@@ -70,7 +70,7 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
     enqueue(
       session,
       async () => {
-        const refusal = await admitSocket(this.deps.limits, connection.ip);
+        const refusal = await spendPerIp(this.deps.limits, 'connections_per_ip', connection.ip);
         if (!refusal) return;
         this.send(session, refusal);
         connection.close(RATE_LIMITED_CLOSE_CODE, 'rate limited: too many new connections');
@@ -132,6 +132,12 @@ export class InspectorSocket implements SocketHandler, LiveActorsSink {
   // ── messages ───────────────────────────────────────────────────────────────────────────────────────────────────
 
   private async handle(session: Session, text: string): Promise<void> {
+    // Before parsing, as on the chat socket: every frame costs, signed in or not, valid or not.
+    const limited = await spendPerIp(this.deps.limits, 'messages_per_ip', session.connection.ip);
+    if (limited) {
+      this.send(session, limited);
+      return;
+    }
     const parsed = parseInspectorMessage(text);
     if (!parsed.ok) {
       this.send(session, { type: 'error', code: parsed.code, message: parsed.message });

@@ -3,9 +3,10 @@ import type { RateLimitScope } from '../limits/rate-limits.js';
 import type { AdminAccess, AdminIdentity } from '../server/auth.js';
 import { InspectorErrorCode, type InspectorServerMessageOf } from './inspector-protocol.js';
 
-/** The budgets the inspector socket spends: its connections and sign-ins count with the chat's, per IP. */
+/** The budgets the inspector socket spends: its connections, frames and sign-ins count with the chat's, per IP. */
+export type InspectorScope = Extract<RateLimitScope, 'connections_per_ip' | 'messages_per_ip' | 'auth_per_ip'>;
 export interface InspectorRateLimits {
-  consume(scope: Extract<RateLimitScope, 'connections_per_ip' | 'auth_per_ip'>, key: string): Promise<void>;
+  consume(scope: InspectorScope, key: string): Promise<void>;
 }
 
 export type OperatorSignIn = { ok: true; identity: AdminIdentity } | { ok: false; refusal: InspectorServerMessageOf<'auth_error'> };
@@ -15,10 +16,12 @@ const refused = (code: InspectorErrorCode, message: string, retryAfterMs?: numbe
   refusal: { type: 'auth_error', code, message, ...(retryAfterMs !== undefined ? { retry_after_ms: retryAfterMs } : {}) },
 });
 
-/** A new inspector socket spends the same per-IP connection budget as a chat socket; the refusal to send, if over. */
-export async function admitSocket(limits: InspectorRateLimits | undefined, ip: string): Promise<InspectorServerMessageOf<'error'> | undefined> {
+/**
+ * Spends one point of a per-IP budget shared with chat sockets (a new socket, a frame); the refusal to send, if over.
+ */
+export async function spendPerIp(limits: InspectorRateLimits | undefined, scope: Exclude<InspectorScope, 'auth_per_ip'>, ip: string): Promise<InspectorServerMessageOf<'error'> | undefined> {
   try {
-    await limits?.consume('connections_per_ip', ip);
+    await limits?.consume(scope, ip);
     return undefined;
   } catch (error) {
     if (!(error instanceof RateLimitedError)) throw error;

@@ -13,7 +13,12 @@ export interface MessageQueue {
 
 /** Runs `task` after the ones before it; `onError` gets what it throws. Never refused: for the socket's own work. */
 export function enqueue(holder: MessageQueue, task: () => Promise<void>, onError: (error: unknown) => void): void {
-  holder.queue = holder.queue.then(task).catch(onError);
+  holder.queue = holder.queue
+    .then(task)
+    .catch(onError)
+    // `onError` writes to the socket: should that throw too, a rejected chain would be an unhandled rejection, which
+    // ends a Node process. Nothing is left to tell the client then.
+    .catch(() => undefined);
 }
 
 /** As `enqueue`, for a client's message: `false`, and `task` never runs, when `limit` messages already wait. */
