@@ -12,8 +12,25 @@ import { TestClient, textOf } from './support/ws-client.js';
  */
 const TOKEN_COUNT = 8000;
 const TOKEN_CHARS = 2000;
-const TOKENS = Array.from({ length: TOKEN_COUNT }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(TOKEN_CHARS - 6)}`);
+const TOKENS = tokens(TOKEN_COUNT, TOKEN_CHARS);
 const ANSWER = TOKENS.join('');
+
+/**
+ * The same 16 MB in 800 tokens of 20,000 characters, one per millisecond (~16 MB/s, far above any model), for a test
+ * whose reader must keep up. Its reader runs in this process, on the server's event loop: unpaced, the fake Ollama
+ * hands the runtime megabytes per loop turn, while the reader drains only its receive window (~100 KB) per turn, so it
+ * fell 4 MB behind (seen in /proc/net/tcp at its close: 3.9 MB unsent) and was rightly closed with 4008. Paced, each
+ * turn brings about one token, which the reader takes in the same turn.
+ */
+const PACED_TOKENS = tokens(800, 20_000);
+const PACED_ANSWER = PACED_TOKENS.join('');
+const PACED_TOKEN_DELAY_MS = 1;
+/** 16 MB through the server, the watcher and the final history is CPU work: ~5 s here, 7–20 s at load average 12 on two cores. */
+const PACED_TEST_TIMEOUT_MS = 60_000;
+
+function tokens(count: number, chars: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(chars - 6)}`);
+}
 
 function chunksOf(messages: readonly ServerMessage[]): Array<Extract<ServerMessage, { type: 'chunk' }>> {
   return messages.filter((m): m is Extract<ServerMessage, { type: 'chunk' }> => m.type === 'chunk');
@@ -45,8 +62,12 @@ describe('backpressure', () => {
 
   it('a client that stops reading is closed with 4008, the server keeps little of what it missed, and the answer goes on for everyone else', async () => {
     rt = await TestRuntime.start({ mcp: false, config: { server: { max_backpressure_bytes: 64 * 1024 } } });
-    // The headers delay lets the slow client stop reading, and the watcher subscribe, before the first token.
-    rt.ollama.enqueue({ tokens: TOKENS, headersDelayMs: 300 });
+    // The answer starts once the slow client has stopped reading and the watcher has subscribed, not after a guessed
+    // delay: on a loaded machine the watcher's sign-in took longer than 300 ms, and it resumed mid-answer (a replay of
+    // hundreds of chunks, or a multi-megabyte history) instead of following it.
+    let startAnswer!: () => void;
+    const answerGate = new Promise<void>((resolve) => (startAnswer = resolve));
+    rt.ollama.enqueue({ tokens: PACED_TOKENS, delayMs: PACED_TOKEN_DELAY_MS, startWhen: answerGate });
     const slow = await rt.client('slow@example.com');
     const read = countBytes(slow);
     slow.send({ type: 'chat', message: 'Tell me everything' });
@@ -57,9 +78,10 @@ describe('backpressure', () => {
     const watcher = await rt.client('slow@example.com');
     watcher.send({ type: 'resume', conversation_id: history.conversation_id, last_seq: history.seq });
     await watcher.next('resumed');
+    startAnswer();
     await watcher.next('done', () => true, 30_000);
     expect(watcher.messages.at(-1)).toMatchObject({ type: 'done', reason: 'complete' });
-    expect(textOf(watcher.messages)).toBe(ANSWER);
+    expect(textOf(watcher.messages)).toBe(PACED_ANSWER);
     expectStrictlyIncreasing(chunksOf(watcher.messages).map((m) => m.seq));
 
     await answerFinished(rt);
@@ -70,20 +92,20 @@ describe('backpressure', () => {
     const got = chunksOf(slow.messages);
     expect(got.length).toBeGreaterThan(0);
     expectStrictlyIncreasing(got.map((m) => m.seq));
-    expect(ANSWER.startsWith(textOf(got))).toBe(true);
+    expect(PACED_ANSWER.startsWith(textOf(got))).toBe(true);
     expect(slow.messages.some((m) => m.type === 'done')).toBe(false);
     // …and only what the kernel had absorbed plus the server's 64 KiB: the server did not hold the other ~12 MB for it.
-    expect(read.bytes).toBeLessThan(ANSWER.length / 2);
+    expect(read.bytes).toBeLessThan(PACED_ANSWER.length / 2);
 
     // The conversation was not harmed: a new socket resumes it and finds the whole answer.
     const again = await rt.client('slow@example.com');
-    // (Its last seq is thousands of events back, past the replay buffer: the answer comes as a history either way.)
+    // (No last_seq: it asks for the whole conversation, which comes as a history.)
     again.send({ type: 'resume', conversation_id: history.conversation_id });
     const caughtUp = await again.next('history');
     expect(caughtUp.state).toBe('idle');
-    expect(caughtUp.messages.at(-1)).toEqual({ role: 'assistant', content: ANSWER });
+    expect(caughtUp.messages.at(-1)).toEqual({ role: 'assistant', content: PACED_ANSWER });
     await Promise.all([again.close(), watcher.close()]);
-  });
+  }, PACED_TEST_TIMEOUT_MS);
 
   it('a client that pauses and then catches up gets fewer, longer chunks with the whole text, and stays connected', async () => {
     // Half of this (8 MiB) is where coalescing starts; the queue never reaches the close limit for this answer.

@@ -14,6 +14,8 @@ export interface ChatScript {
   delayMs?: number;
   /** Delay before the response headers are sent, ms (default 0). */
   headersDelayMs?: number;
+  /** The response headers also wait for this: a test starts the stream once its sockets are in place, not after a guess. */
+  startWhen?: Promise<unknown>;
   /** Keep the stream open after sending the tokens, never sending the final chunk (until the client aborts). */
   hang?: boolean;
   /** Reply with this HTTP status and {"error": message} instead of a stream. */
@@ -279,6 +281,11 @@ export class FakeOllama {
       live.socket.destroy();
     };
     if (!(await wait(script.headersDelayMs))) return;
+    if (script.startWhen) {
+      const aborted = new Promise((resolve) => closed.signal.addEventListener('abort', resolve, { once: true }));
+      await Promise.race([script.startWhen, aborted]);
+      if (closed.signal.aborted) return;
+    }
     if (script.httpError !== undefined) {
       record.finished = true;
       return sendJson(res, script.httpError.status, { error: script.httpError.message });
