@@ -3,6 +3,8 @@ import { parseConfig } from '../src/config/load.js';
 import { ErrorCode } from '../src/errors.js';
 import { INSPECTOR_SOCKET_PATH } from '../src/inspector/create-inspector.js';
 import { clientIp } from '../src/server/client-ip.js';
+import { HostPolicy } from '../src/server/host-policy.js';
+import { OriginPolicy } from '../src/server/origin-policy.js';
 import type { ProtocolHandler } from '../src/server/protocol-handler.js';
 import { RuntimeServer, type HttpRoute } from '../src/server/ws-server.js';
 import { captureLogs } from './support/log-capture.js';
@@ -11,6 +13,7 @@ import { TestRuntime } from './support/runtime-harness.js';
 import { TestClient, textOf } from './support/ws-client.js';
 
 const MALFORMED = '%E0%A4%A';
+const ADMIN_TOKEN = 'hostile-network-admin-token-32-chars';
 
 function inspectorUrl(rt: TestRuntime): string {
   return `${rt.wsUrl.replace(/\/ws$/, '')}${INSPECTOR_SOCKET_PATH}`;
@@ -19,7 +22,7 @@ function inspectorUrl(rt: TestRuntime): string {
 describe('malformed requests', () => {
   let rt: TestRuntime;
   beforeAll(async () => {
-    rt = await TestRuntime.start({ mcp: false, config: { admin: { token: 'hostile-network-admin-token-32-chars' } } });
+    rt = await TestRuntime.start({ mcp: false, config: { admin: { token: ADMIN_TOKEN } } });
   });
   afterAll(() => rt.close());
 
@@ -31,7 +34,7 @@ describe('malformed requests', () => {
     expect(body.message).toContain('percent-encoded');
     expect(body.message).toContain(MALFORMED);
     // The same on a POST route (its body unread), with and without the admin token.
-    const post = await fetch(`${rt.httpUrl}/api/summaries/failed/${MALFORMED}/retry`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer admin-secret' } });
+    const post = await fetch(`${rt.httpUrl}/api/summaries/failed/${MALFORMED}/retry`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(post.status).toBe(400);
     expect((await fetch(`${rt.httpUrl}/health`)).status).toBe(200);
     const client = await rt.client('alive@example.com');
@@ -40,7 +43,7 @@ describe('malformed requests', () => {
   });
 
   it('a well-formed encoding is decoded for the route', async () => {
-    const answer = await fetch(`${rt.httpUrl}/api/inspector/conversations/${encodeURIComponent('no such/conversation ✓')}/export`, { headers: { authorization: 'Bearer admin-secret' } });
+    const answer = await fetch(`${rt.httpUrl}/api/inspector/conversations/${encodeURIComponent('no such/conversation ✓')}/export`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(answer.status).toBe(404);
     expect(((await answer.json()) as { message: string }).message).toContain('no such/conversation ✓');
   });
@@ -55,7 +58,8 @@ describe('malformed requests', () => {
     expect((await fetch(`${rt.httpUrl}/api/webhooks/email`)).headers.get('allow')).toBe('POST, OPTIONS');
     // A HEAD answer has no body, or a kept-alive client would read it as the start of the next answer.
     const port = Number(new URL(rt.httpUrl).port);
-    const pipelined = await rawRequest(port, 'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const host = `127.0.0.1:${port}`;
+    const pipelined = await rawRequest(port, `HEAD /health HTTP/1.1\r\nHost: ${host}\r\n\r\nHEAD /nowhere HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     expect(pipelined.head).toMatch(/^HTTP\/1\.1 405 /);
     expect(pipelined.body).toMatch(/^HTTP\/1\.1 404 [^]*\r\n\r\nHTTP\/1\.1 404 [^]*\r\n\r\n\{"status":"error"/);
     const missing = await fetch(`${rt.httpUrl}/no/such/${MALFORMED}`);
@@ -114,6 +118,17 @@ describe('server.trust_proxy', () => {
     expect(clientIp('10.0.0.2', ' , ,', 1)).toBe('10.0.0.2');
   });
 
+  it('a proxy that appends ip:port cannot give each source port its own rate-limit budget; an entry that is no address is the peer', () => {
+    expect(clientIp('10.0.0.1', '1.2.3.4:5555', 1)).toBe('1.2.3.4');
+    expect(clientIp('10.0.0.1', '9.9.9.9, 1.2.3.4:6666', 1)).toBe('1.2.3.4');
+    expect(clientIp('10.0.0.1', '[2001:DB8::1]:443', 1)).toBe('2001:db8::1');
+    expect(clientIp('10.0.0.1', '[2001:db8::1]', 1)).toBe('2001:db8::1');
+    expect(clientIp('10.0.0.1', '2001:db8::1', 1)).toBe('2001:db8::1');
+    for (const junk of ['unknown', 'evil.example', 'evil.example:80', '1.2.3.4:5555:6', '1.2.3.999', '[1.2.3.4]x']) {
+      expect(clientIp('10.0.0.1', `5.5.5.5, ${junk}`, 1), junk).toBe('10.0.0.1');
+    }
+  });
+
   it('reads a number of hops; true and false from older config files mean 1 and 0', () => {
     expect(parseConfig({ server: { trust_proxy: 2 } }).server.trust_proxy).toBe(2);
     expect(parseConfig({ server: { trust_proxy: true } }).server.trust_proxy).toBe(1);
@@ -164,7 +179,7 @@ describe('server.trust_proxy', () => {
       for (let i = 0; i < LIMIT + 1; i++) {
         const answer = await rawRequest(
           Number(port),
-          `POST /api/webhooks/email HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 9.9.9.${i}\r\nX-Forwarded-For: 192.0.2.55\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+          `POST /api/webhooks/email HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Forwarded-For: 9.9.9.${i}\r\nX-Forwarded-For: 192.0.2.55\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
         );
         statuses.push(answer.status);
       }
@@ -192,5 +207,74 @@ describe('[server] max_connections', () => {
     const chat = await rt.client('room@example.com');
     expect((await TestClient.refused(inspectorUrl(rt))).status).toBe(503);
     await Promise.all([chat.close(), second.close()]);
+  });
+});
+
+describe('DNS rebinding against the runtime', () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await TestRuntime.start({ mcp: false });
+  });
+  afterAll(() => rt.close());
+
+  /** One raw request (fetch will not send a forged `Host`), with the Origin a browser would add. */
+  const send = (line: string, host: string, origin = `http://${host}`) =>
+    rawRequest(rt.runtime.port, `${line} HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${origin}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+
+  it('DNS rebinding: a page at http://evil.example:<port> resolved to 127.0.0.1 cannot open /ws, sign in by email, or call any route (403)', async () => {
+    const evil = `evil.example:${rt.runtime.port}`;
+    for (const url of [rt.wsUrl, inspectorUrl(rt)]) {
+      const refusal = await TestClient.refused(url, { origin: `http://${evil}`, headers: { host: evil } });
+      expect(refusal.status, url).toBe(403);
+      expect(refusal.body).toContain('[server] allowed_hosts');
+    }
+    for (const line of ['GET /health', 'GET /api/summaries', 'POST /api/generate-summary', 'POST /api/webhooks/email', 'OPTIONS /api/summaries', 'PUT /health', 'GET /nowhere']) {
+      const answer = await send(line, evil);
+      expect(answer.status, line).toBe(403);
+      expect(answer.head, line).not.toMatch(/access-control-allow-origin/i);
+      if (!line.startsWith('OPTIONS')) expect(answer.body, line).toContain('[server] allowed_hosts');
+    }
+  });
+
+  it('answers its own names on the bound port, in any case and with a trailing dot; another port is another server', async () => {
+    const port = rt.runtime.port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST.:${port}`, `[::1]:${port}`]) {
+      expect((await send('GET /health', host)).status, host).toBe(200);
+      const client = await TestClient.connect(rt.wsUrl, { origin: `http://${host}`, headers: { host } });
+      await client.close();
+    }
+    expect((await send('GET /health', `localhost:${port + 1}`)).status).toBe(403);
+  });
+
+  it('the same-origin rule counts only under a Host of ours', () => {
+    const hosts = new HostPolicy({ listen_addr: '127.0.0.1:8888', allowed_hosts: [] });
+    hosts.bind(8888);
+    const origins = new OriginPolicy([], hosts);
+    expect(origins.allows('http://evil.example:8888', 'evil.example:8888')).toBe(false);
+    expect(origins.allows('http://localhost:8888', 'localhost:8888')).toBe(true);
+  });
+
+  it('[server] allowed_hosts: enforced on loopback and wherever it is set; not on a wildcard address without it', () => {
+    const policy = (listen_addr: string, allowed_hosts: string[] = []) => {
+      const hosts = new HostPolicy({ listen_addr, allowed_hosts });
+      hosts.bind(8888);
+      return hosts;
+    };
+    const wildcard = policy('0.0.0.0:8888');
+    expect(['evil.example:8888', 'chat.example.com', ''].every((host) => wildcard.allows(host))).toBe(true);
+    expect(policy('[::]:8888').allows('evil.example:8888')).toBe(true);
+    const named = policy('0.0.0.0:8888', ['Chat.Example.com', 'devbox.lan.:9000']);
+    for (const host of ['chat.example.com', 'CHAT.example.com.', 'devbox.lan:9000', '127.0.0.1:8888', 'localhost:8888']) expect(named.allows(host), host).toBe(true);
+    for (const host of ['evil.example:8888', 'chat.example.com:8888', 'devbox.lan:8888', '']) expect(named.allows(host), host).toBe(false);
+    const loopback = policy('127.0.0.1:8888', ['devbox.lan:8888']);
+    expect(loopback.allows('devbox.lan:8888')).toBe(true);
+    expect(loopback.allows('evil.example:8888')).toBe(false);
+    // Before the port is bound nothing can connect; a check then refuses.
+    expect(new HostPolicy({ listen_addr: '127.0.0.1:0', allowed_hosts: [] }).allows('127.0.0.1:0')).toBe(false);
+  });
+
+  it('rejects an allowed_hosts entry that is no Host value', () => {
+    expect(parseConfig({ server: { allowed_hosts: ['chat.example.com', 'devbox.lan:8888', '[::1]:8888'] } }).server.allowed_hosts).toHaveLength(3);
+    for (const bad of ['http://chat.example.com', 'chat.example.com/', '', 'a b']) expect(() => parseConfig({ server: { allowed_hosts: [bad] } }), bad).toThrow();
   });
 });

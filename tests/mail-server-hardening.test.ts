@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailHttpServer } from '../src/mail/mail-http-server.js';
+import { createLogger } from '../src/logger.js';
 import { TestMailServer, toolText } from './support/mail-harness.js';
 
 interface RawResponse {
@@ -69,6 +71,21 @@ describe('the mail HTTP server answers only those it serves (DNS rebinding)', ()
     }
     // Another port on a loopback name is another server.
     expect((await rawRequest(port, { path: '/health', headers: { host: `localhost:${port + 1}` } })).status).toBe(403);
+  });
+});
+
+describe('loopback means loopback', () => {
+  it('a mail server on 127.0.0.1.invalid (a name that only starts like a loopback address) without auth_token is refused, not served open', async () => {
+    const start = MailHttpServer.start({
+      host: '127.0.0.1.invalid',
+      port: 0,
+      authToken: '',
+      createMcpServer: () => {
+        throw new Error('never reached');
+      },
+      logger: createLogger('silent', 'mail-test'),
+    });
+    await expect(start).rejects.toThrow(/auth_token/);
   });
 });
 

@@ -86,6 +86,28 @@ describe('POST /api/generate-summary has a lock', () => {
     expect((await generate(rt, JSON.stringify(email()))).status).toBe(401);
   });
 
+  it('CSRF: in dev mode on loopback, a website the developer visits cannot POST a phishing email there (403 foreign Origin, 415 text/plain)', async () => {
+    const rt = await start();
+    rt.ollama.setResponder(() => ({ tokens: ['Résumé.'] }));
+    const phishing = JSON.stringify(email());
+    // What a page elsewhere can send without a CORS preflight: a "simple" request, text/plain or a form.
+    const crossSite = await generate(rt, phishing, { origin: 'https://evil.example', 'content-type': 'text/plain' });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.message).toContain('allowed_origins');
+    expect((await generate(rt, phishing, { origin: 'https://evil.example' })).status).toBe(403);
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const answer = await generate(rt, phishing, { 'content-type': type });
+      expect(answer.status, type).toBe(415);
+      expect(answer.message).toContain('application/json');
+    }
+    expect(rt.ollama.requests).toHaveLength(0);
+    expect((await rt.runtime.queue!.counts()).waiting).toBe(0);
+
+    // Still open to this machine: its own pages and clients that send no Origin.
+    expect((await generate(rt, JSON.stringify(email()), { origin: rt.httpUrl })).status).toBe(200);
+    expect((await generate(rt, JSON.stringify(email()), { 'content-type': 'application/json; charset=utf-8' })).status).toBe(200);
+  });
+
   it('an oversized field cannot be pushed into Redis and the LLM: 413 names the field and its cap, on both doors', async () => {
     const rt = await start({ config: { summarization: { worker: false } } });
     for (const [field, cap] of Object.entries(EMAIL_FIELD_CAPS)) {

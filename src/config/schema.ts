@@ -75,6 +75,9 @@ const listenAddr = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8888');
 
+/** A `Host` header value: a name or address, bracketed if IPv6, with an optional port. */
+const hostHeader = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
 export const ServerConfigSchema = z.strictObject({
   /**
    * `host:port` for HTTP and WebSocket. Loopback by default: dev-mode sign-in must not reach the network, and the
@@ -95,6 +98,13 @@ export const ServerConfigSchema = z.strictObject({
    * (not browsers) are always allowed. @default []
    */
   allowed_origins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/, error: 'expected an origin such as https://app.example.com' })])).default([]),
+  /**
+   * Exact `Host` values the runtime answers besides its listen address and `localhost`/`127.0.0.1`/`[::1]` on its
+   * port, e.g. `["chat.example.com", "devbox.lan:8888"]` (with the port unless 80/443). Any other `Host` gets 403
+   * (DNS rebinding). Enforced on a loopback listen address, or wherever this is set; on a wildcard address with an
+   * empty list any `Host` is answered. @default []
+   */
+  allowed_hosts: z.array(z.string().regex(hostHeader, 'expected host or host:port, e.g. chat.example.com or devbox.lan:8888')).default([]),
   /**
    * How many proxies (load balancers) in front of this node append to `X-Forwarded-For`. The client's IP (for per-IP
    * rate limits and logs) is then the entry that many places from the right; entries further left are the client's

@@ -5,6 +5,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import { allowedHostsFor, hostRefusal, type AllowedHosts } from './allowed-hosts.js';
 import { describeMailTools } from './mail-tools.js';
 
@@ -20,15 +21,10 @@ export interface MailHttpServerOptions {
   logger: Logger;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** MCP requests are small JSON-RPC messages; anything bigger is a mistake or an attack. */
 const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_RPC_SERVER_ERROR = -32000;
 const JSON_RPC_PARSE_ERROR = -32700;
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith('127.');
-}
 
 /** The client's fault (4xx): answered as such and logged quietly; anything else is ours (500, logged loudly). */
 class HttpRequestError extends Error {
@@ -96,7 +92,7 @@ export class MailHttpServer {
   ) {}
 
   static async start(options: MailHttpServerOptions): Promise<MailHttpServer> {
-    if (!options.authToken && !isLoopback(options.host)) {
+    if (!options.authToken && !isLoopbackHost(options.host)) {
       throw new Error(`The mail MCP server listens on ${options.host}, beyond loopback: set [mail] auth_token (or MAIL_AUTH_TOKEN) so that only the runtime can use it.`);
     }
     const { logger } = options;

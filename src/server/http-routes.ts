@@ -1,6 +1,7 @@
 import type uWS from 'uWebSockets.js';
 import { HttpError } from '../errors.js';
 import { clientIp, forwardedFor, peerAddress } from './client-ip.js';
+import type { HostPolicy } from './host-policy.js';
 import { errorBody, statusLine } from './http-status.js';
 import type { HttpRequest, HttpResponse, HttpRoute } from './http-types.js';
 import { CORS_ALLOWED_HEADERS, CORS_MAX_AGE_S, type OriginPolicy } from './origin-policy.js';
@@ -17,6 +18,7 @@ type RouteMethod = (typeof RouteMethod)[keyof typeof RouteMethod];
 export interface HttpRoutesOptions {
   /** Keyed by `"METHOD /path"`, e.g. `"GET /health"`; `:name` segments are parameters. */
   routes: Record<string, HttpRoute>;
+  hosts: HostPolicy;
   origins: OriginPolicy;
   /** `[server] trust_proxy`: how many proxies in front of us append to `X-Forwarded-For`. */
   trustedHops: number;
@@ -100,6 +102,7 @@ function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, target: RouteTarget,
   try {
     request = {
       headers,
+      foreignOrigin: !options.origins.allows(headers.origin ?? '', headers.host ?? ''),
       ip: clientIp(peerAddress(res), forwardedFor(req), options.trustedHops),
       query: new URLSearchParams(req.getQuery() ?? ''),
       params: target.paramNames.map((name, i) => decodeParam(req.getParameter(i) ?? '', name)),
@@ -130,16 +133,23 @@ function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, target: RouteTarget,
 
 /**
  * The JSON routes, then what every other request gets: `405` with `Allow` for a known path and another method, the
- * CORS preflight answer for `OPTIONS`, `404` for the rest. Each handler goes through the guard.
+ * CORS preflight answer for `OPTIONS`, `404` for the rest. Each handler goes through the guard, and answers `403`
+ * first to a `Host` that is not ours (DNS rebinding).
  */
 export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOptions): void {
-  const { guard, origins } = options;
+  const { guard, origins, hosts } = options;
+  const edge = (where: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) =>
+    guard.http(where, (res, req: uWS.HttpRequest) => {
+      const host = req.getHeader('host');
+      if (!hosts.allows(host)) return writeError(res, req, 403, hosts.refusal(host));
+      handler(res, req);
+    });
   const methodsByPath = new Map<string, RouteMethod[]>();
   for (const [key, route] of Object.entries(options.routes)) {
     const { method, path } = parseRouteKey(key);
     methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
     const target: RouteTarget = { key, method, paramNames: paramNames(path), route };
-    const handler = guard.http(key, (res, req: uWS.HttpRequest) => serve(res, req, target, options));
+    const handler = edge(key, (res, req: uWS.HttpRequest) => serve(res, req, target, options));
     if (method === RouteMethod.Post) app.post(path, handler);
     else app.get(path, handler);
   }
@@ -147,7 +157,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
   for (const [path, methods] of methodsByPath) {
     app.any(
       path,
-      guard.http(`* ${path}`, (res, req: uWS.HttpRequest) => {
+      edge(`* ${path}`, (res, req: uWS.HttpRequest) => {
         const method = req.getMethod().toUpperCase();
         writeError(res, req, 405, `${quoted(method)} is not allowed on ${path}; use ${methods.join(' or ')}.`, { Allow: [...methods, 'OPTIONS'].join(', ') });
       }),
@@ -155,7 +165,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
   }
   app.options(
     '/*',
-    guard.http('OPTIONS /*', (res, req: uWS.HttpRequest) => {
+    edge('OPTIONS /*', (res, req: uWS.HttpRequest) => {
       const origin = req.getHeader('origin');
       if (origin === '' || !origins.allows(origin, req.getHeader('host'))) {
         res.writeStatus(statusLine(403)).end();
@@ -173,6 +183,6 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
   );
   app.any(
     '/*',
-    guard.http('* /*', (res, req: uWS.HttpRequest) => writeError(res, req, 404, `No route for ${quoted(req.getUrl())}`)),
+    edge('* /*', (res, req: uWS.HttpRequest) => writeError(res, req, 404, `No route for ${quoted(req.getUrl())}`)),
   );
 }

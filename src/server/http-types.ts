@@ -11,6 +11,11 @@ export interface HttpResponse {
 /** A request copied out of uWS (whose `req` dies at the first `await`): lower-case headers and the whole body. */
 export interface HttpRequest {
   headers: Record<string, string>;
+  /**
+   * A browser sent it from a page whose origin `[server] allowed_origins` (or the same-origin rule) does not allow.
+   * Such a page cannot read the answer, but a route with side effects must still refuse it (CSRF).
+   */
+  foreignOrigin: boolean;
   /** The client's address: the socket's peer, or the `X-Forwarded-For` entry `[server] trust_proxy` hops from the right. */
   ip: string;
   query: URLSearchParams;

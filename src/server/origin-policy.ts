@@ -1,3 +1,6 @@
+import { normalizeHost } from '../net/host-allow-list.js';
+import type { HostPolicy } from './host-policy.js';
+
 /**
  * Which browser origins may open a socket or read an HTTP answer. A browser always sends `Origin` on a WebSocket
  * upgrade, and any page can try to open one to us; refusing foreign origins at the upgrade is what stops a page
@@ -8,7 +11,11 @@ export class OriginPolicy {
   private readonly any: boolean;
   private readonly allowed: Set<string>;
 
-  constructor(allowedOrigins: readonly string[]) {
+  /** `hosts` decides which `Host` values count as the server's own for the same-origin rule. */
+  constructor(
+    allowedOrigins: readonly string[],
+    private readonly hosts: Pick<HostPolicy, 'allows'>,
+  ) {
     this.any = allowedOrigins.includes('*');
     this.allowed = new Set(allowedOrigins.filter((o) => o !== '*').map((o) => new URL(o).origin));
   }
@@ -23,9 +30,9 @@ export class OriginPolicy {
     } catch {
       return false;
     }
-    // The server's own pages (the chat UI, the inspector) are same-origin: same host and port as the request.
-    // `URL` lower-cases the host; the Host header is case-insensitive too.
-    if (host !== '' && parsed.host === host.toLowerCase()) return true;
+    // The server's own pages (the chat UI, the inspector) are same-origin: same host and port as the request. Only
+    // under a Host of ours: a DNS-rebinding page is same-origin with whatever name it chose (`evil.example:8888`).
+    if (host !== '' && this.hosts.allows(host) && normalizeHost(parsed.host) === normalizeHost(host)) return true;
     return this.allowed.has(parsed.origin);
   }
 

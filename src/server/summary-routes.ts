@@ -1,10 +1,10 @@
 import type { Config } from '../config/schema.js';
 import { HttpError, RuntimeError } from '../errors.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../mail/webhook-signature.js';
+import { isLoopbackListenAddr } from '../net/loopback.js';
 import { SummaryTimeoutError, type SummaryQueue } from '../queue/summary-queue.js';
 import type { SummaryStore } from '../storage/summary-store.js';
 import { authenticateHttp, authorizeAdmin, bearerToken, createAdminAccess, type AdminAccess, type Authenticate } from './auth.js';
-import { isLoopbackListenAddr } from './dev-mode-guard.js';
 import { parseEmailPayload } from './email-payload.js';
 import { rateLimited, unlessQueueUnavailable } from './http-refusals.js';
 import type { HttpRequest, HttpRoute } from './ws-server.js';
@@ -27,6 +27,24 @@ const CREDENTIALS_HINT =
  */
 function openToAnyone({ config, authenticate }: SummaryRoutesDeps): boolean {
   return config.auth.dev_mode === true && !authenticate.verifiesTokens && isLoopbackListenAddr(config.server.listen_addr);
+}
+
+/** A browser sends this cross-origin only after a CORS preflight, which foreign origins fail. */
+const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * Open to anyone still means anyone on this machine, not any website the developer visits: a page elsewhere can make
+ * the browser POST here (a form, or `fetch` with `Content-Type: text/plain`, neither preflighted) and push a phishing
+ * notification (CSRF). A foreign `Origin` is refused, and only JSON accepted.
+ */
+function refuseCrossSite(request: HttpRequest): void {
+  if (request.foreignOrigin) {
+    throw new HttpError(403, `Origin ${request.headers.origin ?? ''} may not request summaries ([server] allowed_origins).`);
+  }
+  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== JSON_CONTENT_TYPE) {
+    throw new HttpError(415, `POST /api/generate-summary takes Content-Type: ${JSON_CONTENT_TYPE}.`);
+  }
 }
 
 /** An operator (admin token or admin JWT) or a mail system holding the webhook secret; 401/403 otherwise. */
@@ -59,7 +77,8 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
       const limited = await rateLimited(deps.limit, request.ip);
       if (limited) return limited;
       const text = request.body.toString('utf8');
-      if (!openToAnyone(deps)) await authorizeSummaryRequest(deps, admin, request, text);
+      if (openToAnyone(deps)) refuseCrossSite(request);
+      else await authorizeSummaryRequest(deps, admin, request, text);
       const email = parseEmailPayload(text, 'email');
       return unlessQueueUnavailable(async () => {
         const jobId = await deps.queue.add(email);

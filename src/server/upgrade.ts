@@ -1,5 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import { errorBody, statusLine } from './http-status.js';
+import type { HostPolicy } from './host-policy.js';
 import type { OriginPolicy } from './origin-policy.js';
 
 /** The subprotocol a browser offers next to `bearer.<jwt>`; the server echoes it, never the token. */
@@ -21,6 +22,7 @@ export function offeredProtocols(header: string): { echo: string; token: string 
 }
 
 export interface UpgradeGate {
+  hosts: HostPolicy;
   origins: OriginPolicy;
   /** True when the node holds `[server] max_connections` sockets, chat and extra ones together. */
   full: () => boolean;
@@ -28,6 +30,8 @@ export interface UpgradeGate {
 
 /** Why an upgrade was refused. */
 export const UpgradeRefusal = {
+  /** 403: a `Host` not ours, as a DNS-rebinding page sends. */
+  Host: 'host',
   /** 403: a page elsewhere may not use a visitor's session (cross-site WebSocket hijacking). */
   Origin: 'origin',
   /** 503 with `Retry-After`: the node holds `[server] max_connections` sockets. */
@@ -40,8 +44,13 @@ export type UpgradeRefusal = (typeof UpgradeRefusal)[keyof typeof UpgradeRefusal
  * only valid during the upgrade call.
  */
 export function refuseUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, gate: UpgradeGate): UpgradeRefusal | undefined {
+  const host = req.getHeader('host');
+  if (!gate.hosts.allows(host)) {
+    res.writeStatus(statusLine(403)).writeHeader('Content-Type', 'application/json').end(errorBody(gate.hosts.refusal(host)));
+    return UpgradeRefusal.Host;
+  }
   const origin = req.getHeader('origin');
-  if (!gate.origins.allows(origin, req.getHeader('host'))) {
+  if (!gate.origins.allows(origin, host)) {
     res.writeStatus(statusLine(403)).writeHeader('Content-Type', 'application/json').end(errorBody(`Origin ${origin} is not allowed ([server] allowed_origins).`));
     return UpgradeRefusal.Origin;
   }

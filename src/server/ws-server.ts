@@ -5,6 +5,7 @@ import { clientIp, forwardedFor, peerAddress } from './client-ip.js';
 import { registerExtraSocket } from './extra-sockets.js';
 import { registerHttpRoutes } from './http-routes.js';
 import type { HttpRoute, SocketConnection, SocketHandler } from './http-types.js';
+import { HostPolicy } from './host-policy.js';
 import { OriginPolicy } from './origin-policy.js';
 import { newConnectionState, type ClientConnection, type ConnectionState, type ProtocolHandler } from './protocol-handler.js';
 import { EdgeGuard } from './safe-handler.js';
@@ -59,21 +60,23 @@ export class RuntimeServer {
   private readonly unflushed = new Set<uWS.WebSocket<SocketData>>();
   private flushScheduled = false;
   private readonly extraSockets = new Set<SocketConnection>();
+  private readonly hosts: HostPolicy;
   port = 0;
 
   constructor(private readonly options: RuntimeServerOptions) {
     const { config } = options;
-    const origins = new OriginPolicy(config.allowed_origins);
+    this.hosts = new HostPolicy(config);
+    const origins = new OriginPolicy(config.allowed_origins, this.hosts);
     const guard = new EdgeGuard(options.logger);
     // Every socket, chat or inspector, holds memory and a file descriptor: all count toward max_connections.
-    const gate: UpgradeGate = { origins, full: () => this.sockets.size + this.extraSockets.size >= config.max_connections };
+    const gate: UpgradeGate = { hosts: this.hosts, origins, full: () => this.sockets.size + this.extraSockets.size >= config.max_connections };
     this.app = createApp(config);
     this.registerChatSocket(guard, gate);
     let nextSocketId = 1;
     for (const [path, handler] of Object.entries(options.sockets ?? {})) {
       registerExtraSocket(this.app, path, handler, { config, gate, guard, connections: this.extraSockets, nextId: () => nextSocketId++ });
     }
-    registerHttpRoutes(this.app, { routes: options.routes, origins, trustedHops: config.trust_proxy, guard });
+    registerHttpRoutes(this.app, { routes: options.routes, hosts: this.hosts, origins, trustedHops: config.trust_proxy, guard });
   }
 
   private registerChatSocket(guard: EdgeGuard, gate: UpgradeGate): void {
@@ -90,6 +93,7 @@ export class RuntimeServer {
       maxBackpressure: config.max_backpressure_bytes * 2,
       upgrade: guard.http(where('upgrade'), (res, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => {
         const refused = refuseUpgrade(res, req, gate);
+        if (refused === UpgradeRefusal.Host) logger.warn({ host: req.getHeader('host') }, 'WebSocket upgrade refused: Host not ours (DNS rebinding?), see [server] allowed_hosts');
         if (refused === UpgradeRefusal.Origin) logger.warn({ origin: req.getHeader('origin') }, 'WebSocket upgrade refused: origin not in [server] allowed_origins');
         if (refused) return;
         const { echo, token } = offeredProtocols(req.getHeader('sec-websocket-protocol'));
@@ -256,6 +260,7 @@ export class RuntimeServer {
         }
         this.listenSocket = socket;
         this.port = uWS.us_socket_local_port(socket);
+        this.hosts.bind(this.port);
         resolve(this.port);
       });
     });
