@@ -1,12 +1,16 @@
 import { z } from 'zod';
+import { hostHeader, httpUrl, listenAddr } from './field-schemas.js';
+import { MailConfigSchema } from './mail-schema.js';
+import { RateLimitsConfigSchema } from './rate-limits-schema.js';
+
+export { MailConfigSchema, MailRelaySchema } from './mail-schema.js';
+export { RateLimitsConfigSchema } from './rate-limits-schema.js';
 
 /**
  * The shape of `config.toml`. Section and key names follow the original service's config (llm, mcp, server,
  * summarization) so existing files keep working; everything past it is additive. Objects are strict so that a
  * misspelled key stops start-up instead of being silently ignored.
  */
-
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 export const LlmConfigSchema = z.strictObject({
   /** Only Ollama is implemented; the key exists so other providers can be added without a config change. @default "ollama" */
@@ -70,13 +74,6 @@ export const McpConfigSchema = z.strictObject({
   /** @default 30000 */
   reconnect_max_ms: z.int().positive().default(30_000),
 });
-
-const listenAddr = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8888');
-
-/** A `Host` header value: a name or address, bracketed if IPv6, with an optional port. */
-const hostHeader = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 export const ServerConfigSchema = z.strictObject({
   /**
@@ -208,57 +205,6 @@ export const AdminConfigSchema = z.strictObject({
   token: z.union([z.string().min(MIN_ADMIN_TOKEN_CHARS, `token must be at least ${MIN_ADMIN_TOKEN_CHARS} characters`), z.literal('')]).default(''),
 });
 
-const hostPort = listenAddr;
-
-export const MailRelaySchema = z.strictObject({
-  host: z.string().min(1),
-  /** @default 587 */
-  port: z.int().min(1).max(65535).default(587),
-  /** TLS from the first byte (port 465); otherwise STARTTLS when offered. @default false */
-  secure: z.boolean().default(false),
-  user: z.string().optional(),
-  password: z.string().optional(),
-});
-
-export const MailConfigSchema = z.strictObject({
-  /** `npm start` starts the bundled mail server (MCP + SMTP intake) as a child process. @default true */
-  embedded: z.boolean().default(true),
-  /** One Maildir per address below this folder. @default "data/maildir" */
-  maildir_root: z.string().min(1).default('data/maildir'),
-  /** Domains whose mail is stored here; SMTP intake refuses the rest. @default ["localhost","example.com"] */
-  local_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).min(1).default(['localhost', 'example.com']),
-  /** The mail MCP server (Streamable HTTP at /mcp). @default "127.0.0.1:8090" */
-  mcp_listen_addr: hostPort.default('127.0.0.1:8090'),
-  /** SMTP intake. @default "127.0.0.1:2525" */
-  smtp_listen_addr: hostPort.default('127.0.0.1:2525'),
-  /** Largest message SMTP intake accepts, in bytes. @default 10485760 */
-  max_message_bytes: z.int().min(1024).default(10 * 1024 * 1024),
-  /** Bearer token the mail MCP server requires (and the runtime sends). Required when the MCP server is not bound to loopback. @default "" */
-  auth_token: z.string().default(''),
-  /** Where SMTP intake announces new mail; "" disables the announcement. @default "http://127.0.0.1:8888/api/webhooks/email" */
-  runtime_webhook_url: z.union([httpUrl, z.literal('')]).default('http://127.0.0.1:8888/api/webhooks/email'),
-  /** SMTP relay for mail to non-local addresses; without it such mail is refused with a clear error. */
-  relay: MailRelaySchema.optional(),
-  /**
-   * Exact `Host` values the mail HTTP server answers besides its listen address and localhost/127.0.0.1/[::1] on its
-   * port (and the host of `[mcp] mail_server_url`), e.g. `["mail.internal:8090"]`. Anything else gets 403: DNS
-   * rebinding. @default []
-   */
-  allowed_hosts: z.array(z.string().min(1)).default([]),
-  /** Messages SMTP intake reads and stores at once; past it, DATA is answered 451 4.3.2 (try again). @default 8 */
-  smtp_max_parallel_messages: z.int().positive().default(8),
-  /** Recipients per SMTP transaction; more get 452 4.5.3 (the client sends the rest in another). @default 100 */
-  smtp_max_recipients: z.int().positive().max(1000).default(100),
-  /** Bytes one SMTP transaction may store: message size × recipients; past it, 552 5.3.4. @default 52428800 */
-  smtp_max_transaction_bytes: z.int().positive().default(50 * 1024 * 1024),
-  /** send_email per sender: at most `points` messages per `duration_s` seconds. @default { points = 20, duration_s = 3600 } */
-  send_rate: z.strictObject({ points: z.int().positive(), duration_s: z.int().positive() }).default({ points: 20, duration_s: 3600 }),
-  /** Recipients one send_email may have. @default 20 */
-  max_recipients: z.int().positive().max(1000).default(20),
-  /** Domains send_email may write to (local ones included); `[]` allows any. @default [] */
-  allowed_recipient_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).default([]),
-});
-
 export const WebhooksConfigSchema = z.strictObject({
   /** HMAC-SHA256 secret shared by senders and the runtime. `npm start` generates one per run when empty. @default "" */
   secret: z.string().default(''),
@@ -287,42 +233,6 @@ export const AuthConfigSchema = z.strictObject({
   roles_claim: z.string().min(1).default('roles'),
   /** Leeway for `exp` and `nbf`, in seconds. @default 30 */
   clock_tolerance_s: z.int().min(0).default(30),
-});
-
-/** `points` per `duration_s` seconds. */
-const RateSchema = z.strictObject({ points: z.int().positive(), duration_s: z.int().positive() });
-
-export const RateLimitsConfigSchema = z.strictObject({
-  /** Limits are kept in Redis (shared by every node) when Redis is configured, else in this process. @default true */
-  enabled: z.boolean().default(true),
-  /**
-   * Every WebSocket frame of a signed-in user, whatever its type, across all their sockets (the web UI sends a few a
-   * minute). @default { points = 300, duration_s = 60 }
-   */
-  messages_per_user: RateSchema.default({ points: 300, duration_s: 60 }),
-  /** Every WebSocket frame from a client IP, signed in or not (an IPv6 client counts as its /64). @default { points = 1200, duration_s = 60 } */
-  messages_per_ip: RateSchema.default({ points: 1200, duration_s: 60 }),
-  /**
-   * Conversations created per user (`new_conversation`, or a `chat` that starts one): each is a stored row and a live
-   * actor. @default { points = 20, duration_s = 60 }
-   */
-  conversations_per_user: RateSchema.default({ points: 20, duration_s: 60 }),
-  /** Conversations created per client IP (all users behind it). @default { points = 60, duration_s = 60 } */
-  conversations_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
-  /** Sign-in attempts (`auth`, a token at the upgrade, the inspector's `auth`) per client IP, failed or not. @default { points = 120, duration_s = 60 } */
-  auth_per_ip: RateSchema.default({ points: 120, duration_s: 60 }),
-  /** Chat messages per signed-in user. @default { points = 30, duration_s = 60 } */
-  chat_per_user: RateSchema.default({ points: 30, duration_s: 60 }),
-  /** Chat messages per client IP (all users behind it). @default { points = 120, duration_s = 60 } */
-  chat_per_ip: RateSchema.default({ points: 120, duration_s: 60 }),
-  /** New WebSocket connections per client IP. @default { points = 60, duration_s = 60 } */
-  connections_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
-  /** Successful sign-ins per user (each is a new connection for that user). @default { points = 60, duration_s = 60 } */
-  connections_per_user: RateSchema.default({ points: 60, duration_s: 60 }),
-  /** Webhook calls per client IP. @default { points = 600, duration_s = 60 } */
-  webhooks_per_ip: RateSchema.default({ points: 600, duration_s: 60 }),
-  /** `POST /api/generate-summary` calls per client IP (each may cost an LLM call). @default { points = 60, duration_s = 60 } */
-  summary_requests_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
 });
 
 export const InspectorConfigSchema = z.strictObject({

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { httpUrl, listenAddr, RateSchema } from './field-schemas.js';
+
+/** `[mail]`: the bundled mail server (MCP tools, SMTP intake) and its outbound policy. */
+
+export const MailRelaySchema = z.strictObject({
+  host: z.string().min(1),
+  /** @default 587 */
+  port: z.int().min(1).max(65535).default(587),
+  /** TLS from the first byte (port 465); otherwise STARTTLS when offered. @default false */
+  secure: z.boolean().default(false),
+  user: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const MailConfigSchema = z.strictObject({
+  /** `npm start` starts the bundled mail server (MCP + SMTP intake) as a child process. @default true */
+  embedded: z.boolean().default(true),
+  /** One Maildir per address below this folder. @default "data/maildir" */
+  maildir_root: z.string().min(1).default('data/maildir'),
+  /** Domains whose mail is stored here; SMTP intake refuses the rest. @default ["localhost","example.com"] */
+  local_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).min(1).default(['localhost', 'example.com']),
+  /** The mail MCP server (Streamable HTTP at /mcp). @default "127.0.0.1:8090" */
+  mcp_listen_addr: listenAddr.default('127.0.0.1:8090'),
+  /** SMTP intake. @default "127.0.0.1:2525" */
+  smtp_listen_addr: listenAddr.default('127.0.0.1:2525'),
+  /** Largest message SMTP intake accepts, in bytes. @default 10485760 */
+  max_message_bytes: z.int().min(1024).default(10 * 1024 * 1024),
+  /** Bearer token the mail MCP server requires (and the runtime sends). Required when the MCP server is not bound to loopback. @default "" */
+  auth_token: z.string().default(''),
+  /** Where SMTP intake announces new mail; "" disables the announcement. @default "http://127.0.0.1:8888/api/webhooks/email" */
+  runtime_webhook_url: z.union([httpUrl, z.literal('')]).default('http://127.0.0.1:8888/api/webhooks/email'),
+  /** SMTP relay for mail to non-local addresses; without it such mail is refused with a clear error. */
+  relay: MailRelaySchema.optional(),
+  /**
+   * Exact `Host` values the mail HTTP server answers besides its listen address and localhost/127.0.0.1/[::1] on its
+   * port (and the host of `[mcp] mail_server_url`), e.g. `["mail.internal:8090"]`. Anything else gets 403: DNS
+   * rebinding. @default []
+   */
+  allowed_hosts: z.array(z.string().min(1)).default([]),
+  /** Messages SMTP intake reads and stores at once; past it, DATA is answered 451 4.3.2 (try again). @default 8 */
+  smtp_max_parallel_messages: z.int().positive().default(8),
+  /** Recipients per SMTP transaction; more get 452 4.5.3 (the client sends the rest in another). @default 100 */
+  smtp_max_recipients: z.int().positive().max(1000).default(100),
+  /** Bytes one SMTP transaction may store: message size × recipients; past it, 552 5.3.4. @default 52428800 */
+  smtp_max_transaction_bytes: z.int().positive().default(50 * 1024 * 1024),
+  /** send_email per sender: at most `points` messages per `duration_s` seconds. @default { points = 20, duration_s = 3600 } */
+  send_rate: RateSchema.default({ points: 20, duration_s: 3600 }),
+  /** Recipients one send_email may have. @default 20 */
+  max_recipients: z.int().positive().max(1000).default(20),
+  /** Domains send_email may write to (local ones included); `[]` allows any. @default [] */
+  allowed_recipient_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).default([]),
+});
+
