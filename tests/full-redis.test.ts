@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS } from '../src/queue/summary-queue.js';
 import { summaryJobId } from '../src/queue/summary-job.js';
@@ -9,9 +9,13 @@ import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 
 const ALICE = 'alice@example.com';
-/** Small enough to fill in a moment, large enough for the runtime's own connections and BullMQ's scripts. */
-const TINY_MAXMEMORY = '16mb';
-const FILLER_SIZES = [256 * 1024, 4 * 1024, 64];
+/** One value Redis builds itself (`SETRANGE`), so no client ever sends it: its size is what deleting it frees. */
+const BALLAST_BYTES = 4 * 1024 * 1024;
+/**
+ * How far `maxmemory` goes below what Redis uses: far more than client buffers move on their own (Redis shrinks idle
+ * query buffers on a timer, by a few hundred KB at most here), far less than the ballast, so deleting it makes room.
+ */
+const OVER_LIMIT_BYTES = 2 * 1024 * 1024;
 
 const email = (subject: string) => ({ user_email: ALICE, email_id: `${randomUUID()}.eml`, from: 'sender@example.com', subject, body: 'Le texte.' });
 
@@ -22,48 +26,51 @@ async function post(rt: TestRuntime, path: string, body: string, signed: boolean
   return { status: response.status, message: answer.message ?? '', retryAfter: response.headers.get('retry-after') };
 }
 
+async function usedMemory(client: Redis): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1]);
+}
+
 /**
- * Writes filler keys until Redis refuses even a small one with its OOM error. A refused big write frees its own
- * request buffer, leaving room for small ones: so big values first, then ever smaller.
+ * Makes Redis full at once and by a clear margin: a ballast value, then `maxmemory` well below what Redis now uses.
+ * (Filling up to the limit with writes leaves it a few hundred bytes over, and Redis frees more than that when it
+ * shrinks the writer's query buffer a moment later: the "full" Redis then took the next job.)
  */
-async function fill(client: Redis): Promise<number> {
-  let written = 0;
-  for (const size of FILLER_SIZES) {
-    const filler = 'x'.repeat(size);
-    for (;;) {
-      try {
-        await client.set(`filler:${written}`, filler);
-        written++;
-      } catch (error) {
-        expect(String(error)).toMatch(/OOM command not allowed when used memory > 'maxmemory'/);
-        break;
-      }
-    }
-  }
-  return written;
+async function makeFull(client: Redis): Promise<void> {
+  await client.setrange('ballast', BALLAST_BYTES - 1, 'x');
+  await client.config('SET', 'maxmemory', String((await usedMemory(client)) - OVER_LIMIT_BYTES));
+  await expect(client.set('probe', 'x')).rejects.toThrow(/OOM command not allowed when used memory > 'maxmemory'/);
 }
 
 describe('a Redis that cannot be filled', () => {
-  let redis: TestRedis;
-  let client: Redis;
+  let redis: TestRedis | undefined;
+  let client: Redis | undefined;
+  let maxmemory = '';
   beforeAll(async () => {
-    // redis.conf's own policy (noeviction) with a tiny ceiling.
-    redis = await TestRedis.start(['--maxmemory', TINY_MAXMEMORY]);
+    // redis.conf as it ships (noeviction); tests lower maxmemory below what is used to make it full.
+    redis = await TestRedis.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    maxmemory = ((await client.config('GET', 'maxmemory')) as string[])[1] ?? '';
+  });
+  afterEach(async () => {
+    // A failed test must not leave the next one a full Redis.
+    await client?.config('SET', 'maxmemory', maxmemory);
+    await client?.del('ballast');
   });
   afterAll(async () => {
-    client.disconnect();
-    await redis.close();
+    client?.disconnect();
+    await redis?.close();
   });
-  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false, redisUrl: redis.url }));
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false, redisUrl: redis?.url ?? '' }));
 
   it('a full Redis gets 503 with Retry-After at the edge, keeps every accepted mail, and takes the same webhook once there is room', async () => {
-    // No worker: accepted jobs wait in Redis, where they can be counted.
-    const rt = await runtimes.start({ config: { summarization: { worker: false } } });
+    const redisClient = client!;
+    // No worker: accepted jobs wait in Redis, where they can be counted. A short result wait: a job wrongly accepted
+    // by a full Redis fails this test with a 504 in seconds, instead of timing it out.
+    const rt = await runtimes.start({ config: { summarization: { worker: false, timeout_ms: 2_000 } } });
     const accepted = [email('one'), email('two')];
     for (const body of accepted) expect((await post(rt, '/api/webhooks/email', JSON.stringify(body), true)).status).toBe(202);
 
-    expect(await fill(client)).toBeGreaterThan(0);
+    await makeFull(redisClient);
     const late = JSON.stringify(email('while full'));
     const refused = await post(rt, '/api/webhooks/email', late, true);
     expect(refused.status, refused.message).toBe(503);
@@ -75,8 +82,7 @@ describe('a Redis that cannot be filled', () => {
     // noeviction: what was accepted before is still there.
     expect((await rt.runtime.queue!.counts()).waiting).toBe(2);
 
-    const fillers = await client.keys('filler:*');
-    await client.del(...fillers);
+    await redisClient.del('ballast');
     const retried = await post(rt, '/api/webhooks/email', late, true);
     expect(retried.status, retried.message).toBe(202);
     expect((await rt.runtime.queue!.counts()).waiting).toBe(3);
@@ -93,7 +99,7 @@ describe('a Redis that cannot be filled', () => {
     const body = email('kept');
     expect((await post(rt, '/api/webhooks/email', JSON.stringify(body), true)).status).toBe(202);
     const key = `${rt.config.redis.prefix}:email-summaries:${summaryJobId(body.user_email, body.email_id)}`;
-    const opts = JSON.parse((await client.hget(key, 'opts')) ?? '{}') as Record<string, unknown>;
+    const opts = JSON.parse((await client!.hget(key, 'opts')) ?? '{}') as Record<string, unknown>;
     expect(opts).toMatchObject({ removeOnComplete: KEEP_COMPLETED_JOBS, removeOnFail: KEEP_FAILED_JOBS });
   });
 });
