@@ -112,8 +112,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate, limits });
   let server: RuntimeServer | undefined;
   // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
-  const pendingWrites = new Set<Promise<void>>();
-  const trackWrite = (write: Promise<void>): Promise<void> => {
+  const pendingWrites = new Set<Promise<unknown>>();
+  const trackWrite = <T>(write: Promise<T>): Promise<T> => {
     pendingWrites.add(write);
     const forget = () => pendingWrites.delete(write);
     write.then(forget, forget);

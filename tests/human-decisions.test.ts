@@ -15,9 +15,11 @@ import { inertActors } from '../src/inspector/inert-actors.js';
 import { replayConversation } from '../src/inspector/replay.js';
 import { createConversationMachine } from '../src/machines/conversation-machine.js';
 import { ConversationWriter } from '../src/storage/conversation-writer.js';
-import type { ConversationStore } from '../src/storage/conversation-store.js';
+import { ConversationStore } from '../src/storage/conversation-store.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
 import type { ServerMessage } from '../src/server/protocol.js';
+import { FakeOllama } from './support/fake-ollama.js';
+import { TEST_DATABASE_URL, TestSchema } from './support/postgres.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { textOf, type TestClient } from './support/ws-client.js';
 
@@ -284,7 +286,7 @@ describe('crash safety of a decision', () => {
     const store = {
       append: (_id: string, _from: number, messages: readonly ChatMessage[], _seq: number, decisions?: { calls: readonly { decision: string }[] }) =>
         slowly(`append ${messages.map((m) => m.role).join(',') || '-'} ${decisions?.calls.map((c) => c.decision).join(',') ?? ''}`.trim()),
-      markStarted: () => slowly('started'),
+      markStarted: () => slowly('started', true),
     } as unknown as ConversationStore;
     const writer = new ConversationWriter(store, () => 0);
     const machine = createConversationMachine({
@@ -302,6 +304,71 @@ describe('crash safety of a decision', () => {
     await expect.poll(() => order.includes('tool called')).toBe(true);
     actor.stop();
     expect(order).toEqual(['append user', 'append assistant pending', 'append - approved', 'started', 'tool called']);
+  });
+});
+
+describe('a call runs once, even when two nodes hold the same step', () => {
+  it('a call whose start marker changes nothing (started elsewhere, or its approval not saved) is not sent to its tool', async () => {
+    const called: string[] = [];
+    const machine = createConversationMachine({
+      ...inertActors(),
+      toolCall: createToolCallLogic({
+        markStarted: async () => false,
+        callTool: async (input) => (called.push(input.tool), { text: 'sent', isError: false }),
+      }),
+    });
+    const actor = createActor(machine, { input: { conversationId: 'c1', userEmail: 'a@example.com', messages: [], maxToolSteps: 5 } }).start();
+    actor.send({ type: 'CHAT', text: 'mail Bob' });
+    actor.send({ type: 'LLM.DONE', content: '', completionTokens: 1, toolCalls: [{ id: 'call_1', name: 'send_email', arguments: { to: 'bob@x.example' }, requiresApproval: true }] });
+    actor.send({ type: 'APPROVE', callId: 'call_1' });
+    await expect.poll(() => actor.getSnapshot().context.messages.some((m) => m.role === 'tool')).toBe(true);
+    actor.stop();
+    expect(called).toEqual([]);
+    expect(actor.getSnapshot().context.messages.at(-1)).toMatchObject({
+      role: 'tool',
+      result: { isError: true, text: expect.stringMatching(/^Not run: this call was already started elsewhere, or its approval was not saved/) },
+    });
+  });
+
+  describe.skipIf(!TEST_DATABASE_URL)('on shared storage (Postgres, DATABASE_URL)', () => {
+    let schema: TestSchema | undefined;
+    let ollama: FakeOllama | undefined;
+    let nodes: TestRuntime[] = [];
+    afterEach(async () => {
+      await Promise.all(nodes.map((node) => node.close()));
+      nodes = [];
+      await ollama?.close();
+      await schema?.drop();
+    });
+
+    it('an approval reaching a node whose actor is still waiting, after another node approved and started the call, does not run it again', async () => {
+      schema = await TestSchema.create();
+      ollama = await FakeOllama.start();
+      // `slow` stands for send_email: gated, and still running on B when the second approval reaches A.
+      const options = { ollama, config: { storage: { database_url: schema.url }, mcp: { approval: { slow: 'required' as const } } } };
+      nodes = await Promise.all([TestRuntime.start(options), TestRuntime.start(options)]);
+      const [a, b] = nodes as [TestRuntime, TestRuntime];
+      ollama.enqueue({ toolCalls: [{ name: 'slow', arguments: { ms: 1_500 } }] }, { tokens: ['Envoyé'] });
+      const onA = await a.client('noa@example.com');
+      onA.send({ type: 'chat', message: 'Envoie le mail' });
+      const request = await onA.next('approval_required');
+      await onA.next('state', (m) => m.state === 'awaiting_approval');
+      const shared = new ConversationStore(b.runtime.db);
+      await expect.poll(async () => (await shared.toolCalls(request.conversation_id!, [request.call_id])).length, { timeout: 5_000 }).toBe(1);
+
+      const { client: onB, history } = await resume(b, 'noa@example.com', request.conversation_id!);
+      expect(history.pending_approval).toMatchObject({ call_id: request.call_id });
+      onB.send({ type: 'approve', call_id: request.call_id });
+      await b.mcp!.waitForCalls(1);
+
+      // Another tab, still on node A, approves the same call.
+      onA.send({ type: 'approve', call_id: request.call_id });
+      const refused = await onA.next('error');
+      expect(refused.code).toBe('not_awaiting_approval');
+      await onB.until('done');
+      expect(a.mcp!.calls).toEqual([]);
+      expect(b.mcp!.calls).toHaveLength(1);
+    });
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
+import { NO_GRANTS } from '../src/conversations/approval-grants.js';
 import { InspectorStore } from '../src/inspector/inspector-store.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
@@ -124,6 +125,16 @@ function storageContract(open: () => Promise<Opened>): void {
     await store.append('d1', 2, [], 4, { calls: [{ ...call, decision: 'approved' }], grants });
     expect(await store.toolCalls('d1', ['call_a'])).toEqual([{ ...call, decision: 'approved', started: true }]);
     expect((await store.find('d1'))!.grants).toEqual(grants);
+  });
+
+  it('marks a call started once: a second marker, or one for a call whose decision was never saved, changes nothing and says so', async () => {
+    await store.create({ id: 'm1', userEmail: 'a@example.com', title: '' });
+    const call = { id: 'call_a', name: 'delete_note', arguments: { id: 'n1' }, decision: 'approved' as const };
+    await store.append('m1', 0, [{ role: 'user', content: 'go' }], 1, { calls: [call], grants: NO_GRANTS });
+    expect(await store.markStarted('m1', 'call_a')).toBe(true);
+    // Another node holding the same step (shared storage) gets false: it must not send the call again.
+    expect(await store.markStarted('m1', 'call_a')).toBe(false);
+    expect(await store.markStarted('m1', 'call_never_saved')).toBe(false);
   });
 
   it('refuses to write the same position twice, leaving the first write intact', async () => {

@@ -16,6 +16,7 @@ import type { ChatMessage } from './chat-message.js';
 import { ConversationChannel, type Publisher } from './conversation-channel.js';
 import type { ApprovalGrants } from './approval-grants.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
+import { isBehindStorage } from './storage-freshness.js';
 import { nextPendingApproval, type BatchCall } from './tool-batch.js';
 import { toWireMessage } from './wire-messages.js';
 
@@ -202,15 +203,14 @@ export class ConversationHub {
 
   /**
    * The live actor, if it is up to date. With storage shared by several nodes, the user may have gone on with this
-   * conversation on another node since this actor was loaded: an idle actor that holds fewer messages than storage is
-   * dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
+   * conversation on another node since this actor was loaded: a quiet actor behind storage (messages, or decisions and
+   * starts of the calls it waits on) is dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
    * coordinated: the second write is refused with `storage_error`; a load balancer with sticky sessions avoids it.)
    */
   private async current(id: string): Promise<LiveConversation | undefined> {
     const live = this.live.get(id);
     if (!live || !this.options.sharedStorage || isBusy(live)) return live;
-    const stored = await this.options.store.messageCount(id);
-    if (stored === live.actor.getSnapshot().context.messages.length) return live;
+    if (!(await isBehindStorage(this.options.store, id, live.actor.getSnapshot().context))) return live;
     this.options.logger.info({ conversationId: id }, 'conversation moved on elsewhere; reloading it from storage');
     if (this.live.get(id) === live) await this.evict(live);
     return undefined;
