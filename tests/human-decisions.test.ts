@@ -267,6 +267,21 @@ describe('restoring a stopped tool step', () => {
     ]);
   });
 
+  it('a step restored waiting for approval keeps the turn\'s step count: max_tool_steps holds across a restart', () => {
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'go' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'a', name: 'delete_note', arguments: { id: 'a' } }] },
+      { role: 'tool', callId: 'a', toolName: 'delete_note', arguments: { id: 'a' }, result: { text: 'ok', isError: false } },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'b', name: 'delete_note', arguments: { id: 'b' } }] },
+    ];
+    const pendingBatch = [{ id: 'b', name: 'delete_note', arguments: { id: 'b' }, decision: CallDecision.Pending }];
+    const actor = createActor(createConversationMachine(inertActors()), {
+      input: { conversationId: 'c1', userEmail: 'a@example.com', messages, maxToolSteps: 2, pendingBatch },
+    }).start();
+    expect(actor.getSnapshot().context.step).toBe(2);
+    actor.stop();
+  });
+
   it('the inspector replays a restored actor from its start record into awaiting_approval', () => {
     const pendingBatch = [{ id: 'c', name: 'delete_note', arguments: { id: 'c' }, decision: CallDecision.Pending }];
     const input = { conversationId: 'c1', userEmail: 'a@example.com', messages: step('c'), maxToolSteps: 5, grants: NO_GRANTS, pendingBatch };
