@@ -413,7 +413,7 @@ describe('live actor inspector', () => {
     for (const query of ['?reveal=1', '']) {
       const exported = await exportOf(rt, id, query);
       const restoredStart = exported.records.filter((r) => r.type === 'start').at(-1)!;
-      expect(restoredStart.payload).toMatchObject({ grants: { tools: ['delete_note'] }, pendingBatch: [{ id: pending.call_id, name: 'add', decision: 'pending' }] });
+      expect(restoredStart.payload).toMatchObject({ grants: { allowed: [{ server: 'test', tool: 'delete_note' }] }, pendingBatch: [{ id: pending.call_id, name: 'add', decision: 'pending' }] });
       const { status, body } = await postJson(rt, '/api/inspector/replay', JSON.stringify(exported));
       expect(status, JSON.stringify(body)).toBe(200);
       const { steps } = ReplayResponseSchema.parse(body);
