@@ -14,6 +14,7 @@ import { createConversationMachine } from './machines/conversation-machine.js';
 import { metricsRoute } from './metrics/metrics-route.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { requiresApproval } from './mcp/approval-policy.js';
+import { grantTarget } from './conversations/approval-grants.js';
 import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createRateLimits } from './limits/rate-limits.js';
@@ -112,8 +113,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate, limits });
   let server: RuntimeServer | undefined;
   // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
-  const pendingWrites = new Set<Promise<void>>();
-  const trackWrite = (write: Promise<void>): Promise<void> => {
+  const pendingWrites = new Set<Promise<unknown>>();
+  const trackWrite = <T>(write: Promise<T>): Promise<T> => {
     pendingWrites.add(write);
     const forget = () => pendingWrites.delete(write);
     write.then(forget, forget);
@@ -124,6 +125,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     publisher: { publish: (topic, message) => server?.publish(topic, message) },
     logger,
     prepareArguments,
+    grantTarget: (name) => grantTarget(mcp.find(name)),
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
@@ -140,6 +142,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         llm,
         tools: () => mcp.tools(),
         requiresApproval: (name) => requiresApproval(config.mcp.approval, mcp.find(name), name),
+        grantTarget: (name) => grantTarget(mcp.find(name)),
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
         historyBudgetTokens: Math.max(config.llm.context_size - config.llm.max_tokens, MIN_HISTORY_TOKENS),

@@ -386,6 +386,43 @@ describe('live actor inspector', () => {
     expect(rt.mcp!.calls).toHaveLength(toolCalls);
   });
 
+  it('exports a conversation restored while waiting for approval and replays it from awaiting_approval, grants kept', async () => {
+    const rt = await start({ mcp: true, config: { mcp: { approval: { add: 'required' } } } });
+    rt.ollama.enqueue(
+      { toolCalls: [{ name: 'delete_note', arguments: { id: 'n-1' } }] },
+      { tokens: ['ok'] },
+      { toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }] },
+      { tokens: ['3'] },
+    );
+    const user = await rt.client('restorer@example.com');
+    user.send({ type: 'chat', message: 'Delete n-1' });
+    const first = await user.next('approval_required');
+    user.send({ type: 'approve', call_id: first.call_id, always: true });
+    await user.until('done');
+    const id = conversationOf(user.messages);
+    user.send({ type: 'chat', message: 'Add 1 and 2', conversation_id: id });
+    const pending = await user.next('approval_required');
+    await user.next('state', (m) => m.state === 'awaiting_approval');
+    await rt.runtime.hub.sweepIdle(Date.now() + 3_600_000);
+    expect(rt.runtime.hub.size).toBe(0);
+    user.send({ type: 'resume', conversation_id: id });
+    expect((await user.next('history')).pending_approval).toMatchObject({ call_id: pending.call_id });
+    user.send({ type: 'approve', call_id: pending.call_id });
+    await user.until('done');
+
+    for (const query of ['?reveal=1', '']) {
+      const exported = await exportOf(rt, id, query);
+      const restoredStart = exported.records.filter((r) => r.type === 'start').at(-1)!;
+      expect(restoredStart.payload).toMatchObject({ grants: { allowed: [{ server: 'test', tool: 'delete_note' }] }, pendingBatch: [{ id: pending.call_id, name: 'add', decision: 'pending' }] });
+      const { status, body } = await postJson(rt, '/api/inspector/replay', JSON.stringify(exported));
+      expect(status, JSON.stringify(body)).toBe(200);
+      const { steps } = ReplayResponseSchema.parse(body);
+      const fromRestore = steps.slice(exported.records.indexOf(restoredStart));
+      expect(collapse(fromRestore.map((s) => s.state))).toEqual(['awaiting_approval', 'calling_tool', 'thinking', 'streaming', 'done', 'idle']);
+      expect(fromRestore[0]!.context.pending_approval).toMatchObject({ call_id: pending.call_id, tool: 'add' });
+    }
+  });
+
   it('answers a malformed replay body with 400 naming the problem', async () => {
     const rt = await start();
     rt.ollama.enqueue({ tokens: ['ok'] });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
+import { NO_GRANTS } from '../src/conversations/approval-grants.js';
 import { InspectorStore } from '../src/inspector/inspector-store.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
@@ -111,19 +112,35 @@ function storageContract(open: () => Promise<Opened>): void {
 
   it('keeps decisions with the conversation: grants, each call\'s decision, and a start marker no later decision clears', async () => {
     await store.create({ id: 'd1', userEmail: 'a@example.com', title: '' });
-    expect((await store.find('d1'))!.grants).toEqual({ tools: [], recipients: {} });
+    expect((await store.find('d1'))!.grants).toEqual(NO_GRANTS);
     const step = { role: 'assistant' as const, content: '', toolCalls: [{ id: 'call_a', name: 'send_email', arguments: { to: 'bob@example.com' } }] };
     const call = { id: 'call_a', name: 'send_email', arguments: { to: 'bob@example.com' }, decision: 'pending' as const };
-    await store.append('d1', 0, [{ role: 'user', content: 'Écris à Bob' }, step], 2, { calls: [call], grants: { tools: [], recipients: {} } });
+    await store.append('d1', 0, [{ role: 'user', content: 'Écris à Bob' }, step], 2, { calls: [call], grants: NO_GRANTS });
     expect(await store.toolCalls('d1', ['call_a', 'call_unknown'])).toEqual([{ ...call, started: false }]);
 
-    const grants = { tools: ['delete_note'], recipients: { send_email: ['bob@example.com'] } };
+    const grants = { allowed: [{ server: 'notes', tool: 'delete_note' }], mailTo: [{ server: 'mail', tool: 'send_email', addresses: ['bob@example.com'] }] };
     await store.append('d1', 2, [], 3, { calls: [{ ...call, decision: 'approved', arguments: { to: 'bob@example.com', cc: 'x@example.com' } }], grants });
     await store.markStarted('d1', 'call_a');
     // A late write of the same decision must not make the started call look unstarted.
     await store.append('d1', 2, [], 4, { calls: [{ ...call, decision: 'approved' }], grants });
     expect(await store.toolCalls('d1', ['call_a'])).toEqual([{ ...call, decision: 'approved', started: true }]);
     expect((await store.find('d1'))!.grants).toEqual(grants);
+  });
+
+  it('marks a call started once: a second marker, or one for a call whose decision was never saved, changes nothing and says so', async () => {
+    await store.create({ id: 'm1', userEmail: 'a@example.com', title: '' });
+    const call = { id: 'call_a', name: 'delete_note', arguments: { id: 'n1' }, decision: 'approved' as const };
+    await store.append('m1', 0, [{ role: 'user', content: 'go' }], 1, { calls: [call], grants: NO_GRANTS });
+    expect(await store.markStarted('m1', 'call_a')).toBe(true);
+    // Another node holding the same step (shared storage) gets false: it must not send the call again.
+    expect(await store.markStarted('m1', 'call_a')).toBe(false);
+    expect(await store.markStarted('m1', 'call_never_saved')).toBe(false);
+  });
+
+  it('reads grants stored by name (before they were keyed by server and tool) as none: the user is asked again', async () => {
+    await store.create({ id: 'g1', userEmail: 'a@example.com', title: '' });
+    await db.updateTable('conversations').set({ approval_grants: JSON.stringify({ tools: ['run'], recipients: { send_email: ['bob@example.com'] } }) }).where('id', '=', 'g1').execute();
+    expect((await store.find('g1'))!.grants).toEqual(NO_GRANTS);
   });
 
   it('refuses to write the same position twice, leaving the first write intact', async () => {

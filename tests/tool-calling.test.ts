@@ -111,16 +111,36 @@ describe('tool calling', () => {
     expect(textOf(turn)).toBe('Désolé');
   });
 
-  it('answers a call to a tool that does not exist with a tool error listing what exists', async () => {
+  it('asks before a call to a tool no server offers, and answers it with a tool error listing what exists', async () => {
     await start();
     rt.ollama.enqueue({ toolCalls: [{ name: 'launch_rocket', arguments: {} }] }, { tokens: ['Pas possible'] });
     const client = await rt.client('nope@example.com');
-    const turn = await client.chat('Lance');
+    client.send({ type: 'chat', message: 'Lance' });
+    // Unknown now does not mean harmless: the user sees the call before anything could run.
+    const request = await client.next('approval_required');
+    expect(request).toMatchObject({ tool: 'launch_rocket' });
+    client.send({ type: 'approve', call_id: request.call_id });
+    const turn = await client.until('done');
     const result = only(turn, 'tool_result')[0]!;
     expect(result.is_error).toBe(true);
     expect(result.result).toContain('"launch_rocket" is not available');
     expect(result.result).toContain('get_weather');
     expect(rt.mcp!.calls).toHaveLength(0);
+  });
+
+  it('a tool unknown when the call is planned (its server reconnecting) still asks, even if it is back before the call runs', async () => {
+    await start();
+    rt.ollama.enqueue({ toolCalls: [{ name: 'send_email', arguments: { to: 'bob@example.com', subject: 'Hi', body: 'Hello' } }] }, { tokens: ['Envoyé'] });
+    const client = await rt.client('later@example.com');
+    client.send({ type: 'chat', message: 'Écris à Bob' });
+    const request = await client.next('approval_required');
+    expect(request).toMatchObject({ tool: 'send_email' });
+    await rt.mcp!.addTool('send_email', 'Send an email');
+    await expect.poll(() => rt.runtime.mcp.find('send_email'), { timeout: 5_000 }).toBeDefined();
+    expect(rt.mcp!.calls).toHaveLength(0);
+    client.send({ type: 'approve', call_id: request.call_id });
+    await client.until('done');
+    expect(rt.mcp!.calls.map((c) => c.name)).toEqual(['send_email']);
   });
 
   it('cancel during a tool call aborts the MCP request and closes the call as cancelled', async () => {

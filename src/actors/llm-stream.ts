@@ -1,4 +1,5 @@
 import { fromCallback, type CallbackActorLogic } from 'xstate';
+import type { GrantTarget } from '../conversations/approval-grants.js';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
 import { ErrorCode, RuntimeError, errorMessage, type ErrorCode as ErrorCodeType } from '../errors.js';
 import { fitToContext } from '../llm/context-window.js';
@@ -14,6 +15,8 @@ export interface LlmStreamInput {
 
 export interface PlannedToolCall extends ToolCallRequest {
   requiresApproval: boolean;
+  /** What an "always allow" for this call covers, from the catalog when it was planned; absent for an unknown name. */
+  target?: GrantTarget;
 }
 
 /** Events the stream sends to its conversation. Tokens are not among them: they go straight to the relay. */
@@ -29,6 +32,8 @@ export interface LlmStreamDeps {
   llm: LlmClient;
   tools: () => readonly ToolDescriptor[];
   requiresApproval: (tool: string) => boolean;
+  /** The tool behind an exposed name, for grants; undefined when no server offers it. */
+  grantTarget: (tool: string) => GrantTarget | undefined;
   /** Rewrites a call's arguments before anyone sees them (mailbox pinning); identity for most tools. */
   prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
   /** Sends one token to the conversation's subscribers; the hot path, so it skips the machine entirely. */
@@ -89,12 +94,14 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
             break;
           case 'tool_calls':
             for (const call of event.calls) {
+              const target = deps.grantTarget(call.name);
               toolCalls.push({
                 // The global Web Crypto (not node:crypto): browser code type-imports this module through the protocol types.
                 id: `call_${crypto.randomUUID().slice(0, 8)}`,
                 name: call.name,
                 arguments: deps.prepareArguments(call.name, call.arguments, input.userEmail),
                 requiresApproval: deps.requiresApproval(call.name),
+                ...(target ? { target } : {}),
               });
             }
             break;

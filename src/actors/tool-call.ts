@@ -15,9 +15,10 @@ export type ToolCallOutput = { type: 'TOOL.RESULT'; callId: string; result: Tool
 export interface ToolCallDeps {
   /**
    * Records, durably, that the call is about to be sent to its tool; resolved before it is. A restart then tells a
-   * call that may have run from one that never did.
+   * call that may have run from one that never did. False when the call must not be sent: it was started already
+   * (elsewhere, on shared storage) or its approval was not saved.
    */
-  markStarted: (input: ToolCallInput) => Promise<void>;
+  markStarted: (input: ToolCallInput) => Promise<boolean>;
   /** Must not throw for tool failures; they are results with `isError`. */
   callTool: (input: ToolCallInput, signal: AbortSignal) => Promise<ToolResult>;
   metrics?: ToolCallMetrics;
@@ -28,6 +29,12 @@ export interface ToolCallMetrics {
   toolCallFinished(tool: string, seconds: number, failed: boolean): void;
 }
 
+/** The marker found the call started already or without a saved decision: running it could send it twice. */
+export const NOT_MARKED_RESULT: ToolResult = {
+  text: 'Not run: this call was already started elsewhere, or its approval was not saved.',
+  isError: true,
+};
+
 export type ToolCallLogic = CallbackActorLogic<EventObject, ToolCallInput>;
 
 /** One tool call, as its own child actor so that each call is visible (and cancellable) on its own. */
@@ -36,12 +43,14 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
     const controller = new AbortController();
     const startedAt = performance.now();
     const run = async (): Promise<ToolResult> => {
+      let marked: boolean;
       try {
-        await deps.markStarted(input);
+        marked = await deps.markStarted(input);
       } catch (error) {
         // A call whose start is not on disk could run twice after a restart: it does not run at all.
         return { text: `Not run: could not record that the call started (${errorMessage(error)}).`, isError: true };
       }
+      if (!marked) return NOT_MARKED_RESULT;
       // Cancelled while the marker was being written: the result is dropped below, and the tool is not bothered.
       if (controller.signal.aborted) return { text: 'Cancelled before it started.', isError: true };
       return deps.callTool(input, controller.signal);

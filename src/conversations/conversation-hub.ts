@@ -14,8 +14,9 @@ import type { ServerMessage, UnnumberedEvent } from '../server/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { ChatMessage } from './chat-message.js';
 import { ConversationChannel, type Publisher } from './conversation-channel.js';
-import type { ApprovalGrants } from './approval-grants.js';
+import type { ApprovalGrants, GrantTarget } from './approval-grants.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
+import { isBehindStorage } from './storage-freshness.js';
 import { nextPendingApproval, type BatchCall } from './tool-batch.js';
 import { toWireMessage } from './wire-messages.js';
 
@@ -35,6 +36,11 @@ export interface ConversationHubOptions {
   logger: Logger;
   /** Applied to the arguments of an approval that edits them, as to every planned call. */
   prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
+  /**
+   * What "always allow" covers for a restored pending call (decisions are stored by exposed name): the tool that name
+   * routes to now, which is also where the call goes once approved.
+   */
+  grantTarget?: (tool: string) => GrantTarget | undefined;
   maxToolSteps: number;
   replayBufferEvents: number;
   /** An idle actor is stopped after this long and restored from storage when used again. */
@@ -202,15 +208,14 @@ export class ConversationHub {
 
   /**
    * The live actor, if it is up to date. With storage shared by several nodes, the user may have gone on with this
-   * conversation on another node since this actor was loaded: an idle actor that holds fewer messages than storage is
-   * dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
+   * conversation on another node since this actor was loaded: a quiet actor behind storage (messages, or decisions and
+   * starts of the calls it waits on) is dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
    * coordinated: the second write is refused with `storage_error`; a load balancer with sticky sessions avoids it.)
    */
   private async current(id: string): Promise<LiveConversation | undefined> {
     const live = this.live.get(id);
     if (!live || !this.options.sharedStorage || isBusy(live)) return live;
-    const stored = await this.options.store.messageCount(id);
-    if (stored === live.actor.getSnapshot().context.messages.length) return live;
+    if (!(await isBehindStorage(this.options.store, id, live.actor.getSnapshot().context))) return live;
     this.options.logger.info({ conversationId: id }, 'conversation moved on elsewhere; reloading it from storage');
     if (this.live.get(id) === live) await this.evict(live);
     return undefined;
@@ -233,7 +238,11 @@ export class ConversationHub {
     const decisions = await this.options.store.toolCalls(id, unansweredCallIds(stored.messages));
     const { repairs, pendingBatch } = restoreToolStep(stored.messages, decisions);
     if (repairs.length > 0) await this.options.store.append(id, stored.messages.length, repairs, stored.lastSeq);
-    return this.start({ ...stored, messages: [...stored.messages, ...repairs], ...(pendingBatch ? { pendingBatch } : {}) });
+    const targeted = pendingBatch?.map((call) => {
+      const target = this.options.grantTarget?.(call.name);
+      return target ? { ...call, target } : call;
+    });
+    return this.start({ ...stored, messages: [...stored.messages, ...repairs], ...(targeted ? { pendingBatch: targeted } : {}) });
   }
 
   private start(stored: {

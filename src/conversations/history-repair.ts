@@ -15,6 +15,20 @@ export function unansweredCallIds(messages: readonly ChatMessage[]): string[] {
   return messages.flatMap((m) => (m.role === 'assistant' ? (m.toolCalls ?? []).map((c) => c.id).filter((id) => !answered.has(id)) : []));
 }
 
+/**
+ * Tool steps of the turn the history ends in (assistant messages with calls since the last user message): a step
+ * restored waiting for approval continues that count, so `max_tool_steps` holds across restarts without storing it.
+ */
+export function toolStepsInLastTurn(messages: readonly ChatMessage[]): number {
+  let steps = 0;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === 'user') break;
+    if (message.role === 'assistant' && message.toolCalls?.length) steps += 1;
+  }
+  return steps;
+}
+
 function lastToolStep(messages: readonly ChatMessage[]): AssistantMessage | undefined {
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i]!;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlannedToolCall } from '../actors/llm-stream.js';
-import { isGranted, withGrant, type ApprovalGrants } from './approval-grants.js';
+import { GrantTargetSchema, isGranted, withGrant, type ApprovalGrants } from './approval-grants.js';
 import { ToolResultSchema, type ToolMessage, type ToolResult } from './chat-message.js';
 
 export const CallDecision = {
@@ -20,6 +20,8 @@ export const BatchCallSchema = z.object({
   arguments: z.record(z.string(), z.unknown()),
   decision: z.enum(CallDecision),
   result: ToolResultSchema.optional(),
+  /** What "always allow" for this call would cover; absent when no server offered the tool. */
+  target: GrantTargetSchema.optional(),
 });
 export type BatchCall = z.infer<typeof BatchCallSchema>;
 
@@ -43,6 +45,7 @@ export function planBatch(calls: readonly PlannedToolCall[], grants: ApprovalGra
     name: call.name,
     arguments: call.arguments,
     decision: call.requiresApproval && !isGranted(grants, call) ? CallDecision.Pending : CallDecision.Auto,
+    ...(call.target ? { target: call.target } : {}),
   }));
 }
 

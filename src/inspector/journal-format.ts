@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApprovalGrantsSchema } from '../conversations/approval-grants.js';
+import { ApprovalGrantsSchema, GrantTargetSchema } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, ToolCallRequestSchema, ToolResultSchema } from '../conversations/chat-message.js';
 import { BatchCallSchema } from '../conversations/tool-batch.js';
 import { ErrorCode } from '../errors.js';
@@ -35,7 +35,7 @@ export const EVENT_SCHEMAS: EventSchemas = {
   'LLM.DONE': z.object({
     type: z.literal('LLM.DONE'),
     content: z.string(),
-    toolCalls: z.array(ToolCallRequestSchema.extend({ requiresApproval: z.boolean() })),
+    toolCalls: z.array(ToolCallRequestSchema.extend({ requiresApproval: z.boolean(), target: GrantTargetSchema.optional() })),
     completionTokens: z.number(),
   }),
   'LLM.ERROR': z.object({ type: z.literal('LLM.ERROR'), code: z.enum(ErrorCode), message: z.string(), partial: z.string() }),

@@ -10,8 +10,8 @@ export function redactText(text: string): string {
 
 /** Keys whose string value is free text: message bodies, chat text, tool result text, partial answers, reasons. */
 const TEXT_KEYS = new Set(['content', 'text', 'partial', 'reason']);
-/** Keys under which every string is free text: tool arguments and structured tool results. */
-const FREE_TEXT_TREES = new Set(['arguments', 'args', 'structured']);
+/** Keys under which every string is free text: tool arguments, structured tool results, recipients granted mail. */
+const FREE_TEXT_TREES = new Set(['arguments', 'args', 'structured', 'addresses']);
 
 function redactAllStrings(value: unknown): unknown {
   if (typeof value === 'string') return redactText(value);

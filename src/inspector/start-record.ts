@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { ApprovalGrantsSchema } from '../conversations/approval-grants.js';
 import type { ChatMessage } from '../conversations/chat-message.js';
+import { BatchCallSchema } from '../conversations/tool-batch.js';
 
 /**
  * A `start` record as stored. The actor's input holds the conversation's whole history; copied into every start
@@ -13,6 +15,9 @@ export const StoredStartSchema = z.object({
   maxToolSteps: z.int().positive(),
   /** The actor started from messages 0 … messageCount-1 of the conversation's `messages` rows. */
   messageCount: z.int().min(0),
+  // A restored actor's decisions, kept as they are: without them its replay would start in idle, with nothing granted.
+  grants: ApprovalGrantsSchema.optional(),
+  pendingBatch: z.array(BatchCallSchema).optional(),
 });
 export type StoredStart = z.infer<typeof StoredStartSchema>;
 
@@ -31,8 +36,8 @@ export function toStoredStart(input: unknown): unknown {
 export function expandStart(payload: unknown, stored: readonly ChatMessage[]): unknown {
   const start = StoredStartSchema.safeParse(payload);
   if (!start.success || stored.length < start.data.messageCount) return payload;
-  const { conversationId, userEmail, maxToolSteps, messageCount } = start.data;
-  return { conversationId, userEmail, messages: stored.slice(0, messageCount), maxToolSteps };
+  const { messageCount, ...input } = start.data;
+  return { ...input, messages: stored.slice(0, messageCount) };
 }
 
 /** How many stored messages a start record's payload refers to (0 for one in the older, inline form). */

@@ -15,6 +15,7 @@ import {
   toolMessage,
   type BatchCall,
 } from '../conversations/tool-batch.js';
+import { toolStepsInLastTurn } from '../conversations/history-repair.js';
 import { ErrorCode } from '../errors.js';
 
 /**
@@ -217,8 +218,8 @@ export function createConversationMachine(actors: ConversationActors) {
     context: ({ input: { grants, pendingBatch, ...input } }) => ({
       ...input,
       persistedCount: input.messages.length,
-      // A restored step counts as the turn's first.
-      step: pendingBatch?.length ? 1 : 0,
+      // A restored step goes on counting the turn's steps (its own included).
+      step: pendingBatch?.length ? Math.max(1, toolStepsInLastTurn(input.messages)) : 0,
       batch: pendingBatch ?? [],
       grants: grants ?? NO_GRANTS,
       outcome: TurnOutcome.Complete,

@@ -124,15 +124,20 @@ export class ConversationStore {
     });
   }
 
-  /** Recorded before the call is sent to its tool, so that a crash in between reads as "may have run". */
-  async markStarted(conversationId: string, callId: string): Promise<void> {
-    await this.db
+  /**
+   * Recorded before the call is sent to its tool, so that a crash in between reads as "may have run". A compare-and-set:
+   * true only when this call's row changed now. Zero rows means the call was started already (by another node holding
+   * the same conversation, on shared storage) or its decision was never saved; either way it must not be sent.
+   */
+  async markStarted(conversationId: string, callId: string): Promise<boolean> {
+    const result = await this.db
       .updateTable('tool_calls')
       .set({ started_at: new Date().toISOString() })
       .where('conversation_id', '=', conversationId)
       .where('call_id', '=', callId)
       .where('started_at', 'is', null)
-      .execute();
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** The stored decisions of these calls; a call with no row has none (written before decisions were kept). */

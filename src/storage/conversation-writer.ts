@@ -22,13 +22,17 @@ export class ConversationWriter {
     );
   }
 
-  markStarted(conversationId: string, callId: string): Promise<void> {
+  /** Whether this call may be sent now (see `ConversationStore.markStarted`). */
+  markStarted(conversationId: string, callId: string): Promise<boolean> {
     return this.enqueue(conversationId, () => this.store.markStarted(conversationId, callId));
   }
 
-  private enqueue(conversationId: string, work: () => Promise<void>): Promise<void> {
+  private enqueue<T>(conversationId: string, work: () => Promise<T>): Promise<T> {
     const result = (this.tails.get(conversationId) ?? Promise.resolve()).then(work);
-    const tail = result.catch(() => undefined);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
     this.tails.set(conversationId, tail);
     void tail.then(() => {
       if (this.tails.get(conversationId) === tail) this.tails.delete(conversationId);
