@@ -16,6 +16,8 @@ interface Exposition {
   samples: Sample[];
 }
 
+/** `generate-summary` takes JSON only (a form post from another site would need no preflight). */
+const JSON_BODY = { 'content-type': 'application/json' };
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = '([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\\\\n]|\\\\.)*)"';
 const SAMPLE_LINE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL},?)*)\\})? (\\S+)(?: -?\\d+)?$`);
@@ -158,7 +160,12 @@ describe('GET /metrics', () => {
       { tokens: ['Fini'] },
     );
     const client = await rt.client('tools@example.com');
-    await client.chat('Calcule');
+    client.send({ type: 'chat', message: 'Calcule' });
+    // A tool no server offers asks first; approved, it fails as unavailable.
+    const request = await client.next('approval_required');
+    expect(request.tool).toBe('no_such_tool_123');
+    client.send({ type: 'approve', call_id: request.call_id });
+    await client.until('done');
 
     const exposition = await scrape(rt);
     expect(valueOf(exposition, 'ai_runtime_tool_call_duration_seconds_count', { tool: 'add' })).toBe(1);
@@ -230,7 +237,7 @@ describe('GET /metrics with summaries (private Redis)', () => {
     expect(valueOf(before, 'ai_runtime_summary_job_duration_seconds_count', { outcome: 'completed' })).toBeUndefined();
 
     rt.ollama.enqueue({ tokens: ['Réunion à 16h.'] });
-    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(email('Budget')) });
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email('Budget')) });
     expect(response.status).toBe(200);
 
     await expect.poll(() => metric(rt, 'ai_runtime_summary_job_duration_seconds_count', { outcome: 'completed' })).toBe(1);

@@ -9,6 +9,8 @@ import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime, runtimesClosedAfterEach, type TestRuntimeOptions } from './support/runtime-harness.js';
 import type { TestClient } from './support/ws-client.js';
 
+/** `generate-summary` takes JSON only (a form post from another site would need no preflight). */
+const JSON_BODY = { 'content-type': 'application/json' };
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 
@@ -48,7 +50,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
   it('POST /api/generate-summary answers {summary} through the queue (test_generate_summary)', async () => {
     const rt = await start();
     rt.ollama.enqueue({ tokens: ['Meeting request for tomorrow at 3pm to discuss the project'] });
-    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(email({ email_id: '123.eml' })) });
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email({ email_id: '123.eml' })) });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ summary: 'Meeting request for tomorrow at 3pm to discuss the project' });
     const request = rt.ollama.requests[0]!.body;
@@ -61,7 +63,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     const rt = await start();
     rt.ollama.enqueue({ tokens: ['Réunion demain à 15h.'] });
     const body = email({ email_id: 'persist.eml' });
-    expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(body) })).status).toBe(200);
+    expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(body) })).status).toBe(200);
     await rt.restart();
     const listed = (await (await fetch(`${rt.runtime.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: Array<Record<string, string>> };
     expect(listed.summaries).toEqual([expect.objectContaining({ email_id: 'persist.eml', from: 'sender@example.com', subject: 'Meeting Tomorrow', summary: 'Réunion demain à 15h.', model: 'llama3.1:8b' })]);
@@ -161,7 +163,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
   it('generate-summary answers 504 with a clear message when the LLM is too slow', async () => {
     const rt = await start({ config: { summarization: { timeout_ms: 300 } } });
     rt.ollama.enqueue({ tokens: ['trop tard'], headersDelayMs: 800 });
-    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', body: JSON.stringify(email()) });
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email()) });
     expect(response.status).toBe(504);
     expect(((await response.json()) as { message: string }).message).toMatch(/not ready within 300 ms/);
   });
