@@ -6,19 +6,19 @@ import {
   ConversationState,
   TurnOutcome,
   wireState,
-  type ConversationEmitted,
   type ConversationEvent,
   type ConversationMachine,
 } from '../machines/conversation-machine.js';
-import type { ServerMessage, UnnumberedEvent } from '../server/protocol.js';
+import type { ServerMessage } from '../server/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { ChatMessage } from './chat-message.js';
+import { ConditionWaiters } from './condition-waiters.js';
 import { ConversationChannel, type Publisher } from './conversation-channel.js';
 import type { ApprovalGrants, GrantTarget } from './approval-grants.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
 import { isBehindStorage } from './storage-freshness.js';
 import { nextPendingApproval, type BatchCall } from './tool-batch.js';
-import { toWireMessage } from './wire-messages.js';
+import { toWireEvent, toWireMessage } from './wire-messages.js';
 
 export interface LiveConversation {
   readonly id: string;
@@ -76,27 +76,6 @@ const MAX_SWEEP_INTERVAL_MS = 30_000;
 const QUIET_STATES: ReadonlySet<ConversationState> = new Set([ConversationState.Idle, ConversationState.AwaitingApproval]);
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
 
-function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
-  switch (event.type) {
-    case 'tool_call':
-      return { type: 'tool_call', call_id: event.callId, tool: event.tool, args: event.args };
-    case 'tool_result':
-      return {
-        type: 'tool_result',
-        call_id: event.callId,
-        tool: event.tool,
-        args: event.args,
-        result: event.result.text,
-        ...(event.result.structured ? { structured: event.result.structured } : {}),
-        is_error: event.result.isError,
-      };
-    case 'approval_required':
-      return { type: 'approval_required', call_id: event.callId, tool: event.tool, args: event.args };
-    case 'error':
-      return { type: 'error', code: event.code, message: event.message };
-  }
-}
-
 /** A turn in flight: an actor that is running and neither idle nor waiting on a human. */
 function isBusy(conversation: LiveConversation): boolean {
   const snapshot = conversation.actor.getSnapshot();
@@ -115,8 +94,8 @@ export class ConversationHub {
   private closed = false;
   /** Set by `drain()`: turns in flight go on, new ones are refused. */
   private draining = false;
-  /** Callbacks of `whenIdle()` calls, run after every state change. */
-  private readonly idleWaiters = new Set<() => void>();
+  /** `whenIdle()` calls, re-checked after every state change. */
+  private readonly idleWaiters = new ConditionWaiters(() => this.busyCount === 0);
 
   constructor(private readonly options: ConversationHubOptions) {
     this.sweepTimer = setInterval(() => void this.sweepIdle(), Math.min(options.idleActorTtlMs / 2, MAX_SWEEP_INTERVAL_MS));
@@ -158,19 +137,7 @@ export class ConversationHub {
 
   /** Resolves `true` once no live actor is busy, or `false` after `timeoutMs`. */
   whenIdle(timeoutMs: number): Promise<boolean> {
-    if (this.busyCount === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const settle = (idle: boolean) => {
-        clearTimeout(timer);
-        this.idleWaiters.delete(check);
-        resolve(idle);
-      };
-      const check = () => {
-        if (this.busyCount === 0) settle(true);
-      };
-      const timer = setTimeout(() => settle(false), timeoutMs);
-      this.idleWaiters.add(check);
-    });
+    return this.idleWaiters.wait(timeoutMs);
   }
 
   /**
@@ -182,10 +149,6 @@ export class ConversationHub {
     const busy = [...this.live.values()].filter((c) => isBusy(c) && wireState(c.actor.getSnapshot().value) !== ConversationState.Done);
     for (const conversation of busy) conversation.actor.send({ type: 'CANCEL' });
     return busy.length;
-  }
-
-  private notifyIdleWaiters(): void {
-    for (const check of [...this.idleWaiters]) check();
   }
 
   async create(userEmail: string, firstMessage?: string): Promise<LiveConversation> {
@@ -291,11 +254,11 @@ export class ConversationHub {
         channel.publish({ type: 'state', state });
         if (turnEnded) channel.publish({ type: 'done', reason: snapshot.context.outcome, cancelled: snapshot.context.outcome === TurnOutcome.Cancelled });
         // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
-        this.notifyIdleWaiters();
+        this.idleWaiters.check();
       },
       error: (error) => {
         this.options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed');
-        this.notifyIdleWaiters();
+        this.idleWaiters.check();
       },
     });
     this.live.set(stored.id, conversation);

@@ -1,4 +1,5 @@
-import type { WireChatMessage } from '../server/protocol.js';
+import type { ConversationEmitted } from '../machines/conversation-machine.js';
+import type { UnnumberedEvent, WireChatMessage } from '../server/protocol.js';
 import type { ChatMessage } from './chat-message.js';
 
 export function toWireMessage(message: ChatMessage): WireChatMessage {
@@ -22,5 +23,27 @@ export function toWireMessage(message: ChatMessage): WireChatMessage {
         ...(message.result.structured ? { structured: message.result.structured } : {}),
         is_error: message.result.isError,
       };
+  }
+}
+
+/** What the machine emits, as the conversation event the channel numbers and publishes. */
+export function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
+  switch (event.type) {
+    case 'tool_call':
+      return { type: 'tool_call', call_id: event.callId, tool: event.tool, args: event.args };
+    case 'tool_result':
+      return {
+        type: 'tool_result',
+        call_id: event.callId,
+        tool: event.tool,
+        args: event.args,
+        result: event.result.text,
+        ...(event.result.structured ? { structured: event.result.structured } : {}),
+        is_error: event.result.isError,
+      };
+    case 'approval_required':
+      return { type: 'approval_required', call_id: event.callId, tool: event.tool, args: event.args };
+    case 'error':
+      return { type: 'error', code: event.code, message: event.message };
   }
 }
