@@ -16,6 +16,7 @@ import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { requiresApproval } from './mcp/approval-policy.js';
 import { grantTarget } from './conversations/approval-grants.js';
 import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
+import { movedToolResult } from './mcp/planned-tool.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createRateLimits } from './limits/rate-limits.js';
 import { createAuthenticator, logAuthSetup } from './server/auth.js';
@@ -150,7 +151,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       }),
       toolCall: createToolCallLogic({
         // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
-        callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+        callTool: async (input, signal) =>
+          movedToolResult(input.tool, mcp.find(input.tool), input.target) ?? mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
         markStarted: (input) => trackWrite(writer.markStarted(input.conversationId, input.callId)),
         metrics,
       }),

@@ -1,6 +1,7 @@
 import { fromCallback, type CallbackActorLogic, type EventObject } from 'xstate';
 import type { ToolResult } from '../conversations/chat-message.js';
 import { errorMessage } from '../errors.js';
+import type { ToolRef } from '../mcp/planned-tool.js';
 
 export interface ToolCallInput {
   conversationId: string;
@@ -8,6 +9,8 @@ export interface ToolCallInput {
   callId: string;
   tool: string;
   arguments: Record<string, unknown>;
+  /** The tool the call was planned for; absent when the catalog did not know the name then. */
+  target?: ToolRef;
 }
 
 export type ToolCallOutput = { type: 'TOOL.RESULT'; callId: string; result: ToolResult; durationMs: number };

@@ -169,7 +169,14 @@ export function createConversationMachine(actors: ConversationActors) {
         for (const call of context.batch.filter(isRunnable)) {
           enqueue.spawnChild('toolCall', {
             id: childId(call.id),
-            input: { conversationId: context.conversationId, userEmail: context.userEmail, callId: call.id, tool: call.name, arguments: call.arguments },
+            input: {
+              conversationId: context.conversationId,
+              userEmail: context.userEmail,
+              callId: call.id,
+              tool: call.name,
+              arguments: call.arguments,
+              ...(call.target ? { target: { server: call.target.server, tool: call.target.tool } } : {}),
+            },
           });
         }
       }),
