@@ -121,9 +121,9 @@ function storageContract(open: () => Promise<Opened>): void {
     const grants = { allowed: [{ server: 'notes', tool: 'delete_note' }], mailTo: [{ server: 'mail', tool: 'send_email', addresses: ['bob@example.com'] }] };
     await store.append('d1', 2, [], 3, { calls: [{ ...call, decision: 'approved', arguments: { to: 'bob@example.com', cc: 'x@example.com' } }], grants });
     await store.markStarted('d1', 'call_a');
-    // A late write of the same decision must not make the started call look unstarted.
+    // A late write of the same call (a stale actor's) changes nothing: not the start marker, not the approved arguments.
     await store.append('d1', 2, [], 4, { calls: [{ ...call, decision: 'approved' }], grants });
-    expect(await store.toolCalls('d1', ['call_a'])).toEqual([{ ...call, decision: 'approved', started: true }]);
+    expect(await store.toolCalls('d1', ['call_a'])).toEqual([{ ...call, decision: 'approved', arguments: { to: 'bob@example.com', cc: 'x@example.com' }, started: true }]);
     expect((await store.find('d1'))!.grants).toEqual(grants);
   });
 
@@ -135,6 +135,18 @@ function storageContract(open: () => Promise<Opened>): void {
     // Another node holding the same step (shared storage) gets false: it must not send the call again.
     expect(await store.markStarted('m1', 'call_a')).toBe(false);
     expect(await store.markStarted('m1', 'call_never_saved')).toBe(false);
+  });
+
+  it('a rejection on one node cannot be turned into an approval by a stale actor on another, and a call still pending is never marked started', async () => {
+    await store.create({ id: 'r1', userEmail: 'a@example.com', title: '' });
+    const call = { id: 'call_a', name: 'send_email', arguments: { to: 'eve@example.com' }, decision: 'pending' as const };
+    await store.append('r1', 0, [{ role: 'user', content: 'go' }], 1, { calls: [call], grants: NO_GRANTS });
+    // Its approval was never saved: the call must not be sent.
+    expect(await store.markStarted('r1', 'call_a')).toBe(false);
+    await store.append('r1', 1, [], 2, { calls: [{ ...call, decision: 'rejected' }], grants: NO_GRANTS });
+    await store.append('r1', 1, [], 3, { calls: [{ ...call, decision: 'approved' }], grants: NO_GRANTS });
+    expect(await store.toolCalls('r1', ['call_a'])).toEqual([{ ...call, decision: 'rejected', started: false }]);
+    expect(await store.markStarted('r1', 'call_a')).toBe(false);
   });
 
   it('reads grants stored by name (before they were keyed by server and tool) as none: the user is asked again', async () => {

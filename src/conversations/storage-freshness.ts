@@ -14,7 +14,7 @@ export async function isBehindStorage(
   conversationId: string,
   held: { messages: readonly ChatMessage[]; batch: readonly BatchCall[] },
 ): Promise<boolean> {
-  if ((await store.messageCount(conversationId)) !== held.messages.length) return true;
+  if ((await store.messageCount(conversationId)) > held.messages.length) return true;
   const open = held.batch.filter((call) => !call.result);
   if (open.length === 0) return false;
   const stored = await store.toolCalls(conversationId, open.map((call) => call.id));

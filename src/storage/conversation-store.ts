@@ -1,7 +1,7 @@
+import { z } from 'zod';
 import { ApprovalGrantsSchema, type ApprovalGrants } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conversations/tool-batch.js';
-import { z } from 'zod';
 import { StorageError } from '../errors.js';
 import type { Db } from './database.js';
 import { storableText } from './dialect.js';
@@ -93,13 +93,17 @@ export class ConversationStore {
               updated_at: now,
             })),
           )
-          // `started_at` is left alone: a later decision write must never make a started call look unstarted.
+          // `started_at` is left alone: a later decision write must never make a started call look unstarted. Only a
+          // pending row takes a decision: a stale actor on another node must not turn a rejection into an approval.
           .onConflict((oc) =>
-            oc.columns(['conversation_id', 'call_id']).doUpdateSet((eb) => ({
-              decision: eb.ref('excluded.decision'),
-              arguments: eb.ref('excluded.arguments'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
+            oc
+              .columns(['conversation_id', 'call_id'])
+              .doUpdateSet((eb) => ({
+                decision: eb.ref('excluded.decision'),
+                arguments: eb.ref('excluded.arguments'),
+                updated_at: eb.ref('excluded.updated_at'),
+              }))
+              .where('tool_calls.decision', '=', CallDecision.Pending),
           )
           .execute();
       }
@@ -127,7 +131,8 @@ export class ConversationStore {
   /**
    * Recorded before the call is sent to its tool, so that a crash in between reads as "may have run". A compare-and-set:
    * true only when this call's row changed now. Zero rows means the call was started already (by another node holding
-   * the same conversation, on shared storage) or its decision was never saved; either way it must not be sent.
+   * the same conversation, on shared storage) or its approval was never saved (the row is missing or still pending, or
+   * it was rejected elsewhere); either way it must not be sent.
    */
   async markStarted(conversationId: string, callId: string): Promise<boolean> {
     const result = await this.db
@@ -136,6 +141,7 @@ export class ConversationStore {
       .where('conversation_id', '=', conversationId)
       .where('call_id', '=', callId)
       .where('started_at', 'is', null)
+      .where('decision', 'in', [CallDecision.Approved, CallDecision.Auto])
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
