@@ -151,8 +151,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       }),
       toolCall: createToolCallLogic({
         // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
-        callTool: async (input, signal) =>
-          movedToolResult(input.tool, mcp.find(input.tool), input.target) ?? mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+        refuse: (input) => movedToolResult(input.tool, mcp.find(input.tool), input.target),
+        callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
         markStarted: (input) => trackWrite(writer.markStarted(input.conversationId, input.callId)),
         metrics,
       }),

@@ -351,6 +351,27 @@ describe('a call runs once, even when two nodes hold the same step', () => {
     });
   });
 
+  it('a call whose tool moved to another server is refused before its start is recorded: a restart reads it as never run', async () => {
+    const marked: string[] = [];
+    const called: string[] = [];
+    const machine = createConversationMachine({
+      ...inertActors(),
+      toolCall: createToolCallLogic({
+        refuse: (input) => ({ text: `Not run: "${input.tool}" moved.`, isError: true }),
+        markStarted: async (input) => (marked.push(input.callId), true),
+        callTool: async (input) => (called.push(input.tool), { text: 'sent', isError: false }),
+      }),
+    });
+    const actor = createActor(machine, { input: { conversationId: 'c1', userEmail: 'a@example.com', messages: [], maxToolSteps: 5 } }).start();
+    actor.send({ type: 'CHAT', text: 'run it' });
+    actor.send({ type: 'LLM.DONE', content: '', completionTokens: 1, toolCalls: [{ id: 'call_1', name: 'run', arguments: {}, requiresApproval: true }] });
+    actor.send({ type: 'APPROVE', callId: 'call_1' });
+    await expect.poll(() => actor.getSnapshot().context.messages.some((m) => m.role === 'tool')).toBe(true);
+    actor.stop();
+    expect([marked, called]).toEqual([[], []]);
+    expect(actor.getSnapshot().context.messages.at(-1)).toMatchObject({ role: 'tool', result: { isError: true, text: 'Not run: "run" moved.' } });
+  });
+
   describe.skipIf(!TEST_DATABASE_URL)('on shared storage (Postgres, DATABASE_URL)', () => {
     let schema: TestSchema | undefined;
     let ollama: FakeOllama | undefined;

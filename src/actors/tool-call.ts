@@ -22,6 +22,11 @@ export interface ToolCallDeps {
    * (elsewhere, on shared storage) or its approval was not saved.
    */
   markStarted: (input: ToolCallInput) => Promise<boolean>;
+  /**
+   * Why the call must not be sent at all (its name now leads to another tool), asked before it is marked started: a
+   * call refused here never ran, and a restart must not read it as "may have run".
+   */
+  refuse?: (input: ToolCallInput) => ToolResult | undefined;
   /** Must not throw for tool failures; they are results with `isError`. */
   callTool: (input: ToolCallInput, signal: AbortSignal) => Promise<ToolResult>;
   metrics?: ToolCallMetrics;
@@ -46,6 +51,8 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
     const controller = new AbortController();
     const startedAt = performance.now();
     const run = async (): Promise<ToolResult> => {
+      const refused = deps.refuse?.(input);
+      if (refused) return refused;
       let marked: boolean;
       try {
         marked = await deps.markStarted(input);
