@@ -101,6 +101,19 @@ describe('dev-mode sign-in stays on this machine', () => {
     }
   });
 
+  it('a web page the user visits cannot sign in through dev mode: allowed_origins = ["*"] with dev mode is refused at start', async () => {
+    const attempt = TestRuntime.start({ mcp: false, ollama, dir, config: { server: { allowed_origins: ['*'] }, auth: { dev_mode: true } } });
+    const outcome = await attempt.then(
+      async (rt) => {
+        await rt.close();
+        return undefined;
+      },
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(ConfigError);
+    expect((outcome as Error).message).toMatch(/auth\.dev_mode.*server\.allowed_origins/);
+  });
+
   it('knows loopback: 127.0.0.0/8, ::1 and localhost, nothing else', () => {
     for (const host of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) expect(isLoopbackHost(host), host).toBe(true);
     for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', 'example.com', '128.0.0.1', '::ffff:10.0.0.1', 'localhost.example.com']) expect(isLoopbackHost(host), host).toBe(false);

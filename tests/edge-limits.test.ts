@@ -10,6 +10,7 @@ import type { Authenticate } from '../src/server/auth.js';
 import { ProtocolHandler, newConnectionState } from '../src/server/protocol-handler.js';
 import type { ConversationStore } from '../src/storage/conversation-store.js';
 import { TestRuntime } from './support/runtime-harness.js';
+import { TEST_JWT_SECRET } from './support/jwt.js';
 import { TestClient, textOf, type ConnectOptions } from './support/ws-client.js';
 
 const APP_ORIGIN = 'https://app.example.com';
@@ -131,7 +132,8 @@ describe('origin policy and CORS', () => {
 describe('allowed_origins = ["*"]', () => {
   let rt: TestRuntime;
   beforeAll(async () => {
-    rt = await TestRuntime.start({ mcp: false, config: { server: { allowed_origins: ['*'] } } });
+    // Token sign-in: with dev mode, "*" is refused at start (any web page could sign in as anyone).
+    rt = await TestRuntime.start({ mcp: false, config: { server: { allowed_origins: ['*'] }, auth: { dev_mode: false, jwt_secret: TEST_JWT_SECRET } } });
   });
   afterAll(() => rt.close());
 
