@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENV_OVERRIDES, MUST_NOT_BE_EMPTY, loadConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
-import { isLoopbackHost } from '../src/server/dev-mode-guard.js';
+import { isLoopbackHost } from '../src/net/loopback.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { MainProcesses, type MainOutcome } from './support/main-process.js';
 import { TestRuntime } from './support/runtime-harness.js';

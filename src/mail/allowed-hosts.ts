@@ -1,8 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isHostAllowed, type AllowedHosts } from '../net/host-allow-list.js';
 
-export { allowedHostsFor, type AllowedHosts } from '../net/host-allow-list.js';
-
 /**
  * Why a request must be refused, or undefined when its `Host` is ours and its `Origin` (sent by browsers only) is one
  * of ours. Server-side MCP clients, the runtime among them, send no `Origin`.

@@ -6,7 +6,8 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLoopbackHost } from '../net/loopback.js';
-import { allowedHostsFor, hostRefusal, type AllowedHosts } from './allowed-hosts.js';
+import { allowedHostsFor, type AllowedHosts } from '../net/host-allow-list.js';
+import { hostRefusal } from './allowed-hosts.js';
 import { describeMailTools } from './mail-tools.js';
 
 export interface MailHttpServerOptions {

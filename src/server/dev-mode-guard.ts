@@ -2,8 +2,6 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { isLoopbackListenAddr } from '../net/loopback.js';
 
-export { isLoopbackHost, isLoopbackListenAddr, listenHost } from '../net/loopback.js';
-
 /**
  * Dev mode lets anyone sign in as any address and read, send and delete that person's mail, so it may only listen
  * where nobody else can connect, and only for the web pages the operator listed. Throws the `ConfigError` that `npm start` turns into exit code 2; `startRuntime`
