@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-/** The Postgres the tests may use (`DATABASE_URL`); unset, the Postgres variants are skipped. */
-export const TEST_DATABASE_URL = process.env.DATABASE_URL ?? '';
+/**
+ * The Postgres the tests may use: `DATABASE_URL` as the suite was started with (moved aside by
+ * `isolate-database-url.ts`, so spawned processes do not inherit it); unset, the Postgres variants are skipped.
+ */
+export const TEST_DATABASE_URL = process.env.AI_RUNTIME_TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? '';
 
 let warned = false;
 
