@@ -201,7 +201,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       ...inspector.routes,
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
-        : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false')),
+        : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
     },
     sockets: inspector.sockets,
     logger,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
+import { SummaryStore } from '../src/storage/summary-store.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime, runtimesClosedAfterEach, type TestRuntimeOptions } from './support/runtime-harness.js';
 import type { TestClient } from './support/ws-client.js';
@@ -251,5 +252,22 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     await expect
       .poll(async () => ((await (await fetch(`${worker.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: Array<{ subject: string }> }).summaries.map((s) => s.subject).sort(), { timeout: 10_000 })
       .toEqual(['one', 'three', 'two']);
+  });
+});
+
+describe('summaries without Redis', () => {
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false }));
+
+  it('GET /api/summaries reads storage: a runtime without Redis still lists what was summarized, and only the caller\'s', async () => {
+    const rt = await runtimes.start();
+    const store = new SummaryStore(rt.runtime.db);
+    const stored = { emailId: 'kept.eml', from: 'boss@example.com', subject: 'Budget', summary: 'Budget meeting at 4pm.', model: 'm', createdAt: new Date().toISOString() };
+    await store.insert({ ...stored, userEmail: ALICE });
+    await store.insert({ ...stored, emailId: 'bobs.eml', userEmail: BOB });
+    const response = await fetch(`${rt.httpUrl}/api/summaries`, { headers: { 'x-user-email': ALICE } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { summaries: Array<{ email_id: string }> }).summaries.map((s) => s.email_id)).toEqual(['kept.eml']);
+    // What needs the queue still says why it cannot work.
+    expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email()) })).status).toBe(503);
   });
 });

@@ -61,7 +61,7 @@ async function authorizeSummaryRequest(deps: SummaryRoutesDeps, admin: AdminAcce
   await authorizeAdmin(admin, request.headers);
 }
 
-async function user(deps: SummaryRoutesDeps, request: HttpRequest): Promise<string> {
+async function user(deps: Pick<SummaryRoutesDeps, 'authenticate'>, request: HttpRequest): Promise<string> {
   try {
     return (await authenticateHttp(deps.authenticate, request)).email;
   } catch (error) {
@@ -91,15 +91,7 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
         }
       });
     },
-    'GET /api/summaries': async (request) => {
-      const email = await user(deps, request);
-      const limit = Math.min(Math.max(Number(request.query.get('limit') ?? 50) || 50, 1), 500);
-      const summaries = await deps.store.listForUser(email, limit);
-      return {
-        status: 200,
-        body: { summaries: summaries.map((s) => ({ email_id: s.emailId, from: s.from, subject: s.subject, summary: s.summary, model: s.model, created_at: s.createdAt })) },
-      };
-    },
+    'GET /api/summaries': summaryListRoute(deps),
     'GET /api/summaries/failed': async (request) => {
       await authorizeAdmin(admin, request.headers);
       return { status: 200, body: { jobs: await deps.queue.failed() } };
@@ -113,10 +105,26 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
   };
 }
 
-/** Summary endpoints on a runtime without a queue: each says why, instead of a 404. */
-export function unavailableSummaryRoutes(reason: string): Record<string, HttpRoute> {
+/** A user's summaries, read from storage: it needs neither Redis nor the queue. */
+export function summaryListRoute(deps: Pick<SummaryRoutesDeps, 'store' | 'authenticate'>): HttpRoute {
+  return async (request) => {
+    const email = await user(deps, request);
+    const limit = Math.min(Math.max(Number(request.query.get('limit') ?? 50) || 50, 1), 500);
+    const summaries = await deps.store.listForUser(email, limit);
+    return {
+      status: 200,
+      body: { summaries: summaries.map((s) => ({ email_id: s.emailId, from: s.from, subject: s.subject, summary: s.summary, model: s.model, created_at: s.createdAt })) },
+    };
+  };
+}
+
+/**
+ * Summary endpoints on a runtime without a queue: those that need it say why, instead of a 404; the summaries already
+ * stored are still listed.
+ */
+export function unavailableSummaryRoutes(reason: string, deps: Pick<SummaryRoutesDeps, 'store' | 'authenticate'>): Record<string, HttpRoute> {
   const off: HttpRoute = async () => {
     throw new HttpError(503, `Email summaries are unavailable: ${reason}.`);
   };
-  return { 'POST /api/generate-summary': off, 'GET /api/summaries': off, 'GET /api/summaries/failed': off, 'POST /api/summaries/failed/:id/retry': off };
+  return { 'POST /api/generate-summary': off, 'GET /api/summaries': summaryListRoute(deps), 'GET /api/summaries/failed': off, 'POST /api/summaries/failed/:id/retry': off };
 }
