@@ -1,8 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { loadConfigOrExit } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ChildService } from './embedded/child-service.js';
 import { EmbeddedRedis } from './embedded/redis-server.js';
+import { MAIL_SERVER_PIDFILE, stopStaleProcess } from './embedded/stale-process.js';
+import { loadOrCreateWebhookSecret } from './embedded/webhook-secret.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { startRuntime, type Runtime } from './runtime.js';
@@ -19,6 +21,15 @@ const EXIT_CONFIG_ERROR = 2;
  */
 const SHUTDOWN_SLACK_MS = 10_000;
 
+/** Next to the SQLite database (`[summarization] db_path`): the webhook secret `npm start` makes once. */
+const WEBHOOK_SECRET_FILE = 'webhook-secret';
+
+/** Where the generated webhook secret is kept; beside the database, or in `data/` for an in-memory one. */
+function webhookSecretPath(config: Config): string {
+  const dbPath = config.summarization.db_path;
+  return join(dbPath === ':memory:' ? 'data' : dirname(dbPath), WEBHOOK_SECRET_FILE);
+}
+
 /** The bundled mail server, in its own process, pointed at this runtime's webhook with the shared secret. */
 function embeddedMailServer(config: Config, runtimePort: number, logger: Logger): ChildService {
   return new ChildService({
@@ -32,6 +43,7 @@ function embeddedMailServer(config: Config, runtimePort: number, logger: Logger)
     },
     readyPattern: /SMTP intake listening on/,
     logger,
+    watchParent: true,
   });
 }
 
@@ -51,8 +63,11 @@ async function main(): Promise<void> {
     logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run (loopback only). Set [auth] dev_mode = false to keep it off.');
   }
   if (!config.webhooks.secret) {
-    // Only this run's processes need to agree on it; a fixed secret is for senders outside (set WEBHOOK_SECRET).
-    config = { ...config, webhooks: { ...config.webhooks, secret: randomBytes(32).toString('hex') } };
+    // Kept across runs: a mail server that outlived a crashed run, or mail announced around a restart, still signs
+    // with the secret this run checks. A secret for senders outside is configured (WEBHOOK_SECRET).
+    const path = webhookSecretPath(config);
+    config = { ...config, webhooks: { ...config.webhooks, secret: loadOrCreateWebhookSecret(path) } };
+    logger.info({ path }, 'webhook secret (generated once) loaded');
   }
   const children: Array<{ close(): Promise<void> }> = [];
   if (!config.redis.url && config.summarization.enabled) {
@@ -81,6 +96,13 @@ async function main(): Promise<void> {
     throw error;
   }
   if (config.mail.embedded) {
+    // One left behind by a kill -9 of an earlier run (if it has not noticed yet) would hold the ports.
+    await stopStaleProcess({
+      pidfile: join(config.mail.maildir_root, MAIL_SERVER_PIDFILE),
+      name: 'mail-server',
+      isOurs: ({ cmdline }) => cmdline.includes('mail/main.ts'),
+      logger,
+    });
     const mail = embeddedMailServer(config, runtime.port, logger);
     children.push(mail);
     await mail.start().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'the bundled mail server did not start; mail tools are unavailable'));

@@ -206,7 +206,7 @@ export const AdminConfigSchema = z.strictObject({
 });
 
 export const WebhooksConfigSchema = z.strictObject({
-  /** HMAC-SHA256 secret shared by senders and the runtime. `npm start` generates one per run when empty. @default "" */
+  /** HMAC-SHA256 secret shared by senders and the runtime. `npm start` generates one once when empty, kept in `webhook-secret` beside `summarization.db_path`. @default "" */
   secret: z.string().default(''),
   /** Seconds a signed timestamp stays valid (replay window). @default 300 */
   tolerance_s: z.int().positive().default(300),

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../logger.js';
+import { PARENT_PID_ENV } from './parent-watch.js';
 
 export interface ChildServiceOptions {
   /** For logs: "mail-server", "redis-server". */
@@ -16,6 +17,11 @@ export interface ChildServiceOptions {
   /** The child's own output is forwarded here (it logs JSON lines of its own). @default process.stdout */
   output?: NodeJS.WritableStream;
   logger: Logger;
+  /**
+   * The child watches us (see `watchParent`): it gets our pid and a stdin pipe that closes when we die, even by
+   * SIGKILL, so it does not outlive us holding its ports. @default false
+   */
+  watchParent?: boolean;
 }
 
 const FIRST_RESTART_DELAY_MS = 1_000;
@@ -35,13 +41,17 @@ export class ChildService {
   private readonly options: Required<Omit<ChildServiceOptions, 'env'>> & Pick<ChildServiceOptions, 'env'>;
 
   constructor(options: ChildServiceOptions) {
-    this.options = { readyTimeoutMs: 30_000, restart: true, output: process.stdout, ...options };
+    this.options = { readyTimeoutMs: 30_000, restart: true, output: process.stdout, watchParent: false, ...options };
   }
 
   /** Resolves once the child printed its ready line; rejects if it exits or stays silent past the timeout. */
   start(): Promise<void> {
-    const { name, command, args, env, readyPattern, readyTimeoutMs, logger, output } = this.options;
-    const child = spawn(command, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { name, command, args, env, readyPattern, readyTimeoutMs, logger, output, watchParent } = this.options;
+    const child = spawn(command, args, {
+      env: watchParent ? { ...(env ?? process.env), [PARENT_PID_ENV]: String(process.pid) } : (env ?? process.env),
+      // Nothing is written to the pipe: its end closing is the message.
+      stdio: [watchParent ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     return new Promise<void>((resolve, reject) => {
       let ready = false;

@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../logger.js';
 import { ChildService } from './child-service.js';
+import { REDIS_PIDFILE, stopStaleProcess } from './stale-process.js';
 
 export interface EmbeddedRedisOptions {
   /** The project's `redis.conf`. */
@@ -33,11 +34,21 @@ export class EmbeddedRedis {
   async start(): Promise<void> {
     const dataDir = resolve(this.options.dataDir);
     mkdirSync(dataDir, { recursive: true });
+    const pidfile = resolve(dataDir, REDIS_PIDFILE);
+    // redis-server cannot watch its parent: after a kill -9 of `npm start` it lives on with our port and data. It
+    // runs in its --dir, so a live redis-server whose working directory is our data folder is that one; its AOF
+    // keeps the data across the replacement.
+    await stopStaleProcess({
+      pidfile,
+      name: 'redis-server',
+      isOurs: ({ cmdline, cwd }) => /\bredis-server\b/.test(cmdline) && cwd === realpathSync(dataDir),
+      logger: this.options.logger,
+    });
     this.service = new ChildService({
       name: 'redis-server',
       command: 'redis-server',
       // The command line wins over the file: same durability settings, this project's port and folder.
-      args: [resolve(this.options.confPath), '--port', String(this.options.port), '--dir', dataDir, ...(this.options.args ?? [])],
+      args: [resolve(this.options.confPath), '--port', String(this.options.port), '--dir', dataDir, '--pidfile', pidfile, ...(this.options.args ?? [])],
       readyPattern: /Ready to accept connections/,
       restart: this.options.restart ?? true,
       logger: this.options.logger,
