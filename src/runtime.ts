@@ -185,7 +185,13 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
     routes: {
-      'GET /health': healthRoute({ llm, mcp, db, queue }),
+      'GET /health': healthRoute({
+        llm,
+        mcp,
+        db,
+        queue,
+        summariesUnavailable: config.summarization.enabled && !queue ? 'enabled, but no Redis is configured (REDIS_URL), or the bundled one did not start' : undefined,
+      }),
       'GET /metrics': metricsRoute(metrics, config.server.metrics_token),
       'POST /api/webhooks/email': emailWebhookRoute({
         secret: config.webhooks.secret,

@@ -270,4 +270,13 @@ describe('summaries without Redis', () => {
     // What needs the queue still says why it cannot work.
     expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email()) })).status).toBe(503);
   });
+
+  it('/health tells the truth: summaries enabled without Redis are "down" and the node "degraded", never "off" and "ok"', async () => {
+    const rt = await runtimes.start();
+    const health = (await (await fetch(`${rt.httpUrl}/health`)).json()) as { status: string; summaries: { status: string; message?: string } };
+    expect(health.status).toBe('degraded');
+    expect(health.summaries).toMatchObject({ status: 'down', message: expect.stringMatching(/Redis/) as string });
+    const off = await runtimes.start({ config: { summarization: { enabled: false } } });
+    expect(await (await fetch(`${off.httpUrl}/health`)).json()).toMatchObject({ status: 'ok', summaries: { status: 'off' } });
+  });
 });

@@ -6,13 +6,24 @@ import { errorMessage } from '../errors.js';
 import type { SummaryQueue } from '../queue/summary-queue.js';
 import type { HttpRoute } from './ws-server.js';
 
+export interface HealthDeps {
+  llm: LlmClient;
+  mcp: McpRegistry;
+  db: Db;
+  queue: SummaryQueue | undefined;
+  /** Summaries are on in the config but have no queue: why (no Redis). Undefined when they are off, or running. */
+  summariesUnavailable?: string | undefined;
+}
+
 /**
- * `GET /health`: 200 while the process can serve (Ollama or an MCP server being down is "degraded", with what to do),
- * 503 when the database fails, since then nothing can be saved.
+ * `GET /health`: 200 while the process can serve (Ollama, an MCP server or the summaries pipeline being down is
+ * "degraded", with what to do), 503 when the database fails, since then nothing can be saved. Summaries that are
+ * configured but could not start are "down", never "off": mail would arrive and nobody would be told.
  */
-export function healthRoute({ llm, mcp, db, queue }: { llm: LlmClient; mcp: McpRegistry; db: Db; queue: SummaryQueue | undefined }): HttpRoute {
+export function healthRoute({ llm, mcp, db, queue, summariesUnavailable }: HealthDeps): HttpRoute {
   return async () => {
     let summaries: { status: 'off' } | { status: 'ok'; jobs: Record<string, number> } | { status: 'down'; message: string } = { status: 'off' };
+    if (!queue && summariesUnavailable) summaries = { status: 'down', message: summariesUnavailable };
     if (queue) {
       try {
         summaries = { status: 'ok', jobs: await queue.counts() };
