@@ -110,8 +110,9 @@ describe('WebSocket protocol', () => {
   it('serves /health with Ollama, MCP and database state', async () => {
     const response = await fetch(`${rt.httpUrl}/health`);
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { status: string; llm: { status: string; model: string }; database: { status: string }; mcp: unknown[] };
-    expect(body).toMatchObject({ status: 'ok', llm: { status: 'ok', model: 'llama3.1:8b' }, database: { status: 'ok' }, mcp: [] });
+    const body = (await response.json()) as { status: string; llm: { status: string; model: string }; database: { status: string }; mcp: unknown[]; summaries: { status: string } };
+    // This runtime has summaries enabled but no Redis: that much is down, the rest is fine.
+    expect(body).toMatchObject({ status: 'degraded', llm: { status: 'ok', model: 'llama3.1:8b' }, database: { status: 'ok' }, mcp: [], summaries: { status: 'down' } });
   });
 
   it('answers unknown HTTP paths with 404 JSON', async () => {

@@ -73,6 +73,15 @@ export function removeOwnPidfile(pidfile: string): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Signals `pid`; one that exited in the meantime is what we wanted anyway. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
 /**
  * A child a previous `npm start` left behind when it was killed (kill -9 gives it no chance to stop its children)
  * still holds our ports. If the pidfile names a live process that `isOurs` recognises, it gets SIGTERM (then SIGKILL)
@@ -87,11 +96,11 @@ export async function stopStaleProcess(options: {
   const pid = livePid(options.pidfile);
   if (pid === undefined || !options.isOurs(processInfo(pid))) return;
   options.logger.warn({ pid, pidfile: options.pidfile }, `a ${options.name} from an earlier run is still running; stopping it to start a fresh one`);
-  process.kill(pid, 'SIGTERM');
+  signal(pid, 'SIGTERM');
   const deadline = Date.now() + STALE_STOP_GRACE_MS;
   while (isAlive(pid) && Date.now() < deadline) await sleep(STALE_POLL_MS);
   if (!isAlive(pid)) return;
-  process.kill(pid, 'SIGKILL');
+  signal(pid, 'SIGKILL');
   // SIGKILL cannot be refused; the short wait is for the kernel to release its ports.
   for (let i = 0; i < STALE_STOP_GRACE_MS / STALE_POLL_MS && isAlive(pid); i++) await sleep(STALE_POLL_MS);
 }
