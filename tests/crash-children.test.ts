@@ -1,25 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeEmbeddedConfig } from './support/embedded-config.js';
 import { FakeOllama } from './support/fake-ollama.js';
 
 /** How long a child of a SIGKILLed runtime may take to notice and exit. */
 const ORPHAN_EXIT_MS = 5_000;
 const POLL_MS = 100;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -105,26 +94,7 @@ describe('a crash of npm start (kill -9) leaves no child holding its ports', () 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ai-runtime-crash-'));
     ollama = await FakeOllama.start();
-    const [mcpPort, smtpPort, redisPort] = [await freePort(), await freePort(), await freePort()];
-    config = join(dir, 'config.toml');
-    writeFileSync(
-      config,
-      [
-        '[llm]',
-        `base_url = "${ollama.url}"`,
-        '[server]',
-        'listen_addr = "127.0.0.1:0"',
-        '[summarization]',
-        `db_path = "${join(dir, 'runtime.db')}"`,
-        '[mail]',
-        `maildir_root = "${join(dir, 'maildir')}"`,
-        `mcp_listen_addr = "127.0.0.1:${mcpPort}"`,
-        `smtp_listen_addr = "127.0.0.1:${smtpPort}"`,
-        '[redis]',
-        `embedded_port = ${redisPort}`,
-        `data_dir = "${join(dir, 'redis')}"`,
-      ].join('\n'),
-    );
+    config = (await writeEmbeddedConfig(dir, ollama.url)).path;
   });
 
   afterEach(async () => {

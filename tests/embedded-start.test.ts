@@ -1,24 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeEmbeddedConfig } from './support/embedded-config.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TestClient, textOf } from './support/ws-client.js';
-
-/** A port that was free a moment ago: the embedded mail server needs a fixed one the runtime can be told about. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () => {
   let dir: string;
@@ -45,29 +34,9 @@ describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () =>
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ai-runtime-embedded-'));
     ollama = await FakeOllama.start();
-    const [mcpPort, smtp, redisPort] = [await freePort(), await freePort(), await freePort()];
-    smtpPort = smtp;
-    const config = join(dir, 'config.toml');
-    writeFileSync(
-      config,
-      [
-        '[llm]',
-        `base_url = "${ollama.url}"`,
-        '[server]',
-        'listen_addr = "127.0.0.1:0"',
-        '[summarization]',
-        `db_path = "${join(dir, 'runtime.db')}"`,
-        '[mail]',
-        `maildir_root = "${join(dir, 'maildir')}"`,
-        `mcp_listen_addr = "127.0.0.1:${mcpPort}"`,
-        `smtp_listen_addr = "127.0.0.1:${smtpPort}"`,
-        '[mcp]',
-        'reconnect_initial_ms = 200',
-        '[redis]',
-        `embedded_port = ${redisPort}`,
-        `data_dir = "${join(dir, 'redis')}"`,
-      ].join('\n'),
-    );
+    const written = await writeEmbeddedConfig(dir, ollama.url, ['[mcp]', 'reconnect_initial_ms = 200']);
+    smtpPort = written.smtpPort;
+    const config = written.path;
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (output += String(d)));
     child.stderr!.on('data', (d: Buffer) => (output += String(d)));
