@@ -6,6 +6,11 @@ export function listenHost(listenAddr: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
+/** The port part of `host:port`. */
+export function listenPort(listenAddr: string): number {
+  return Number(listenAddr.slice(listenAddr.lastIndexOf(':') + 1));
+}
+
 /** 127.0.0.0/8, ::1 (also as ::ffff:127.x.x.x) and `localhost`: addresses no other machine can connect to. */
 export function isLoopbackHost(host: string): boolean {
   const name = host.toLowerCase();

@@ -1,6 +1,7 @@
 import uWS from 'uWebSockets.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { listenHost, listenPort } from '../net/loopback.js';
 import { clientIp, forwardedFor, peerAddress } from './client-ip.js';
 import { registerExtraSocket } from './extra-sockets.js';
 import { registerHttpRoutes } from './http-routes.js';
@@ -41,11 +42,6 @@ interface SocketData {
   /** Frames handed over in this event-loop turn, written together (one syscall) by `flushWrites`. */
   pending: string[];
   pendingBytes: number;
-}
-
-function parseListenAddr(listenAddr: string): { host: string; port: number } {
-  const at = listenAddr.lastIndexOf(':');
-  return { host: listenAddr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listenAddr.slice(at + 1)) };
 }
 
 /**
@@ -251,7 +247,8 @@ export class RuntimeServer {
   }
 
   listen(): Promise<number> {
-    const { host, port } = parseListenAddr(this.options.config.listen_addr);
+    const { listen_addr } = this.options.config;
+    const [host, port] = [listenHost(listen_addr), listenPort(listen_addr)];
     return new Promise((resolve, reject) => {
       this.app.listen(host, port, (socket) => {
         if (!socket) {
