@@ -27,6 +27,7 @@ import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
+import { settleWithin } from './settle-within.js';
 import { shutdownStep } from './shutdown-step.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { ConversationWriter } from './storage/conversation-writer.js';
@@ -72,6 +73,8 @@ export interface RuntimeCloseOptions {
 const MIN_HISTORY_TOKENS = 512;
 /** After the grace period, cut answers get this long to be saved: a stuck database must not hold the exit. */
 const CUT_SAVE_TIMEOUT_MS = 5_000;
+/** How long a starting node waits for Redis before it serves with per-node rate limits. */
+const LIMITS_READY_TIMEOUT_MS = 5_000;
 /** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
 const GOING_AWAY = 1001;
 
@@ -169,7 +172,12 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   };
   const healthTimer = setInterval(() => void llm.checkHealth(), config.llm.health_check_interval_s * 1000);
   healthTimer.unref();
-  await Promise.all([reportLlm(), mcp.start()]);
+  // A node that served before its budgets were shared would count a user's first messages per node, not per user.
+  const shareLimits = async () => {
+    if (!(await settleWithin(limits.waitUntilReady().then(() => true), LIMITS_READY_TIMEOUT_MS)))
+      logger.warn(`rate limits not shared after ${LIMITS_READY_TIMEOUT_MS} ms (Redis unreachable): they hold per node until it is`);
+  };
+  await Promise.all([reportLlm(), mcp.start(), shareLimits()]);
 
   const queue = pipeline?.queue;
   server = new RuntimeServer({

@@ -244,6 +244,25 @@ describe('rate limits in the runtime', () => {
         await ollama.close();
       }
     });
+
+    it('a node that starts while Redis is slow serves only once budgets are shared, so none is spent per node', async () => {
+      // The cause of a flake on a loaded machine: a node that served before its Redis connection was ready counted
+      // the first chat in its own memory, and the shared budget never saw it.
+      const ollama = await FakeOllama.start();
+      try {
+        const config = { redis: { prefix: `rl-slow${Date.now()}` }, rate_limits: { chat_per_user: { points: 1, duration_s: 60 } } };
+        const { thawed } = redis.freeze(1_500);
+        const nodeA = await start({ ollama, redisUrl: redis.url, config });
+        await (await nodeA.client(ALICE)).chat('on A, Redis just thawed');
+        await thawed;
+        const onB = await (await start({ ollama, redisUrl: redis.url, config })).client(ALICE);
+        onB.send({ type: 'chat', message: 'over the shared budget' });
+        expect((await onB.next('error')).code).toBe(ErrorCode.RateLimited);
+      } finally {
+        await closeAll();
+        await ollama.close();
+      }
+    });
   });
 });
 

@@ -2,6 +2,7 @@ import type { Worker } from 'bullmq';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SummaryQueue } from '../queue/summary-queue.js';
 import type { SummaryJobData, SummaryJobResult } from '../queue/summary-job.js';
+import { settleWithin } from '../settle-within.js';
 import { METRIC_PREFIX } from './metrics-registry.js';
 
 const SUMMARY_JOB_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -66,18 +67,5 @@ export class SummaryMetrics {
   /** The attempt's duration, from when BullMQ made it active; BullMQ's `processedOn` is a wall-clock time in ms. */
   private jobFinished(outcome: 'completed' | 'failed', processedOn: number | undefined): void {
     if (processedOn) this.jobDuration.observe({ outcome }, Math.max(0, Date.now() - processedOn) / 1000);
-  }
-}
-
-/** The promise's value, or undefined when it rejects or takes longer than `ms`. */
-async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise.catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

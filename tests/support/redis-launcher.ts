@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -50,6 +50,22 @@ export class TestRedis {
   async restart(): Promise<void> {
     this.redis = this.create();
     await this.redis.start();
+  }
+
+  /**
+   * Freezes the server (SIGSTOP) for `ms`: connections open, but no command is answered until it thaws. Resolves when
+   * it is frozen; `thawed` resolves when it answers again.
+   */
+  freeze(ms: number): { thawed: Promise<void> } {
+    const pid = Number(readFileSync(join(this.dir, 'data', 'redis.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    const thawed = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        process.kill(pid, 'SIGCONT');
+        resolve();
+      }, ms),
+    );
+    return { thawed };
   }
 
   async close(): Promise<void> {
