@@ -29,6 +29,7 @@ import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { settleWithin } from './settle-within.js';
 import { shutdownStep } from './shutdown-step.js';
+import { CrossNode } from './conversations/cross-node.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { ConversationWriter } from './storage/conversation-writer.js';
 import { SummaryStore } from './storage/summary-store.js';
@@ -124,6 +125,11 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     write.then(forget, forget);
     return write;
   };
+  // Another node can serve a conversation only when storage is shared; Redis then carries its live events and lease.
+  const crossNode =
+    config.redis.url && config.storage.database_url
+      ? new CrossNode({ redisUrl: config.redis.url, prefix: config.redis.prefix, maxEvents: config.conversation.replay_buffer_events, logger })
+      : undefined;
   const hub = new ConversationHub({
     store,
     publisher: { publish: (topic, message) => server?.publish(topic, message) },
@@ -134,6 +140,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     replayBufferEvents: config.conversation.replay_buffer_events,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
     sharedStorage: config.storage.database_url !== '',
+    ...(crossNode ? { crossNode } : {}),
     observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
     lifecycle: inspector.lifecycle,
     metrics,
@@ -271,6 +278,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         await step('closing the summary queue', () => pipeline?.close());
         await step('closing the rate limits', () => limits.close());
         await Promise.all([step('stopping conversations', () => hub.close()), step('closing MCP servers', () => mcp.close()), step('closing the LLM client', () => llm.close())]);
+        await step('closing the conversation streams', () => crossNode?.close());
         await Promise.allSettled([...pendingWrites]);
         // After the hub (its last events are journaled), before the database.
         await step('closing the inspector', () => inspector.close());

@@ -1,4 +1,7 @@
+import { z } from 'zod';
+import { ConversationState } from '../machines/conversation-machine.js';
 import type { UnnumberedEvent } from '../server/protocol.js';
+import type { StreamEvent } from './conversation-streams.js';
 
 /** Where numbered events go: in the server, uWS pub/sub topics; in tests, anything that records. */
 export interface Publisher {
@@ -8,6 +11,16 @@ export interface Publisher {
 export function conversationTopic(conversationId: string): string {
   return `conversation:${conversationId}`;
 }
+
+/** Where a node's numbered events go for the other nodes (a Redis Stream); `turnBoundary` marks a non-chunk event. */
+export type EventSink = (event: StreamEvent, turnBoundary: boolean) => void;
+
+/** Only what the channel needs from an event another node numbered; the rest is relayed as it came. */
+const MirroredEventSchema = z.object({
+  type: z.string(),
+  text: z.string().optional(),
+  state: z.enum(Object.values(ConversationState) as [ConversationState, ...ConversationState[]]).optional(),
+});
 
 /**
  * The outbound side of one conversation: numbers every event, publishes it to the conversation's topic once (all
@@ -23,12 +36,15 @@ export class ConversationChannel {
   private draftText = '';
   /** Tokens relayed since the actor started (the inspector shows it; one increment per token). */
   tokenCount = 0;
+  /** The state another node last published for this conversation, until this node publishes again. */
+  remoteState: ConversationState | undefined;
 
   constructor(
     readonly conversationId: string,
     startSeq: number,
     private readonly capacity: number,
     private readonly publisher: Publisher,
+    private readonly sink?: EventSink,
   ) {
     this.topic = conversationTopic(conversationId);
     this.seq = startSeq;
@@ -47,20 +63,47 @@ export class ConversationChannel {
   chunk(text: string): void {
     this.tokenCount += 1;
     this.draftText += text;
-    this.push(JSON.stringify({ type: 'chunk', conversation_id: this.conversationId, seq: this.seq + 1, text }));
+    this.push(JSON.stringify({ type: 'chunk', conversation_id: this.conversationId, seq: this.seq + 1, text }), false);
   }
 
   publish(event: UnnumberedEvent): void {
     // Any other event closes the current LLM step: its text is in the history from here on.
     this.draftText = '';
-    this.push(JSON.stringify({ ...event, conversation_id: this.conversationId, seq: this.seq + 1 }));
+    this.remoteState = undefined;
+    this.push(JSON.stringify({ ...event, conversation_id: this.conversationId, seq: this.seq + 1 }), true);
   }
 
-  private push(data: string): void {
+  private push(data: string, turnBoundary: boolean): void {
     this.seq += 1;
-    this.buffer[(this.seq - 1) % this.capacity] = data;
-    this.buffered = Math.min(this.buffered + 1, this.capacity);
+    this.store(this.seq, data);
     this.publisher.publish(this.topic, data);
+    this.sink?.({ seq: this.seq, data }, turnBoundary);
+  }
+
+  private store(seq: number, data: string): void {
+    this.buffer[(seq - 1) % this.capacity] = data;
+    this.buffered = Math.min(this.buffered + 1, this.capacity);
+  }
+
+  /**
+   * Events another node numbered (read from the conversation's stream), published to this node's sockets as if they
+   * were ours. Those at or below `lastSeq` were seen already and are skipped, so each reaches a socket once.
+   */
+  mirror(events: readonly StreamEvent[]): void {
+    for (const { seq, data } of events) {
+      if (seq <= this.seq) continue;
+      const parsed = MirroredEventSchema.safeParse(parseJson(data));
+      if (!parsed.success) continue;
+      // Events missing in between (trimmed, or lost while Redis was down) cannot be replayed from here.
+      if (seq !== this.seq + 1) this.buffered = 0;
+      this.seq = seq;
+      this.store(seq, data);
+      const event = parsed.data;
+      if (event.type === 'chunk') this.draftText += event.text ?? '';
+      else this.draftText = '';
+      if (event.state) this.remoteState = event.state;
+      this.publisher.publish(this.topic, data);
+    }
   }
 
   /** The events after `lastSeq`, or `undefined` when some of them are no longer buffered (or never existed). */
@@ -71,5 +114,13 @@ export class ConversationChannel {
     const events: string[] = [];
     for (let s = lastSeq + 1; s <= this.seq; s++) events.push(this.buffer[(s - 1) % this.capacity]!);
     return events;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }

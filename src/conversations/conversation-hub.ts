@@ -14,6 +14,8 @@ import type { ConversationStore } from '../storage/conversation-store.js';
 import type { ChatMessage } from './chat-message.js';
 import { ConditionWaiters } from './condition-waiters.js';
 import { ConversationChannel, type Publisher } from './conversation-channel.js';
+import type { StreamEvent } from './conversation-streams.js';
+import type { CrossNode } from './cross-node.js';
 import type { ApprovalGrants, GrantTarget } from './approval-grants.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
 import { isBehindStorage } from './storage-freshness.js';
@@ -28,6 +30,11 @@ export interface LiveConversation {
   readonly channel: ConversationChannel;
   lastActiveAt: number;
   readonly startedAt: number;
+  /**
+   * Loaded while another node ran its turn: history as storage had it, unrepaired, shown but never run here. It is
+   * reloaded once that turn is over.
+   */
+  readonly provisional?: boolean;
 }
 
 export interface ConversationHubOptions {
@@ -55,6 +62,8 @@ export interface ConversationHubOptions {
   metrics?: ConversationHubMetrics;
   /** Storage is shared with other nodes (Postgres): check a live actor against it before use. */
   sharedStorage?: boolean;
+  /** Nodes sharing storage and Redis: events through Redis Streams, one node at a time runs a conversation's turn. */
+  crossNode?: CrossNode;
 }
 
 /** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
@@ -75,6 +84,7 @@ const MAX_SWEEP_INTERVAL_MS = 30_000;
  */
 const QUIET_STATES: ReadonlySet<ConversationState> = new Set([ConversationState.Idle, ConversationState.AwaitingApproval]);
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
+const ANSWERING_ELSEWHERE_MESSAGE = 'This conversation is answering on another server right now; wait for its `done`, then send again.';
 
 /** A turn in flight: an actor that is running and neither idle nor waiting on a human. */
 function isBusy(conversation: LiveConversation): boolean {
@@ -100,6 +110,23 @@ export class ConversationHub {
   constructor(private readonly options: ConversationHubOptions) {
     this.sweepTimer = setInterval(() => void this.sweepIdle(), Math.min(options.idleActorTtlMs / 2, MAX_SWEEP_INTERVAL_MS));
     this.sweepTimer.unref();
+    options.crossNode?.follow({
+      // A conversation whose turn runs here is not followed: its events are ours.
+      followed: () => this.quietConversations(),
+      onEvents: (id, events) => this.mirror(id, events),
+    });
+  }
+
+  private *quietConversations(): Iterable<{ id: string; lastSeq: number }> {
+    for (const conversation of this.live.values()) if (!isBusy(conversation)) yield { id: conversation.id, lastSeq: conversation.channel.lastSeq };
+  }
+
+  /** Another node's events for a conversation open here: on to this node's sockets, once each. */
+  private mirror(conversationId: string, events: StreamEvent[]): void {
+    const conversation = this.live.get(conversationId);
+    if (!conversation || isBusy(conversation)) return;
+    conversation.channel.mirror(events);
+    conversation.lastActiveAt = Date.now();
   }
 
   /** The machine is built after the hub, because its LLM actor relays tokens through the hub. */
@@ -178,6 +205,10 @@ export class ConversationHub {
   private async current(id: string): Promise<LiveConversation | undefined> {
     const live = this.live.get(id);
     if (!live || !this.options.sharedStorage || isBusy(live)) return live;
+    if (live.provisional && !(await this.options.crossNode?.runningElsewhere(id))) {
+      if (this.live.get(id) === live) await this.evict(live);
+      return undefined;
+    }
     if (!(await isBehindStorage(this.options.store, id, live.actor.getSnapshot().context))) return live;
     this.options.logger.info({ conversationId: id }, 'conversation moved on elsewhere; reloading it from storage');
     if (this.live.get(id) === live) await this.evict(live);
@@ -196,8 +227,12 @@ export class ConversationHub {
   private async restore(id: string): Promise<LiveConversation | undefined> {
     const stored = await this.options.store.find(id);
     if (!stored) return undefined;
+    const crossNode = this.options.crossNode;
+    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.tail(id)]) : [false, []];
     const live = this.live.get(id);
     if (live) return live;
+    // Its turn runs on another node: shown as storage has it; repairing a call that is running there would be a lie.
+    if (elsewhere) return this.start({ ...stored, mirrored, provisional: true });
     const decisions = await this.options.store.toolCalls(id, unansweredCallIds(stored.messages));
     const { repairs, pendingBatch } = restoreToolStep(stored.messages, decisions);
     if (repairs.length > 0) await this.options.store.append(id, stored.messages.length, repairs, stored.lastSeq);
@@ -205,7 +240,7 @@ export class ConversationHub {
       const target = this.options.grantTarget?.(call.name);
       return target ? { ...call, target } : call;
     });
-    return this.start({ ...stored, messages: [...stored.messages, ...repairs], ...(targeted ? { pendingBatch: targeted } : {}) });
+    return this.start({ ...stored, mirrored, messages: [...stored.messages, ...repairs], ...(targeted ? { pendingBatch: targeted } : {}) });
   }
 
   private start(stored: {
@@ -216,10 +251,17 @@ export class ConversationHub {
     messages: ChatMessage[];
     grants?: ApprovalGrants;
     pendingBatch?: BatchCall[];
+    /** The stream's recent events: numbering goes on after them, and a client resuming here replays them. */
+    mirrored?: StreamEvent[];
+    provisional?: boolean;
   }): LiveConversation {
     if (!this.machine) throw new Error('ConversationHub.useMachine() was not called');
     if (this.closed) throw new RuntimeError(ErrorCode.Internal, 'The server is shutting down.');
-    const channel = new ConversationChannel(stored.id, stored.lastSeq, this.options.replayBufferEvents, this.options.publisher);
+    const crossNode = this.options.crossNode;
+    const channel = new ConversationChannel(stored.id, stored.lastSeq, this.options.replayBufferEvents, this.options.publisher, crossNode?.sink(stored.id));
+    // Before the actor starts: a restored pending approval publishes its state, numbered after what the stream holds.
+    channel.mirror(stored.mirrored ?? []);
+    if (!stored.provisional) channel.remoteState = undefined;
     const inspect = this.options.observe?.({ id: stored.id, userEmail: stored.userEmail });
     const actor = createActor(this.machine, {
       id: `conversation:${stored.id}`,
@@ -241,6 +283,7 @@ export class ConversationHub {
       channel,
       lastActiveAt: Date.now(),
       startedAt: Date.now(),
+      ...(stored.provisional ? { provisional: true } : {}),
     };
     let lastState: ConversationState = ConversationState.Idle;
     actor.on('*', (event) => channel.publish(toWireEvent(event)));
@@ -253,6 +296,7 @@ export class ConversationHub {
         conversation.lastActiveAt = Date.now();
         channel.publish({ type: 'state', state });
         if (turnEnded) channel.publish({ type: 'done', reason: snapshot.context.outcome, cancelled: snapshot.context.outcome === TurnOutcome.Cancelled });
+        if (QUIET_STATES.has(state)) this.turnOver(conversation);
         // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
         this.idleWaiters.check();
       },
@@ -264,7 +308,26 @@ export class ConversationHub {
     this.live.set(stored.id, conversation);
     actor.start();
     this.options.lifecycle?.started(conversation);
+    crossNode?.followedChanged();
     return conversation;
+  }
+
+  /** The turn is over here: another node may run the next one, and this one follows the stream again. */
+  private turnOver(conversation: LiveConversation): void {
+    const crossNode = this.options.crossNode;
+    if (!crossNode) return;
+    crossNode.release(conversation.id);
+    crossNode.followedChanged();
+  }
+
+  /**
+   * Takes the conversation's turn for this node before an event that may start one: refused with `busy` while another
+   * node runs it. Without cross-node sharing there is nothing to take.
+   */
+  async claim(conversation: LiveConversation): Promise<void> {
+    const crossNode = this.options.crossNode;
+    if (!crossNode || isBusy(conversation)) return;
+    if (conversation.provisional || !(await crossNode.claim(conversation.id))) throw new RuntimeError(ErrorCode.Busy, ANSWERING_ELSEWHERE_MESSAGE);
   }
 
   send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {
@@ -283,6 +346,8 @@ export class ConversationHub {
       if (call) event = { ...event, arguments: this.options.prepareArguments(call.name, edited, conversation.userEmail) };
     }
     conversation.actor.send(event);
+    // Refused by the machine, or a decision that leaves the step waiting on the next one: the turn stays free.
+    if (!isBusy(conversation)) this.turnOver(conversation);
   }
 
   /** Everything a (re)attaching client needs to draw the conversation; live events after it have a higher `seq`. */
@@ -295,7 +360,7 @@ export class ConversationHub {
       conversation_id: conversation.id,
       title: conversation.title,
       messages: snapshot.context.messages.map(toWireMessage),
-      state,
+      state: conversation.channel.remoteState ?? state,
       seq: conversation.channel.lastSeq,
       draft: conversation.channel.draft,
       ...(pending ? { pending_approval: { call_id: pending.id, tool: pending.name, args: pending.arguments } } : {}),

@@ -149,7 +149,7 @@ export class ProtocolHandler {
         this.options.hub.send(await this.addressed(state, authed), { type: 'CANCEL' });
         return;
       case 'approve':
-        this.options.hub.send(await this.addressed(state, authed), {
+        this.options.hub.send(await this.claimed(state, authed), {
           type: 'APPROVE',
           callId: authed.call_id,
           ...(authed.arguments ? { arguments: authed.arguments } : {}),
@@ -157,7 +157,7 @@ export class ProtocolHandler {
         });
         return;
       case 'reject':
-        this.options.hub.send(await this.addressed(state, authed), { type: 'REJECT', callId: authed.call_id, ...(authed.reason ? { reason: authed.reason } : {}) });
+        this.options.hub.send(await this.claimed(state, authed), { type: 'REJECT', callId: authed.call_id, ...(authed.reason ? { reason: authed.reason } : {}) });
         return;
       case 'resume':
         return this.resume(connection, state, authed);
@@ -260,6 +260,13 @@ export class ProtocolHandler {
     return this.options.hub.open(id, message.user.email);
   }
 
+  /** The addressed conversation, with its turn taken for this node (another node may be running it). */
+  private async claimed(state: ConnectionState, message: Authed<{ conversation_id?: string | undefined }>): Promise<LiveConversation> {
+    const conversation = await this.addressed(state, message);
+    await this.options.hub.claim(conversation);
+    return conversation;
+  }
+
   private async chat(connection: ClientConnection, state: ConnectionState, message: Authed<Extract<ClientMessage, { type: 'chat' }>>): Promise<void> {
     if (message.message.length > this.options.config.max_message_chars) {
       throw new RuntimeError(
@@ -280,6 +287,7 @@ export class ProtocolHandler {
       this.reply(connection, this.options.hub.history(conversation));
     }
     this.attach(connection, state, conversation);
+    await this.options.hub.claim(conversation);
     this.options.hub.send(conversation, { type: 'CHAT', text: message.message });
   }
 

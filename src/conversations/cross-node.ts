@@ -1,0 +1,106 @@
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from '../logger.js';
+import { redisConnection } from '../queue/redis-connection.js';
+import type { EventSink } from './conversation-channel.js';
+import { ClaimOutcome, ConversationLease } from './conversation-lease.js';
+import { ConversationStreams, type StreamEvent } from './conversation-streams.js';
+
+export interface CrossNodeOptions {
+  redisUrl: string;
+  prefix: string;
+  /** Stream length per conversation: the same window as a node's own replay buffer. */
+  maxEvents: number;
+  logger: Logger;
+  /** @default 15000 */
+  leaseTtlMs?: number;
+  /** @default 3600000 */
+  streamTtlMs?: number;
+}
+
+/** What the hub tells the follow loop: the conversations to follow, and where their new events go. */
+export interface FollowedConversations {
+  followed(): Iterable<{ id: string; lastSeq: number }>;
+  onEvents(conversationId: string, events: StreamEvent[]): void;
+}
+
+/** A node that stalls or dies holding a turn blocks its conversation this long at most. */
+const DEFAULT_LEASE_TTL_MS = 15_000;
+/** Long enough for any answer and a reconnect after it; a quiet conversation's stream is then left to expire. */
+const DEFAULT_STREAM_TTL_MS = 3_600_000;
+
+/**
+ * The nodes of one deployment sharing conversations through Redis (shared storage with Redis): each conversation's
+ * events in a stream every node follows, and a lease so one node at a time runs its turn.
+ */
+export class CrossNode {
+  readonly nodeId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly leaseRedis: Redis;
+  private readonly lease: ConversationLease;
+  private streams: ConversationStreams | undefined;
+
+  constructor(private readonly options: CrossNodeOptions) {
+    this.leaseRedis = redisConnection(options.redisUrl, 'producer', options.logger);
+    this.lease = new ConversationLease({
+      redis: this.leaseRedis,
+      prefix: options.prefix,
+      nodeId: this.nodeId,
+      ttlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+      logger: options.logger,
+    });
+  }
+
+  /** Starts following; called once the hub exists, since it is the hub that knows what to follow. */
+  follow(conversations: FollowedConversations): void {
+    const { redisUrl, prefix, maxEvents, logger, streamTtlMs = DEFAULT_STREAM_TTL_MS } = this.options;
+    this.streams ??= new ConversationStreams({
+      writer: redisConnection(redisUrl, 'producer', logger),
+      reader: redisConnection(redisUrl, 'blocking', logger),
+      prefix,
+      nodeId: this.nodeId,
+      maxEvents,
+      ttlMs: streamTtlMs,
+      logger,
+      followed: () => conversations.followed(),
+      onEvents: (id, events) => conversations.onEvents(id, events),
+    });
+  }
+
+  sink(conversationId: string): EventSink | undefined {
+    const streams = this.streams;
+    return streams ? (event, turnBoundary) => streams.append(conversationId, event, turnBoundary) : undefined;
+  }
+
+  /** The conversation's recent events as the other nodes published them, to catch up on at load. */
+  tail(conversationId: string): Promise<StreamEvent[]> {
+    return this.streams?.tail(conversationId, this.options.maxEvents) ?? Promise.resolve([]);
+  }
+
+  /** The set of followed conversations grew (one was loaded, or one's turn here ended). */
+  followedChanged(): void {
+    this.streams?.wake();
+  }
+
+  /** Whether another node runs a turn of the conversation now (false too when Redis cannot say). */
+  async runningElsewhere(conversationId: string): Promise<boolean> {
+    const holder = await this.lease.holder(conversationId);
+    return holder !== undefined && !this.lease.isMine(holder);
+  }
+
+  /** False when another node runs a turn of the conversation; true when this node may (also when Redis is down). */
+  async claim(conversationId: string): Promise<boolean> {
+    return (await this.lease.claim(conversationId)) !== ClaimOutcome.HeldElsewhere;
+  }
+
+  release(conversationId: string): void {
+    this.lease.release(conversationId);
+  }
+
+  /** Safe to call twice. */
+  async close(): Promise<void> {
+    this.lease.close();
+    await this.streams?.close();
+    this.leaseRedis.disconnect();
+  }
+}
