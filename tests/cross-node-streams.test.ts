@@ -101,4 +101,22 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
     expect(textOf(await onA.until('done', TURN_TIMEOUT_MS))).toBe('Depuis B');
     expect(ollama!.requests).toHaveLength(2);
   });
+
+  it("Stop on node B cancels the answer running on node A: the LLM request is aborted and both tabs get done, cancelled", async () => {
+    const [a, b] = await twoNodes();
+    const onA = await a.client(NOA);
+    onA.send({ type: 'new_conversation' });
+    const conversationId = (await onA.next('history')).conversation_id;
+    const onB = await b.client(NOA);
+    onB.send({ type: 'resume', conversation_id: conversationId });
+    await onB.next('history');
+
+    ollama!.enqueue({ tokens: TOKENS, delayMs: TOKEN_DELAY_MS });
+    onA.send({ type: 'chat', message: 'Raconte', conversation_id: conversationId });
+    await onB.next('chunk', () => true, TURN_TIMEOUT_MS);
+    onB.send({ type: 'cancel', conversation_id: conversationId });
+    await ollama!.waitForAbort(0, TURN_TIMEOUT_MS);
+    expect(await onA.next('done', () => true, TURN_TIMEOUT_MS)).toMatchObject({ reason: 'cancelled', cancelled: true });
+    expect(await onB.next('done', () => true, TURN_TIMEOUT_MS)).toMatchObject({ reason: 'cancelled', cancelled: true });
+  });
 });

@@ -1,41 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import {
-  ConversationState,
-  TurnOutcome,
-  wireState,
-  type ConversationEvent,
-  type ConversationMachine,
-} from '../machines/conversation-machine.js';
+import { ConversationState, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
 import type { ServerMessage } from '../server/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
-import type { ChatMessage } from './chat-message.js';
+import type { GrantTarget } from './approval-grants.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import { ConversationChannel, type Publisher } from './conversation-channel.js';
+import type { Publisher } from './conversation-channel.js';
 import type { StreamEvent } from './conversation-streams.js';
 import type { CrossNode } from './cross-node.js';
-import type { ApprovalGrants, GrantTarget } from './approval-grants.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
+import { QUIET_STATES, isBusy, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
 import { isBehindStorage } from './storage-freshness.js';
-import { nextPendingApproval, type BatchCall } from './tool-batch.js';
-import { toWireEvent, toWireMessage } from './wire-messages.js';
-
-export interface LiveConversation {
-  readonly id: string;
-  readonly userEmail: string;
-  title: string;
-  readonly actor: Actor<ConversationMachine>;
-  readonly channel: ConversationChannel;
-  lastActiveAt: number;
-  readonly startedAt: number;
-  /**
-   * Loaded while another node ran its turn: history as storage had it, unrepaired, shown but never run here. It is
-   * reloaded once that turn is over.
-   */
-  readonly provisional?: boolean;
-}
+import { nextPendingApproval } from './tool-batch.js';
+import { toWireMessage } from './wire-messages.js';
 
 export interface ConversationHubOptions {
   store: ConversationStore;
@@ -71,26 +49,13 @@ export interface ConversationHubMetrics {
   tokenRelayed(): void;
 }
 
-export type InspectionObserver = (event: InspectionEvent) => void;
 
 /** Longest title kept from a conversation's first message. */
 const TITLE_MAX_CHARS = 80;
 /** The idle sweep runs at most this often; eviction needs no precision. */
 const MAX_SWEEP_INTERVAL_MS = 30_000;
-/**
- * States that do not hold a shutdown and may be evicted: `idle` has nothing in flight, and `awaiting_approval` waits
- * on a human (its messages and decisions were handed to the writer on the way in, so it is restored from storage,
- * still waiting, like any stopped actor).
- */
-const QUIET_STATES: ReadonlySet<ConversationState> = new Set([ConversationState.Idle, ConversationState.AwaitingApproval]);
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
 const ANSWERING_ELSEWHERE_MESSAGE = 'This conversation is answering on another server right now; wait for its `done`, then send again.';
-
-/** A turn in flight: an actor that is running and neither idle nor waiting on a human. */
-function isBusy(conversation: LiveConversation): boolean {
-  const snapshot = conversation.actor.getSnapshot();
-  return snapshot.status === 'active' && !QUIET_STATES.has(wireState(snapshot.value));
-}
 
 /**
  * The live conversation actors of this process. Actors exist only while used: they are created or restored from
@@ -114,6 +79,10 @@ export class ConversationHub {
       // A conversation whose turn runs here is not followed: its events are ours.
       followed: () => this.quietConversations(),
       onEvents: (id, events) => this.mirror(id, events),
+      onCancel: (id) => {
+        const conversation = this.live.get(id);
+        if (conversation && isBusy(conversation)) conversation.actor.send({ type: 'CANCEL' });
+      },
     });
   }
 
@@ -243,80 +212,34 @@ export class ConversationHub {
     return this.start({ ...stored, mirrored, messages: [...stored.messages, ...repairs], ...(targeted ? { pendingBatch: targeted } : {}) });
   }
 
-  private start(stored: {
-    id: string;
-    userEmail: string;
-    title: string;
-    lastSeq: number;
-    messages: ChatMessage[];
-    grants?: ApprovalGrants;
-    pendingBatch?: BatchCall[];
-    /** The stream's recent events: numbering goes on after them, and a client resuming here replays them. */
-    mirrored?: StreamEvent[];
-    provisional?: boolean;
-  }): LiveConversation {
+  private start(stored: StoredConversation): LiveConversation {
     if (!this.machine) throw new Error('ConversationHub.useMachine() was not called');
     if (this.closed) throw new RuntimeError(ErrorCode.Internal, 'The server is shutting down.');
-    const crossNode = this.options.crossNode;
-    const channel = new ConversationChannel(stored.id, stored.lastSeq, this.options.replayBufferEvents, this.options.publisher, crossNode?.sink(stored.id));
-    // Before the actor starts: a restored pending approval publishes its state, numbered after what the stream holds.
-    channel.mirror(stored.mirrored ?? []);
-    if (!stored.provisional) channel.remoteState = undefined;
-    const inspect = this.options.observe?.({ id: stored.id, userEmail: stored.userEmail });
-    const actor = createActor(this.machine, {
-      id: `conversation:${stored.id}`,
-      input: {
-        conversationId: stored.id,
-        userEmail: stored.userEmail,
-        messages: stored.messages,
-        maxToolSteps: this.options.maxToolSteps,
-        ...(stored.grants ? { grants: stored.grants } : {}),
-        ...(stored.pendingBatch ? { pendingBatch: stored.pendingBatch } : {}),
-      },
-      ...(inspect ? { inspect } : {}),
-    });
-    const conversation: LiveConversation = {
-      id: stored.id,
-      userEmail: stored.userEmail,
-      title: stored.title,
-      actor,
-      channel,
-      lastActiveAt: Date.now(),
-      startedAt: Date.now(),
-      ...(stored.provisional ? { provisional: true } : {}),
-    };
-    let lastState: ConversationState = ConversationState.Idle;
-    actor.on('*', (event) => channel.publish(toWireEvent(event)));
-    actor.subscribe({
-      next: (snapshot) => {
-        const state = wireState(snapshot.value);
-        if (state === lastState) return;
-        const turnEnded = lastState === ConversationState.Done && state === ConversationState.Idle;
-        lastState = state;
-        conversation.lastActiveAt = Date.now();
-        channel.publish({ type: 'state', state });
-        if (turnEnded) channel.publish({ type: 'done', reason: snapshot.context.outcome, cancelled: snapshot.context.outcome === TurnOutcome.Cancelled });
-        if (QUIET_STATES.has(state)) this.turnOver(conversation);
+    const conversation = launchConversation(this.machine, stored, {
+      maxToolSteps: this.options.maxToolSteps,
+      replayBufferEvents: this.options.replayBufferEvents,
+      publisher: this.options.publisher,
+      sink: this.options.crossNode?.sink(stored.id),
+      inspect: this.options.observe?.({ id: stored.id, userEmail: stored.userEmail }),
+      logger: this.options.logger,
+      onStateChange: (state) => {
+        if (QUIET_STATES.has(state)) this.turnOver(stored.id);
         // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
-        this.idleWaiters.check();
-      },
-      error: (error) => {
-        this.options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed');
         this.idleWaiters.check();
       },
     });
     this.live.set(stored.id, conversation);
-    actor.start();
+    conversation.actor.start();
     this.options.lifecycle?.started(conversation);
-    crossNode?.followedChanged();
+    this.options.crossNode?.followedChanged();
     return conversation;
   }
 
   /** The turn is over here: another node may run the next one, and this one follows the stream again. */
-  private turnOver(conversation: LiveConversation): void {
+  private turnOver(conversationId: string): void {
     const crossNode = this.options.crossNode;
     if (!crossNode) return;
-    crossNode.release(conversation.id);
+    crossNode.release(conversationId);
     crossNode.followedChanged();
   }
 
@@ -347,7 +270,13 @@ export class ConversationHub {
     }
     conversation.actor.send(event);
     // Refused by the machine, or a decision that leaves the step waiting on the next one: the turn stays free.
-    if (!isBusy(conversation)) this.turnOver(conversation);
+    if (!isBusy(conversation)) this.turnOver(conversation.id);
+  }
+
+  /** The user's Stop: for the turn running here, or, with nodes sharing conversations, wherever it runs. */
+  cancel(conversation: LiveConversation): void {
+    if (!isBusy(conversation)) this.options.crossNode?.cancelElsewhere(conversation.id);
+    this.send(conversation, { type: 'CANCEL' });
   }
 
   /** Everything a (re)attaching client needs to draw the conversation; live events after it have a higher `seq`. */

@@ -8,7 +8,7 @@ import {
   type ConversationEvent,
   type ConversationSnapshot,
 } from '../machines/conversation-machine.js';
-import type { InspectionObserver } from './conversation-hub.js';
+import type { InspectionObserver } from './live-conversation.js';
 import { CallDecision, nextPendingApproval, type BatchCall } from './tool-batch.js';
 
 /**

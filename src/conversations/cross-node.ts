@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { z } from 'zod';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { redisConnection } from '../queue/redis-connection.js';
 import type { EventSink } from './conversation-channel.js';
@@ -23,7 +25,12 @@ export interface CrossNodeOptions {
 export interface FollowedConversations {
   followed(): Iterable<{ id: string; lastSeq: number }>;
   onEvents(conversationId: string, events: StreamEvent[]): void;
+  /** A user on another node pressed Stop: cancel the turn if it runs here. */
+  onCancel(conversationId: string): void;
 }
+
+/** A cancel relayed between nodes names only the conversation: the node that relays it checked whose it is. */
+const CancelSchema = z.uuid();
 
 /** A node that stalls or dies holding a turn blocks its conversation this long at most. */
 const DEFAULT_LEASE_TTL_MS = 15_000;
@@ -37,10 +44,13 @@ const DEFAULT_STREAM_TTL_MS = 3_600_000;
 export class CrossNode {
   readonly nodeId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly leaseRedis: Redis;
+  private cancels: Redis | undefined;
+  private readonly cancelChannel: string;
   private readonly lease: ConversationLease;
   private streams: ConversationStreams | undefined;
 
   constructor(private readonly options: CrossNodeOptions) {
+    this.cancelChannel = `${options.prefix}:cancel-turn`;
     this.leaseRedis = redisConnection(options.redisUrl, 'producer', options.logger);
     this.lease = new ConversationLease({
       redis: this.leaseRedis,
@@ -64,6 +74,21 @@ export class CrossNode {
       logger,
       followed: () => conversations.followed(),
       onEvents: (id, events) => conversations.onEvents(id, events),
+    });
+    if (this.cancels) return;
+    // ioredis subscribes again by itself after a reconnect.
+    this.cancels = redisConnection(redisUrl, 'subscriber', logger);
+    this.cancels.on('message', (channel, message) => {
+      const id = CancelSchema.safeParse(message);
+      if (channel === this.cancelChannel && id.success) conversations.onCancel(id.data);
+    });
+    this.cancels.subscribe(this.cancelChannel).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'cannot hear cancels from other nodes'));
+  }
+
+  /** Asks whichever node runs the conversation's turn to cancel it (a no-op where none does). */
+  cancelElsewhere(conversationId: string): void {
+    this.leaseRedis.publish(this.cancelChannel, conversationId).catch((error: unknown) => {
+      this.options.logger.warn({ conversationId, err: errorMessage(error) }, 'could not relay a cancel to other nodes (Redis)');
     });
   }
 
@@ -101,6 +126,7 @@ export class CrossNode {
   async close(): Promise<void> {
     this.lease.close();
     await this.streams?.close();
+    this.cancels?.disconnect();
     this.leaseRedis.disconnect();
   }
 }

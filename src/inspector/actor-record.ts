@@ -1,4 +1,4 @@
-import type { LiveConversation } from '../conversations/conversation-hub.js';
+import type { LiveConversation } from '../conversations/live-conversation.js';
 import { ConversationState } from '../machines/conversation-machine.js';
 import { pendingTool, summarizeContext } from './context-summary.js';
 import type { ActorSummary, ContextSummary } from './inspector-protocol.js';

@@ -1,5 +1,5 @@
 import type { InspectionEvent } from 'xstate';
-import type { InspectionObserver, LiveConversation } from '../conversations/conversation-hub.js';
+import type { InspectionObserver, LiveConversation } from '../conversations/live-conversation.js';
 import { ActorRecord } from './actor-record.js';
 import { createInspectionObserver, type InspectionSink, type JournalWriter } from './inspection-observer.js';
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
-import type { ConversationHub, LiveConversation } from '../conversations/conversation-hub.js';
+import type { ConversationHub } from '../conversations/conversation-hub.js';
+import type { LiveConversation } from '../conversations/live-conversation.js';
 import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
 import type { RateLimitScope } from '../limits/rate-limits.js';
 import type { Logger } from '../logger.js';
@@ -146,7 +147,7 @@ export class ProtocolHandler {
       case 'chat':
         return this.chat(connection, state, authed);
       case 'cancel':
-        this.options.hub.send(await this.addressed(state, authed), { type: 'CANCEL' });
+        this.options.hub.cancel(await this.addressed(state, authed));
         return;
       case 'approve':
         this.options.hub.send(await this.claimed(state, authed), {
