@@ -164,6 +164,11 @@ export const SummarizationConfigSchema = z.strictObject({
   attempts: z.int().positive().default(10),
   /** First retry delay, doubled each time. @default 1000 */
   backoff_ms: z.int().positive().default(1000),
+  /**
+   * A job whose worker stopped answering (killed, frozen) runs again on another worker after about this long: the
+   * job's lock lapses and the next stalled-job check finds it. @default 30
+   */
+  stalled_after_s: z.int().positive().default(30),
   /** `POST /api/generate-summary` answers 504 after this. @default 60000 */
   timeout_ms: z.int().positive().default(60_000),
   /** Missed notifications replayed to a user when they sign in. @default 50 */

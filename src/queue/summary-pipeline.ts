@@ -35,6 +35,7 @@ export function startSummaryPipeline({ config, llm, summaries, logger }: { confi
         prefix: config.redis.prefix,
         concurrency: s.concurrency,
         limiter: { max: s.rate_limit_max, durationMs: s.rate_limit_window_ms },
+        stalledAfterMs: s.stalled_after_s * 1000,
         llm,
         model: s.model ?? config.llm.model,
         store: summaries,

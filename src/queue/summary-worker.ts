@@ -14,6 +14,8 @@ export interface SummaryWorkerOptions {
   concurrency: number;
   /** At most `max` LLM calls per `durationMs`, shared by every worker on this Redis. */
   limiter: { max: number; durationMs: number };
+  /** BullMQ's lock duration and stalled-job check interval: how soon a dead worker's job runs elsewhere. */
+  stalledAfterMs: number;
   llm: LlmClient;
   model: string;
   store: SummaryStore;
@@ -24,7 +26,7 @@ export interface SummaryWorkerOptions {
 /**
  * Summarizes one email per job. Jobs are at-least-once (a stalled job runs again), so every step is idempotent: an
  * existing summary is returned as is, the insert ignores duplicates, and only the run that stored the summary
- * announces it (or a retry, when an earlier attempt may have stored it and failed before announcing).
+ * announces it (or a rerun, when an earlier run may have stored it and stopped before announcing).
  */
 export function createSummaryProcessor({ llm, model, store, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'notifications' | 'logger'>) {
   return async (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
@@ -48,7 +50,9 @@ export function createSummaryProcessor({ llm, model, store, notifications, logge
       record = stored.record;
       created = stored.inserted;
     }
-    if (created || job.attemptsMade > 0) {
+    // A run after a failed attempt, or after a worker died mid-job (BullMQ counts that start but no attempt), cannot
+    // know whether the earlier one announced: announcing again is safe (clients dedupe by email_id), missing is not.
+    if (created || job.attemptsMade > 0 || job.attemptsStarted > 1) {
       await notifications.publish({
         user_email: record.userEmail,
         email_id: record.emailId,
@@ -84,6 +88,8 @@ export function startSummaryWorker(options: SummaryWorkerOptions): SummaryWorker
     prefix: options.prefix,
     concurrency: options.concurrency,
     limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
+    lockDuration: options.stalledAfterMs,
+    stalledInterval: options.stalledAfterMs,
   });
   worker.on('failed', (job, error) => {
     const err = errorMessage(error);

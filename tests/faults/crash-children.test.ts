@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeEmbeddedConfig } from './support/embedded-config.js';
-import { FakeOllama } from './support/fake-ollama.js';
+import { writeEmbeddedConfig } from '../support/embedded-config.js';
+import { FakeOllama } from '../support/fake-ollama.js';
 
 /** How long a child of a SIGKILLed runtime may take to notice and exit. */
 const ORPHAN_EXIT_MS = 5_000;
