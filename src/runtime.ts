@@ -31,6 +31,8 @@ import { settleWithin } from './settle-within.js';
 import { shutdownStep } from './shutdown-step.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { ConversationWriter } from './storage/conversation-writer.js';
+import { StorageHealth } from './storage/storage-health.js';
+import { WriteProbe } from './storage/write-probe.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
@@ -90,7 +92,11 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   checkTlsFiles(config.server);
   const db = openDatabase(config, logger);
   await migrateToLatest(db);
-  const store = new ConversationStore(db);
+  // Every conversation write and the write probe tell it whether the database takes writes (`/health`).
+  const storageHealth = new StorageHealth();
+  const store = new ConversationStore(db, storageHealth);
+  const probe = new WriteProbe({ db, outcomes: storageHealth, intervalMs: config.storage.write_probe_interval_ms });
+  void probe.probe();
 
   const summaries = new SummaryStore(db);
   const llm = new OllamaClient(config.llm);
@@ -137,9 +143,18 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
     lifecycle: inspector.lifecycle,
     metrics,
+    // Storage lacks its latest messages: evicted, it would come back without them.
+    holdsUnsaved: (id): boolean => writer.holdsUnsaved(id),
   });
-  // One write order per conversation for its writer and its tool calls' start markers.
-  const writer = new ConversationWriter(store, (id) => hub.lastSeq(id));
+  // One write order per conversation for its writer and its tool calls' start markers; refused writes wait in it.
+  const writer: ConversationWriter = new ConversationWriter(store, (id) => hub.lastSeq(id), {
+    retryInitialMs: config.storage.write_retry_initial_ms,
+    retryMaxMs: config.storage.write_retry_max_ms,
+    maxUnsavedBytesPerConversation: config.storage.max_unsaved_bytes_per_conversation,
+    maxUnsavedBytes: config.storage.max_unsaved_bytes,
+    logger,
+  });
+  storageHealth.onWritable(() => writer.retryNow());
   hub.useMachine(
     createConversationMachine({
       llmStream: createLlmStreamLogic({
@@ -197,6 +212,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         llm,
         mcp,
         db,
+        writes: { health: storageHealth, unsaved: () => writer.unsavedCount() },
         queue,
         summariesUnavailable: config.summarization.enabled && !queue ? 'enabled, but no Redis is configured (REDIS_URL), or the bundled one did not start' : undefined,
       }),
@@ -270,8 +286,12 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         await workerClosed;
         await step('closing the summary queue', () => pipeline?.close());
         await step('closing the rate limits', () => limits.close());
+        // Turns are over: a last try at the writes the database refused, while the actors still give their sequence
+        // numbers (a write retried after they stop would save an older one).
+        await step('writing refused conversation writes', () => writer.close());
         await Promise.all([step('stopping conversations', () => hub.close()), step('closing MCP servers', () => mcp.close()), step('closing the LLM client', () => llm.close())]);
         await Promise.allSettled([...pendingWrites]);
+        await step('stopping the write probe', () => probe.close());
         // After the hub (its last events are journaled), before the database.
         await step('closing the inspector', () => inspector.close());
         await step('closing the database', () => db.destroy());
