@@ -92,11 +92,9 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   checkTlsFiles(config.server);
   const db = openDatabase(config, logger);
   await migrateToLatest(db);
-  // Every conversation write and the write probe tell it whether the database takes writes (`/health`).
+  // Every conversation write and the write probe (started once serving) tell it whether the database takes writes.
   const storageHealth = new StorageHealth();
   const store = new ConversationStore(db, storageHealth);
-  const probe = new WriteProbe({ db, outcomes: storageHealth, intervalMs: config.storage.write_probe_interval_ms });
-  void probe.probe();
 
   const summaries = new SummaryStore(db);
   const llm = new OllamaClient(config.llm);
@@ -244,6 +242,9 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     : new Promise<void>(() => undefined);
   notificationsReady.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'cannot subscribe to notifications'));
   const port = await server.listen();
+  // Only once serving: a start that failed leaves nothing writing in the background.
+  const probe = new WriteProbe({ db, outcomes: storageHealth, intervalMs: config.storage.write_probe_interval_ms });
+  void probe.probe();
   const host = config.server.listen_addr.slice(0, config.server.listen_addr.lastIndexOf(':'));
   const reachableHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
   logger.info(`WebSocket server listening on ${host}:${port}${config.server.websocket_path}`);
