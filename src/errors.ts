@@ -78,6 +78,37 @@ export class StorageError extends RuntimeError {
   }
 }
 
+/** Why the database refused a write, as far as its error tells (see `storage/storage-fault.ts`). */
+export const StorageFault = {
+  DiskFull: 'disk_full',
+  ReadOnly: 'read_only',
+  IoError: 'io_error',
+  /** Locked by another process past the busy timeout. */
+  Busy: 'busy',
+  /** The connection failed or the server is going away (Postgres). */
+  Unreachable: 'unreachable',
+  /** Anything else (a constraint, a bug): the same write would be refused again. */
+  Other: 'other',
+} as const;
+export type StorageFault = (typeof StorageFault)[keyof typeof StorageFault];
+
+/**
+ * A write the database refused. The message starts with the cause in words ("disk full: …"); `cause` is the driver's
+ * own error, kept for the logs.
+ */
+export class StorageWriteError extends StorageError {
+  readonly fault: StorageFault;
+  constructor(fault: StorageFault, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.fault = fault;
+  }
+
+  /** The same write may succeed later (space freed, the disk writable again, the server back). */
+  get passes(): boolean {
+    return this.fault !== StorageFault.Other;
+  }
+}
+
 /** An HTTP route's answer other than success: the edge turns it into `status` with `{status:"error", message}`. */
 export class HttpError extends Error {
   constructor(

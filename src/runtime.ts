@@ -32,6 +32,8 @@ import { shutdownStep } from './shutdown-step.js';
 import { CrossNode } from './conversations/cross-node.js';
 import { ConversationStore } from './storage/conversation-store.js';
 import { ConversationWriter } from './storage/conversation-writer.js';
+import { StorageHealth } from './storage/storage-health.js';
+import { WriteProbe } from './storage/write-probe.js';
 import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
@@ -91,7 +93,9 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   checkTlsFiles(config.server);
   const db = openDatabase(config, logger);
   await migrateToLatest(db);
-  const store = new ConversationStore(db);
+  // Every conversation write and the write probe (started once serving) tell it whether the database takes writes.
+  const storageHealth = new StorageHealth();
+  const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
   const llm = new OllamaClient(config.llm);
@@ -144,9 +148,18 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
     lifecycle: inspector.lifecycle,
     metrics,
+    // Storage lacks its latest messages: evicted, it would come back without them.
+    holdsUnsaved: (id): boolean => writer.holdsUnsaved(id),
   });
-  // One write order per conversation for its writer and its tool calls' start markers.
-  const writer = new ConversationWriter(store, (id) => hub.lastSeq(id));
+  // One write order per conversation for its writer and its tool calls' start markers; refused writes wait in it.
+  const writer: ConversationWriter = new ConversationWriter(store, (id) => hub.lastSeq(id), {
+    retryInitialMs: config.storage.write_retry_initial_ms,
+    retryMaxMs: config.storage.write_retry_max_ms,
+    maxUnsavedBytesPerConversation: config.storage.max_unsaved_bytes_per_conversation,
+    maxUnsavedBytes: config.storage.max_unsaved_bytes,
+    logger,
+  });
+  storageHealth.onWritable(() => writer.retryNow());
   hub.useMachine(
     createConversationMachine({
       llmStream: createLlmStreamLogic({
@@ -204,6 +217,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         llm,
         mcp,
         db,
+        writes: { health: storageHealth, unsaved: () => writer.unsavedCount() },
         queue,
         summariesUnavailable: config.summarization.enabled && !queue ? 'enabled, but no Redis is configured (REDIS_URL), or the bundled one did not start' : undefined,
       }),
@@ -235,6 +249,9 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     : new Promise<void>(() => undefined);
   notificationsReady.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'cannot subscribe to notifications'));
   const port = await server.listen();
+  // Only once serving: a start that failed leaves nothing writing in the background.
+  const probe = new WriteProbe({ db, outcomes: storageHealth, intervalMs: config.storage.write_probe_interval_ms });
+  void probe.probe();
   const host = config.server.listen_addr.slice(0, config.server.listen_addr.lastIndexOf(':'));
   const reachableHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
   logger.info(`WebSocket server listening on ${host}:${port}${config.server.websocket_path}`);
@@ -277,9 +294,13 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         await workerClosed;
         await step('closing the summary queue', () => pipeline?.close());
         await step('closing the rate limits', () => limits.close());
+        // Turns are over: a last try at the writes the database refused, while the actors still give their sequence
+        // numbers (a write retried after they stop would save an older one).
+        await step('writing refused conversation writes', () => writer.close());
         await Promise.all([step('stopping conversations', () => hub.close()), step('closing MCP servers', () => mcp.close()), step('closing the LLM client', () => llm.close())]);
         await step('closing the conversation streams', () => crossNode?.close());
         await Promise.allSettled([...pendingWrites]);
+        await step('stopping the write probe', () => probe.close());
         // After the hub (its last events are journaled), before the database.
         await step('closing the inspector', () => inspector.close());
         await step('closing the database', () => db.destroy());

@@ -186,6 +186,22 @@ export const StorageConfigSchema = z.strictObject({
    * journal, shared by every node. Empty: the SQLite file at `[summarization] db_path`. @default ""
    */
   database_url: z.union([z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL' }), z.literal('')]).default(''),
+  /** A conversation write the database refused (disk full, read-only, I/O) is retried after this, doubling. @default 1000 */
+  write_retry_initial_ms: z.int().positive().default(1000),
+  /** The longest wait between two retries of refused writes. @default 30000 */
+  write_retry_max_ms: z.int().positive().default(30_000),
+  /**
+   * How often a small write (a row bigger than a page, written and deleted) checks that the database takes writes, for
+   * `/health`; a refused probe also makes refused conversation writes retry at once once it passes. @default 10000
+   */
+  write_probe_interval_ms: z.int().positive().default(10_000),
+  /** Refused conversation writes kept in memory for retry, per conversation, in bytes of JSON; past it a turn is lost. @default 1048576 */
+  max_unsaved_bytes_per_conversation: z.int().positive().default(1_048_576),
+  /** The same, across all conversations of this node. @default 33554432 */
+  max_unsaved_bytes: z.int().positive().default(33_554_432),
+}).refine((storage) => storage.write_retry_initial_ms <= storage.write_retry_max_ms, {
+  error: 'write_retry_initial_ms must not exceed write_retry_max_ms',
+  path: ['write_retry_initial_ms'],
 });
 
 export const RedisConfigSchema = z.strictObject({

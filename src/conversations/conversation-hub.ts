@@ -42,6 +42,8 @@ export interface ConversationHubOptions {
   sharedStorage?: boolean;
   /** Nodes sharing storage and Redis: events through Redis Streams, one node at a time runs a conversation's turn. */
   crossNode?: CrossNode;
+  /** Writes of this conversation wait in memory (the database refused them): its actor is not evicted meanwhile. */
+  holdsUnsaved?: (conversationId: string) => boolean;
 }
 
 /** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
@@ -312,7 +314,9 @@ export class ConversationHub {
     for (const conversation of [...this.live.values()]) {
       // A step waiting for approval is stored with its decisions, so it is restored as it was: evicting it is safe.
       const quiet = QUIET_STATES.has(wireState(conversation.actor.getSnapshot().value));
-      if (quiet && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
+      // Restored from storage, it would come back without the messages storage has not taken yet.
+      const unsaved = this.options.holdsUnsaved?.(conversation.id) ?? false;
+      if (quiet && !unsaved && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
         await this.evict(conversation).catch((err) =>
           this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save sequence on eviction'),
         );

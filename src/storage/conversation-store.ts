@@ -5,6 +5,8 @@ import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conver
 import { StorageError } from '../errors.js';
 import type { Db } from './database.js';
 import { storableText } from './dialect.js';
+import type { WriteOutcomes } from './storage-health.js';
+import { storageWriteError } from './storage-fault.js';
 
 export interface ConversationListing {
   id: string;
@@ -33,16 +35,39 @@ function parseValue<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 const parseJson = <T>(schema: z.ZodType<T>, text: string, what: string): T => parseValue(schema, JSON.parse(text), what);
 
-/** Conversations and their messages. Writes happen once per message, never per token. */
+/**
+ * Conversations and their messages. Writes happen once per message, never per token. A refused write throws a
+ * `StorageWriteError` that names its cause ("disk full: …"), and every write's outcome is told to `outcomes`
+ * (`/health`).
+ */
 export class ConversationStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly outcomes?: WriteOutcomes,
+  ) {}
 
   async create(conversation: { id: string; userEmail: string; title: string }): Promise<void> {
     const now = new Date().toISOString();
-    await this.db
-      .insertInto('conversations')
-      .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now })
-      .execute();
+    await this.write('the new conversation could not be saved, so nothing was started: send the message again later', () =>
+      this.db
+        .insertInto('conversations')
+        .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now })
+        .execute(),
+    );
+  }
+
+  private async write<T>(what: string, work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      const refused = storageWriteError(error, what);
+      // A constraint says nothing about whether the database takes writes.
+      if (refused.passes) this.outcomes?.refused(refused);
+      throw refused;
+    }
+    this.outcomes?.written();
+    return result;
   }
 
   async find(id: string): Promise<StoredConversation | undefined> {
@@ -79,53 +104,55 @@ export class ConversationStore {
    */
   async append(conversationId: string, fromPosition: number, messages: readonly ChatMessage[], lastSeq: number, decisions?: DecisionWrite): Promise<void> {
     const now = new Date().toISOString();
-    await this.db.transaction().execute(async (trx) => {
-      if (decisions && decisions.calls.length > 0) {
-        await trx
-          .insertInto('tool_calls')
-          .values(
-            decisions.calls.map((call) => ({
-              conversation_id: conversationId,
-              call_id: call.id,
-              tool: call.name,
-              decision: call.decision,
-              arguments: JSON.stringify(call.arguments),
-              updated_at: now,
-            })),
-          )
-          // `started_at` is left alone: a later decision write must never make a started call look unstarted. Only a
-          // pending row takes a decision: a stale actor on another node must not turn a rejection into an approval.
-          .onConflict((oc) =>
-            oc
-              .columns(['conversation_id', 'call_id'])
-              .doUpdateSet((eb) => ({
-                decision: eb.ref('excluded.decision'),
-                arguments: eb.ref('excluded.arguments'),
-                updated_at: eb.ref('excluded.updated_at'),
-              }))
-              .where('tool_calls.decision', '=', CallDecision.Pending),
-          )
-          .execute();
-      }
-      if (decisions) {
-        await trx.updateTable('conversations').set({ approval_grants: JSON.stringify(decisions.grants) }).where('id', '=', conversationId).execute();
-      }
-      if (messages.length > 0) {
-        await trx
-          .insertInto('messages')
-          .values(
-            messages.map((message, i) => ({
-              conversation_id: conversationId,
-              position: fromPosition + i,
-              role: message.role,
-              body: JSON.stringify(message),
-              created_at: now,
-            })),
-          )
-          .execute();
-      }
-      await trx.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId).execute();
-    });
+    await this.write('the messages could not be saved', () =>
+      this.db.transaction().execute(async (trx) => {
+        if (decisions && decisions.calls.length > 0) {
+          await trx
+            .insertInto('tool_calls')
+            .values(
+              decisions.calls.map((call) => ({
+                conversation_id: conversationId,
+                call_id: call.id,
+                tool: call.name,
+                decision: call.decision,
+                arguments: JSON.stringify(call.arguments),
+                updated_at: now,
+              })),
+            )
+            // `started_at` is left alone: a later decision write must never make a started call look unstarted. Only a
+            // pending row takes a decision: a stale actor on another node must not turn a rejection into an approval.
+            .onConflict((oc) =>
+              oc
+                .columns(['conversation_id', 'call_id'])
+                .doUpdateSet((eb) => ({
+                  decision: eb.ref('excluded.decision'),
+                  arguments: eb.ref('excluded.arguments'),
+                  updated_at: eb.ref('excluded.updated_at'),
+                }))
+                .where('tool_calls.decision', '=', CallDecision.Pending),
+            )
+            .execute();
+        }
+        if (decisions) {
+          await trx.updateTable('conversations').set({ approval_grants: JSON.stringify(decisions.grants) }).where('id', '=', conversationId).execute();
+        }
+        if (messages.length > 0) {
+          await trx
+            .insertInto('messages')
+            .values(
+              messages.map((message, i) => ({
+                conversation_id: conversationId,
+                position: fromPosition + i,
+                role: message.role,
+                body: JSON.stringify(message),
+                created_at: now,
+              })),
+            )
+            .execute();
+        }
+        await trx.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId).execute();
+      }),
+    );
   }
 
   /**
@@ -135,14 +162,16 @@ export class ConversationStore {
    * it was rejected elsewhere); either way it must not be sent.
    */
   async markStarted(conversationId: string, callId: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('tool_calls')
-      .set({ started_at: new Date().toISOString() })
-      .where('conversation_id', '=', conversationId)
-      .where('call_id', '=', callId)
-      .where('started_at', 'is', null)
-      .where('decision', 'in', [CallDecision.Approved, CallDecision.Auto])
-      .executeTakeFirst();
+    const result = await this.write('the start of the tool call could not be recorded', () =>
+      this.db
+        .updateTable('tool_calls')
+        .set({ started_at: new Date().toISOString() })
+        .where('conversation_id', '=', conversationId)
+        .where('call_id', '=', callId)
+        .where('started_at', 'is', null)
+        .where('decision', 'in', [CallDecision.Approved, CallDecision.Auto])
+        .executeTakeFirst(),
+    );
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -165,12 +194,14 @@ export class ConversationStore {
   }
 
   async setTitle(conversationId: string, title: string): Promise<void> {
-    await this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId).execute();
+    await this.write('the title could not be saved', () => this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId).execute());
   }
 
   /** Never lowers it: on a shared database another node may have numbered later events since this one loaded. */
   async saveLastSeq(conversationId: string, lastSeq: number): Promise<void> {
-    await this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq).execute();
+    await this.write('the sequence number could not be saved', () =>
+      this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq).execute(),
+    );
   }
 
   /** How many messages are stored: a live actor holding fewer is behind a write made by another node. */

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import type { Config } from '../config/schema.js';
 import { StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -9,6 +9,7 @@ import { isPostgres } from './dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import { currentSchema, openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
+import { SqliteDialectKeepingCause } from './sqlite-dialect.js';
 
 export type Db = Kysely<Database>;
 
@@ -28,7 +29,7 @@ export function openSqlite(path: string): Db {
   connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL + NORMAL is durable across process crashes; only an OS crash can lose the last transactions.
   connection.pragma('synchronous = NORMAL');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return new Kysely<Database>({ dialect: new SqliteDialectKeepingCause(connection) });
 }
 
 /**

@@ -73,6 +73,14 @@ export interface InspectorRevealsTable {
   at: string;
 }
 
+/** Rows of `/health`'s write probe: each is deleted in the transaction that wrote it. */
+export interface HealthProbeTable {
+  id: string;
+  at: string;
+  /** Longer than a page, so that the probe needs room for new pages. */
+  padding: string;
+}
+
 export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
@@ -81,4 +89,5 @@ export interface Database {
   notification_acks: NotificationAcksTable;
   conversation_events: ConversationEventsTable;
   inspector_reveals: InspectorRevealsTable;
+  health_probe: HealthProbeTable;
 }
