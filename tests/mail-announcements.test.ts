@@ -145,13 +145,23 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
 
   it('mail deleted before it could be announced is dropped, not announced', async () => {
     const port = await freePort();
-    const receiver = await receiverOn(0);
+    const receiver = await receiverOn(port);
+    receiver.hang = true;
     const mail = await mailServer(port);
     const [id] = await sendMail(mail.service.smtpPort, 'ann@local.test', 'Deleted soon');
+    // Its first try is held: every later one reads the Maildir after the delete.
+    await waitFor('the announcement is held by the receiver', () => receiver.holding > 0);
     await mail.service.store.delete('ann@local.test', id!);
+    await receiver.close();
+    receiver.hang = false;
     await receiver.listen(port);
     await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
-    expect(receiver.accepted).toEqual([]);
+    // The next mail goes through, so the deleted one had its turns.
+    const [next] = await sendMail(mail.service.smtpPort, 'ann@local.test', 'Kept');
+    await waitFor('the next mail is announced', () => receiver.accepted.length > 0);
+    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+    expect(receiver.accepted.map((p) => p.email_id)).toEqual([next]);
+    expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
   });
 
   it('close() stops at once, twice, and leaves pending announcements for the next start, which announces them', async () => {
