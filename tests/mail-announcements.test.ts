@@ -143,6 +143,28 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
     expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
   });
 
+  it('a backlog is announced a few at a time once the runtime is back (bounded concurrency)', async () => {
+    const port = await freePort();
+    const receiver = await receiverOn(0);
+    const mail = await TestMailServer.start({
+      mail: { runtime_webhook_url: `http://127.0.0.1:${port}/api/webhooks/email`, local_domains: ['local.test'] },
+      webhooks: { secret: SECRET },
+      announce: { ...FAST, concurrency: 2 },
+    });
+    cleanups.push(() => mail.close());
+    const recipients = Array.from({ length: 30 }, (_, i) => `user${i}@local.test`);
+    const ids = await sendMail(mail.service.smtpPort, recipients, 'To many');
+    await waitFor('the mail server reports retrying', async () => (await health(mail)).announcements?.retrying === true);
+    expect((await health(mail)).announcements).toMatchObject({ pending: 30 });
+
+    receiver.delayMs = 50;
+    await receiver.listen(port);
+    await waitFor('every copy is announced', () => receiver.accepted.length >= 30);
+    expect(receiver.accepted.map((p) => p.email_id).sort()).toEqual([...ids].sort());
+    expect(receiver.maxConcurrent).toBeLessThanOrEqual(2);
+    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+  });
+
   it('mail deleted before it could be announced is dropped, not announced', async () => {
     const port = await freePort();
     const receiver = await receiverOn(port);

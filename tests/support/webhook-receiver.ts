@@ -17,6 +17,11 @@ export class WebhookReceiver {
   hang = false;
   /** Answered instead of 202 when set (after the signature check). */
   status: number | undefined;
+  /** Each answer waits this long, so that concurrent requests overlap. */
+  delayMs = 0;
+  /** The most requests open at once so far. */
+  maxConcurrent = 0;
+  private open = 0;
   private server: Server | undefined;
   private readonly held = new Set<ServerResponse>();
 
@@ -39,9 +44,16 @@ export class WebhookReceiver {
 
   async listen(port = 0): Promise<void> {
     const server = createServer((req, res) => {
+      this.open += 1;
+      this.maxConcurrent = Math.max(this.maxConcurrent, this.open);
+      res.on('close', () => (this.open -= 1));
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => this.answer(Buffer.concat(chunks).toString('utf8'), req.headers, res));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (this.delayMs > 0) setTimeout(() => this.answer(body, req.headers, res), this.delayMs);
+        else this.answer(body, req.headers, res);
+      });
     });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
     this.server = server;
