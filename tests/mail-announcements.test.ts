@@ -59,6 +59,16 @@ async function health(mail: TestMailServer): Promise<Health> {
   return (await (await fetch(`http://127.0.0.1:${mail.service.mcpPort}/health`)).json()) as Health;
 }
 
+/**
+ * Empty on disk, and the mail server says nothing is pending or failing. Both are waited for: the entry's unlink can be
+ * seen here a moment before the mail server's own bookkeeping runs.
+ */
+async function drained(mail: TestMailServer): Promise<void> {
+  await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+  await waitFor('nothing is pending', async () => (await health(mail)).announcements?.pending === 0);
+  expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
+}
+
 describe('announcing stored mail to the runtime (outbox beside the Maildir)', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
@@ -103,8 +113,7 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
     await receiver.listen(port);
     await waitFor('the mail is announced', () => receiver.accepted.length > 0);
     expect(receiver.accepted).toEqual([expect.objectContaining({ user_email: 'ann@local.test', email_id: id, subject: 'Quarterly numbers', from: 'bob@out.example' })]);
-    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
-    expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
+    await drained(mail);
     expect(receiver.accepted).toHaveLength(1);
   });
 
@@ -124,7 +133,7 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
       ['ann@local.test', ids[0]],
       ['cy@local.test', ids[1]],
     ]);
-    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+    await drained(mail);
   });
 
   it('a 503 is retried too; a 400 (the payload itself is invalid) drops the announcement', async () => {
@@ -139,8 +148,30 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
 
     receiver.status = 400;
     await sendMail(mail.service.smtpPort, 'ann@local.test', 'Refused');
-    await waitFor('the refused announcement is dropped', () => outboxEntries(mail.root).length === 0);
-    expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
+    await drained(mail);
+  });
+
+  it('one announcement the runtime keeps failing on (500) does not hold up the others, and goes once it is taken', async () => {
+    const port = await freePort();
+    const receiver = await receiverOn(port);
+    const mail = await mailServer(port);
+    // Its id is known only once it is stored: fail everything, then let the others through.
+    receiver.status = 500;
+    const [stuck] = await sendMail(mail.service.smtpPort, 'ann@local.test', 'Stuck');
+    receiver.failFor.add(stuck!);
+    receiver.status = undefined;
+    await waitFor('the stuck one failed again', () => (receiver.failedById.get(stuck!) ?? 0) >= 1);
+
+    const later: string[] = [];
+    for (let i = 0; i < 3; i++) later.push(...(await sendMail(mail.service.smtpPort, 'ann@local.test', `Later ${i}`)));
+    await waitFor('the later mail is announced', () => later.every((id) => receiver.accepted.some((p) => p.email_id === id)));
+    expect(receiver.accepted.map((p) => p.email_id)).not.toContain(stuck);
+    await waitFor('only the stuck one is pending', async () => (await health(mail)).announcements?.pending === 1);
+    await waitFor('the stuck one is tried again', () => (receiver.failedById.get(stuck!) ?? 0) >= 3);
+
+    receiver.failFor.delete(stuck!);
+    await waitFor('the stuck one is announced', () => receiver.accepted.some((p) => p.email_id === stuck));
+    await drained(mail);
   });
 
   it('a backlog is announced a few at a time once the runtime is back (bounded concurrency)', async () => {
@@ -162,7 +193,7 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
     await waitFor('every copy is announced', () => receiver.accepted.length >= 30);
     expect(receiver.accepted.map((p) => p.email_id).sort()).toEqual([...ids].sort());
     expect(receiver.maxConcurrent).toBeLessThanOrEqual(2);
-    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+    await drained(mail);
   });
 
   it('mail deleted before it could be announced is dropped, not announced', async () => {
@@ -181,9 +212,8 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
     // The next mail goes through, so the deleted one had its turns.
     const [next] = await sendMail(mail.service.smtpPort, 'ann@local.test', 'Kept');
     await waitFor('the next mail is announced', () => receiver.accepted.length > 0);
-    await waitFor('the outbox is empty', () => outboxEntries(mail.root).length === 0);
+    await drained(mail);
     expect(receiver.accepted.map((p) => p.email_id)).toEqual([next]);
-    expect((await health(mail)).announcements).toEqual({ pending: 0, retrying: false });
   });
 
   it('close() stops at once, twice, and leaves pending announcements for the next start, which announces them', async () => {
@@ -207,7 +237,7 @@ describe('announcing stored mail to the runtime (outbox beside the Maildir)', ()
     const second = await mailServer(port, root);
     await waitFor('the mail is announced after the restart', () => receiver.accepted.length > 0);
     expect(receiver.accepted.map((p) => p.email_id)).toEqual([id]);
-    await waitFor('the outbox is empty', () => outboxEntries(second.root).length === 0);
+    await drained(second);
   });
 });
 

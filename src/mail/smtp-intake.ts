@@ -45,7 +45,6 @@ const DEFAULTS = {
   maxTransactionBytes: 50 * 1024 * 1024,
 } satisfies Partial<SmtpIntakeOptions>;
 
-
 /** A reply text that starts with its own enhanced status code (RFC 3463). */
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 

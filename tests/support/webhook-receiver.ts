@@ -17,6 +17,9 @@ export class WebhookReceiver {
   hang = false;
   /** Answered instead of 202 when set (after the signature check). */
   status: number | undefined;
+  /** Email ids answered 500 (a payload the runtime chokes on), counted in `failedById`. */
+  readonly failFor = new Set<string>();
+  readonly failedById = new Map<string, number>();
   /** Each answer waits this long, so that concurrent requests overlap. */
   delayMs = 0;
   /** The most requests open at once so far. */
@@ -84,6 +87,11 @@ export class WebhookReceiver {
     if (!check.ok) {
       this.refusedById.set(payload.email_id, (this.refusedById.get(payload.email_id) ?? 0) + 1);
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', message: check.message }));
+      return;
+    }
+    if (this.failFor.has(payload.email_id)) {
+      this.failedById.set(payload.email_id, (this.failedById.get(payload.email_id) ?? 0) + 1);
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"status":"error","message":"Internal error"}');
       return;
     }
     if (this.status !== undefined) {
