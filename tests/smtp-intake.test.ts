@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { createTransport } from 'nodemailer';
 import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmailWebhookPayloadSchema, MAX_BODY_CHARS, WebhookSender, webhookPayloadFrom, type EmailWebhookPayload } from '../src/mail/email-webhook.js';
+import { EmailWebhookPayloadSchema, MAX_BODY_CHARS, WebhookResult, WebhookSender, webhookPayloadFrom, type EmailWebhookPayload } from '../src/mail/email-webhook.js';
+import type { StoredCopyRef } from '../src/mail/outbox/announcement-outbox.js';
 import { SmtpIntake, stripMboxSeparator } from '../src/mail/smtp-intake.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhook } from '../src/mail/webhook-signature.js';
 
@@ -54,6 +55,7 @@ class HookServer {
       req.on('end', () => {
         hooks.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
         res.statusCode = hooks.statuses.shift() ?? 200;
+        if (res.statusCode === 429 || res.statusCode === 503) res.setHeader('retry-after', '7');
         res.end(res.statusCode < 300 ? 'ok' : `nope ${res.statusCode}`);
       });
     });
@@ -232,7 +234,7 @@ describe('webhook signature', () => {
 
 // ---------------------------------------------------------------- webhook sender
 
-describe('WebhookSender', () => {
+describe('WebhookSender (one attempt; the announcer retries)', () => {
   let hooks: HookServer;
   let sender: WebhookSender | undefined;
   const payload: EmailWebhookPayload = { user_email: 'ann@local.test', email_id: 'id-1', from: 'Bob <bob@out.example>', subject: 'Hi', body: 'Hello' };
@@ -252,83 +254,73 @@ describe('WebhookSender', () => {
     expect(request.headers['content-type']).toBe('application/json');
   }
 
-  it('retries a 503 and a 429, then succeeds, each attempt signed', async () => {
-    const { logger, lines } = captureLogger();
-    // timeoutMs/attempts passed through as undefined fall back to the defaults (5000 ms, 5 tries).
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, timeoutMs: undefined, attempts: undefined, logger });
-    hooks.statuses.push(503, 429);
-    await sender.send(payload);
-    expect(hooks.requests).toHaveLength(3);
-    hooks.requests.forEach(expectSigned);
-    expect(hooks.payloads()).toEqual([payload, payload, payload]);
-    expect(lines.filter((l) => l.msg === 'Email webhook failed; retrying').map((l) => l.reason)).toEqual(['HTTP 503', 'HTTP 429']);
-    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
-  });
-
-  it('does not retry a 400, and logs it as an error', async () => {
-    const { logger, lines } = captureLogger();
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, logger });
-    hooks.statuses.push(400);
-    await sender.send(payload);
-    await new Promise((r) => setTimeout(r, 100));
+  it('posts the payload signed, once, and says it was delivered', async () => {
+    // timeoutMs passed through as undefined falls back to the default (5000 ms).
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET, timeoutMs: undefined });
+    expect(await sender.post(payload)).toEqual({ kind: WebhookResult.Delivered, status: 200 });
     expect(hooks.requests).toHaveLength(1);
-    const error = lines.find((l) => l.level === 50);
-    expect(error).toMatchObject({ msg: expect.stringContaining('not retried'), status: 400, response: 'nope 400', emailId: 'id-1' });
-    // The token in the query string stays out of the log.
-    expect(JSON.stringify(lines)).not.toContain('token=abc');
+    hooks.requests.forEach(expectSigned);
+    expect(hooks.payloads()).toEqual([payload]);
   });
 
-  it('gives up after `attempts`, backing off exponentially, and resolves', async () => {
-    const { logger, lines } = captureLogger();
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, attempts: 3, retryDelayMs: 20, logger });
-    hooks.statuses.push(500, 502, 503, 200);
-    await expect(sender.send(payload)).resolves.toBeUndefined();
-    expect(hooks.requests).toHaveLength(3);
-    expect(lines.filter((l) => l.msg === 'Email webhook failed; retrying').map((l) => l.delayMs)).toEqual([20, 40]);
-    expect(lines.find((l) => l.level === 50)).toMatchObject({ msg: 'Email webhook given up after 3 attempts', reason: 'HTTP 503' });
+  it('says "retry" for 401/403 (a secret mismatch), 404, 429 and 5xx, with Retry-After when given; "rejected" for 400, 413 and 422', async () => {
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET });
+    hooks.statuses.push(401, 403, 404, 429, 500, 503, 400, 413, 422);
+    const outcomes = [];
+    for (let i = 0; i < 9; i++) outcomes.push(await sender.post(payload));
+    expect(outcomes.slice(0, 6)).toEqual([
+      { kind: WebhookResult.Retry, status: 401, reason: expect.stringContaining('secret') },
+      { kind: WebhookResult.Retry, status: 403, reason: expect.stringContaining('secret') },
+      { kind: WebhookResult.Retry, status: 404, reason: 'HTTP 404' },
+      { kind: WebhookResult.Retry, status: 429, reason: 'HTTP 429', retryAfterMs: 7000 },
+      { kind: WebhookResult.Retry, status: 500, reason: 'HTTP 500' },
+      { kind: WebhookResult.Retry, status: 503, reason: 'HTTP 503', retryAfterMs: 7000 },
+    ]);
+    expect(outcomes.slice(6)).toEqual([400, 413, 422].map((status) => ({ kind: WebhookResult.Rejected, status, reason: `HTTP ${status}`, response: `nope ${status}` })));
+    expect(hooks.requests).toHaveLength(9);
   });
 
-  it('retries when nothing listens, and when the receiver does not answer in time', async () => {
-    const { logger, lines } = captureLogger();
+  it('says "retry" when nothing listens, and when the receiver does not answer in time', async () => {
     const dead = await HookServer.start();
     const deadUrl = dead.url;
     await dead.close();
-    sender = new WebhookSender({ url: deadUrl, secret: SECRET, attempts: 2, retryDelayMs: 5, logger });
-    await sender.send(payload);
-    expect(lines.find((l) => l.level === 50)).toMatchObject({ msg: 'Email webhook given up after 2 attempts', reason: expect.stringContaining('ECONNREFUSED') });
+    sender = new WebhookSender({ url: deadUrl, secret: SECRET });
+    expect(await sender.post(payload)).toMatchObject({ kind: WebhookResult.Retry, reason: expect.stringContaining('ECONNREFUSED') });
 
     const slow = createServer(() => undefined); // accepts, never answers
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
-    const slowSender = new WebhookSender({ url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, secret: SECRET, attempts: 2, retryDelayMs: 5, timeoutMs: 100, logger });
-    await slowSender.send(payload);
+    const slowSender = new WebhookSender({ url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, secret: SECRET, timeoutMs: 100 });
+    expect(await slowSender.post(payload)).toEqual({ kind: WebhookResult.Retry, reason: 'no answer within 100 ms' });
     await slowSender.close();
     slow.closeAllConnections();
     slow.close();
-    expect(lines.filter((l) => l.level === 50).at(-1)).toMatchObject({ reason: 'no answer within 100 ms' });
   });
 
-  it('close() ends pending retries at once, and is safe to call twice', async () => {
-    const { logger, lines } = captureLogger();
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 60_000, logger });
-    hooks.statuses.push(503);
-    const sending = sender.send(payload);
-    while (hooks.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const started = Date.now();
+  it('close() abandons a request in flight ("closed"), is safe to call twice, and later posts send nothing', async () => {
+    const held = createServer(() => undefined);
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    let arrived = false;
+    held.on('request', () => (arrived = true));
+    sender = new WebhookSender({ url: `http://127.0.0.1:${(held.address() as AddressInfo).port}/`, secret: SECRET, timeoutMs: 60_000 });
+    const posting = sender.post(payload);
+    while (!arrived) await new Promise((r) => setTimeout(r, 5));
     await Promise.all([sender.close(), sender.close()]);
-    await sending;
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(hooks.requests).toHaveLength(1);
-    expect(lines.at(-1)).toMatchObject({ msg: expect.stringContaining('dropped') });
-    await sender.send(payload); // after close: dropped, not thrown
-    expect(hooks.requests).toHaveLength(1);
+    expect(await posting).toEqual({ kind: WebhookResult.Closed });
+    expect(await sender.post(payload)).toEqual({ kind: WebhookResult.Closed });
+    held.closeAllConnections();
+    held.close();
+  });
+
+  it('an aborted signal abandons one attempt; the sender stays usable', async () => {
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET });
+    expect(await sender.post(payload, AbortSignal.abort())).toEqual({ kind: WebhookResult.Closed });
+    expect(await sender.post(payload)).toMatchObject({ kind: WebhookResult.Delivered });
   });
 
   it('does not send a payload that breaks the schema', async () => {
-    const { logger, lines } = captureLogger();
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, logger });
-    await sender.send({ ...payload, user_email: 'not an address' });
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET });
+    expect(await sender.post({ ...payload, user_email: 'not an address' })).toMatchObject({ kind: WebhookResult.Rejected, reason: expect.stringMatching(/does not fit the schema/) });
     expect(hooks.requests).toHaveLength(0);
-    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/does not fit the schema/);
   });
 });
 
@@ -363,6 +355,14 @@ describe('webhookPayloadFrom', () => {
     expect(long.body).toHaveLength(MAX_BODY_CHARS);
   });
 
+  it('cuts from, subject and to at the runtime\'s caps, so that a refused (413) announcement cannot lose the mail', async () => {
+    const raw = Buffer.from(message({ From: `${'x'.repeat(3000)} <bob@out.example>`, To: Array.from({ length: 1500 }, (_, i) => `r${i}@local.test`).join(', '), Subject: 's'.repeat(3000) }, 'hi'));
+    const payload = await webhookPayloadFrom('a@local.test', 'e5', raw);
+    expect(payload.from).toHaveLength(2000);
+    expect(payload.subject).toHaveLength(2000);
+    expect(payload.to).toHaveLength(20_000);
+  });
+
   it('falls back to placeholders and the raw text when the message cannot be parsed', async () => {
     // A header block over mailparser's 1 MB limit makes it fail.
     const raw = Buffer.from(`X-Big: ${'a'.repeat(1_100_000)}\r\n\r\nbody`);
@@ -382,6 +382,9 @@ describe('SmtpIntake', () => {
   let log: ReturnType<typeof captureLogger>;
   let counter: number;
   let failDeliveryFor: string | undefined;
+  /** What onStored was given, one list per transaction. */
+  let recorded: StoredCopyRef[][];
+  let failRecording: boolean;
 
   /** The store under test: one real file per recipient copy, named by a counter. */
   async function deliver(address: string, raw: Buffer): Promise<string> {
@@ -402,16 +405,21 @@ describe('SmtpIntake', () => {
     dir = mkdtempSync(join(tmpdir(), 'smtp-intake-'));
     counter = 0;
     failDeliveryFor = undefined;
+    recorded = [];
+    failRecording = false;
     log = captureLogger();
     hooks = await HookServer.start();
-    sender = new WebhookSender({ url: hooks.url, secret: SECRET, retryDelayMs: 10, logger: log.logger });
+    sender = new WebhookSender({ url: hooks.url, secret: SECRET });
     intake = await SmtpIntake.start({
       host: '127.0.0.1',
       port: 0,
       localDomains: ['local.test', 'other.test'],
       maxMessageBytes: LIMIT,
       deliver,
-      onDelivered: async ({ address, emailId, raw }) => sender.send(await webhookPayloadFrom(address, emailId, raw)),
+      onStored: async (copies) => {
+        if (failRecording) throw new Error('outbox: disk full');
+        recorded.push([...copies]);
+      },
       logger: log.logger,
       serverName: 'mx.local.test',
       closeTimeoutMs: 1000,
@@ -429,7 +437,7 @@ describe('SmtpIntake', () => {
     return createTransport({ host: '127.0.0.1', port: intake.port, secure: false, ignoreTLS: true });
   }
 
-  it('stores a mail to two local recipients twice and fires one verified webhook per recipient', async () => {
+  it('stores a mail to two local recipients twice and records both copies for announcement before the 250', async () => {
     const mailer = transport();
     const info = await mailer.sendMail({
       from: '"Bob Out" <bob@out.example>',
@@ -454,9 +462,17 @@ describe('SmtpIntake', () => {
       expect(file).toContain('the numbers are in.');
     }
 
-    // onDelivered ran before the 250, so the webhooks are all in; make sure no late duplicate follows.
-    await new Promise((r) => setTimeout(r, 100));
-    expect(hooks.requests).toHaveLength(2);
+    // One record per transaction, made before the 250.
+    expect(recorded).toEqual([
+      [
+        { address: 'ann@local.test', emailId: 'msg-1' },
+        { address: 'cy@other.test', emailId: 'msg-2' },
+      ],
+    ]);
+    // What the announcer makes of each stored copy, posted as it posts it.
+    for (const [i, copy] of recorded[0]!.entries()) {
+      expect(await sender.post(await webhookPayloadFrom(copy.address, copy.emailId, Buffer.from(files[i]!)))).toMatchObject({ kind: WebhookResult.Delivered });
+    }
     const payloads = hooks.payloads().sort((a, b) => a.email_id.localeCompare(b.email_id));
     expect(payloads.map((p) => [p.user_email, p.email_id])).toEqual([
       ['ann@local.test', 'msg-1'],
@@ -518,7 +534,7 @@ describe('SmtpIntake', () => {
     expect(info.accepted).toEqual(['ann@local.test']);
     expect(info.rejected).toEqual(['someone@elsewhere.example']);
     expect(stored()).toHaveLength(1);
-    expect(hooks.payloads().map((p) => p.user_email)).toEqual(['ann@local.test']);
+    expect(recorded.flat().map((c) => c.address)).toEqual(['ann@local.test']);
   });
 
   it('refuses an oversized message with 552 5.3.4, stores nothing, and keeps the session usable', async () => {
@@ -543,7 +559,7 @@ describe('SmtpIntake', () => {
     await expect(mailer.sendMail({ from: 'bob@out.example', to: 'ann@local.test', subject: 'big', text: 'z'.repeat(LIMIT + 10) })).rejects.toMatchObject({ responseCode: 552 });
     mailer.close();
     expect(stored()).toEqual([]);
-    expect(hooks.requests).toEqual([]);
+    expect(recorded).toEqual([]);
   });
 
   it('refuses an empty or headerless message with 554 5.6.0', async () => {
@@ -572,7 +588,7 @@ describe('SmtpIntake', () => {
     expect(stored()).toHaveLength(1);
   });
 
-  it('answers 451 4.3.0 when storing fails, and announces nothing', async () => {
+  it('answers 451 4.3.0 when storing fails, and records nothing for announcement', async () => {
     failDeliveryFor = '*';
     const { client } = await SmtpLineClient.open(intake.port);
     await client.command('EHLO client.example');
@@ -583,13 +599,13 @@ describe('SmtpIntake', () => {
     expect(reply.lines[0]).toMatch(/^451 4\.3\.0 temporary failure/);
     await client.quit();
 
-    // Second recipient fails after the first was stored: still 451, and the stored copy is not announced.
+    // Second recipient fails after the first was stored: still 451, and the stored copy is not announced (the client sends again).
     failDeliveryFor = 'cy@local.test';
     const mailer = transport();
     await expect(mailer.sendMail({ from: 'bob@out.example', to: ['ann@local.test', 'cy@local.test'], subject: 'x', text: 'x' })).rejects.toMatchObject({ responseCode: 451 });
     mailer.close();
     expect(stored()).toHaveLength(1);
-    expect(hooks.requests).toEqual([]);
+    expect(recorded).toEqual([]);
     expect(log.lines.filter((l) => l.msg.startsWith('Storing an incoming message failed'))).toHaveLength(2);
   });
 
@@ -605,26 +621,19 @@ describe('SmtpIntake', () => {
     await intake.close();
     expect(Date.now() - started).toBeLessThan(500);
     expect(stored()).toEqual([]);
-    expect(hooks.requests).toEqual([]);
+    expect(recorded).toEqual([]);
   });
 
-  it('still answers 250 when onDelivered fails, logging it', async () => {
-    const failing = await SmtpIntake.start({
-      host: '127.0.0.1',
-      port: 0,
-      localDomains: ['local.test'],
-      maxMessageBytes: LIMIT,
-      deliver,
-      onDelivered: () => Promise.reject(new Error('runtime down')),
-      logger: log.logger,
-    });
-    const mailer = createTransport({ host: '127.0.0.1', port: failing.port, secure: false, ignoreTLS: true });
-    const info = await mailer.sendMail({ from: 'bob@out.example', to: 'ann@local.test', subject: 'x', text: 'x' });
+  it('answers 451 when the copies cannot be recorded for announcement: a 250 promises the announcement too', async () => {
+    failRecording = true;
+    const mailer = transport();
+    await expect(mailer.sendMail({ from: 'bob@out.example', to: 'ann@local.test', subject: 'x', text: 'x' })).rejects.toMatchObject({ responseCode: 451 });
     mailer.close();
-    await failing.close();
-    await failing.close();
-    expect(info.response).toBe('250 2.0.0 Ok: queued as msg-1');
-    expect(log.lines.find((l) => l.msg.startsWith('onDelivered failed'))).toMatchObject({ address: 'ann@local.test', emailId: 'msg-1' });
+    // Stored all the same (the store has no rollback); the client's next try stores and records it again.
+    expect(stored()).toHaveLength(1);
+    expect(log.lines.find((l) => l.msg.startsWith('Recording stored mail for announcement failed'))).toMatchObject({ ids: ['msg-1'] });
+    await intake.close();
+    await intake.close();
   });
 
   it('refuses to start on a port in use, with the address in the message', async () => {

@@ -1,6 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { simpleParser, type AddressObject } from 'mailparser';
-import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { AddressSchema } from './maildir/mailbox-address.js';
@@ -19,29 +17,58 @@ export type EmailWebhookPayload = z.infer<typeof EmailWebhookPayloadSchema>;
 
 /** The receiver only needs enough text to act on; a whole 10 MiB message would make every webhook call heavy. */
 export const MAX_BODY_CHARS = 20_000;
+/**
+ * The runtime refuses (413) a `from` or `subject` over 2000 characters and a `to` over 20000 (`EMAIL_FIELD_CAPS`), and
+ * a refused payload is never sent again: cut them here so that a mail with absurd headers is still announced.
+ */
+const MAX_HEADER_CHARS = 2_000;
+const MAX_TO_CHARS = 20_000;
 
 export interface WebhookSenderOptions {
   url: string;
   secret: string;
-  /** Per attempt; default 5000. */
+  /** Per attempt. @default 5000 */
   timeoutMs?: number;
-  /** Total tries, the first included; default 5. */
-  attempts?: number;
-  /** Before the second try, doubling for each further one; default 500. */
-  retryDelayMs?: number;
-  logger: Logger;
 }
 
-const DEFAULTS = { timeoutMs: 5000, attempts: 5, retryDelayMs: 500 } satisfies Partial<WebhookSenderOptions>;
+const DEFAULTS = { timeoutMs: 5000 } satisfies Partial<WebhookSenderOptions>;
 
 /** How much of a refusing receiver's answer goes into the log. */
 const LOGGED_RESPONSE_CHARS = 300;
 
-type Outcome = { kind: 'delivered' } | { kind: 'retry'; reason: string } | { kind: 'refused'; status: number; response: string } | { kind: 'closed' };
+/**
+ * Answers that say the payload itself is wrong (malformed, a field over its cap): sending it again cannot help, so the
+ * announcement is dropped. Every other refusal (401/403 after a secret change, 404 from a wrong URL, 429, 5xx) is the
+ * receiver's state, which changes: the announcement waits and is tried again.
+ */
+const PAYLOAD_REJECTED = new Set([400, 413, 422]);
+
+/** What one webhook attempt came to. */
+export const WebhookResult = { Delivered: 'delivered', Retry: 'retry', Rejected: 'rejected', Closed: 'closed' } as const;
+export type WebhookResult = (typeof WebhookResult)[keyof typeof WebhookResult];
+
+export type WebhookOutcome =
+  | { kind: typeof WebhookResult.Delivered; status: number }
+  /** `status` is absent when no HTTP answer came; `retryAfterMs` when the receiver said when to come back. */
+  | { kind: typeof WebhookResult.Retry; reason: string; status?: number; retryAfterMs?: number }
+  | { kind: typeof WebhookResult.Rejected; reason: string; status?: number; response?: string }
+  | { kind: typeof WebhookResult.Closed };
 
 /** An option passed through as `undefined` (config left blank) must leave the default in place, not erase it. */
 function withoutUndefined<T extends object>(options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
+}
+
+/** `Retry-After` in seconds (the runtime sends seconds); an HTTP date or garbage is ignored. */
+function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value.trim()) * 1000;
+}
+
+function retryReason(status: number): string {
+  if (status === 401 || status === 403) return `HTTP ${status}: the receiver refused the signature (is the webhook secret the same on both sides?)`;
+  return `HTTP ${status}`;
 }
 
 /** Cuts at `max` UTF-16 units without leaving half of a surrogate pair at the end. */
@@ -66,11 +93,11 @@ export async function webhookPayloadFrom(address: string, emailId: string, raw: 
     return {
       user_email: address,
       email_id: emailId,
-      from: mail.from?.text || '(unknown sender)',
-      subject: mail.subject ?? '',
+      from: truncate(mail.from?.text || '(unknown sender)', MAX_HEADER_CHARS),
+      subject: truncate(mail.subject ?? '', MAX_HEADER_CHARS),
       body: truncate(mail.text ?? '', MAX_BODY_CHARS),
       ...(mail.date && !Number.isNaN(mail.date.getTime()) ? { date: mail.date.toISOString() } : {}),
-      ...(to ? { to } : {}),
+      ...(to ? { to: truncate(to, MAX_TO_CHARS) } : {}),
     };
   } catch {
     return {
@@ -84,99 +111,66 @@ export async function webhookPayloadFrom(address: string, emailId: string, raw: 
 }
 
 /**
- * Announces stored mail to the runtime. `send` never rejects: the message is already stored, and a webhook that cannot
- * be delivered is the receiver's problem to notice in the logs, not a reason to fail an SMTP session.
+ * Posts one signed announcement to the runtime, once. It never throws and never retries: the caller (the announcer)
+ * owns the retries, because only it knows that the announcement is safe on disk meanwhile.
  */
 export class WebhookSender {
   private readonly options: Required<WebhookSenderOptions>;
   /** For logs: the query string may carry a token. */
-  private readonly target: string;
+  readonly target: string;
   private readonly agent: Agent;
   private readonly closing = new AbortController();
   private closed: Promise<void> | undefined;
 
   constructor(options: WebhookSenderOptions) {
     this.options = { ...DEFAULTS, ...withoutUndefined(options) };
-    const { url, secret, timeoutMs, attempts, retryDelayMs } = this.options;
+    const { url, secret, timeoutMs } = this.options;
     const parsed = new URL(url);
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`The webhook URL must be http(s), got ${url}.`);
     if (!secret) throw new Error('The webhook secret is empty; set a shared secret for the webhook.');
-    if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`Webhook attempts must be a whole number ≥ 1, got ${attempts}.`);
-    if (!(timeoutMs > 0) || !(retryDelayMs >= 0)) throw new RangeError('Webhook timeoutMs must be > 0 and retryDelayMs ≥ 0.');
+    if (!(timeoutMs > 0)) throw new RangeError(`Webhook timeoutMs must be > 0, got ${timeoutMs}.`);
     this.target = `${parsed.origin}${parsed.pathname}`;
     this.agent = new Agent();
   }
 
-  async send(payload: EmailWebhookPayload): Promise<void> {
-    const { logger, attempts, retryDelayMs } = this.options;
+  /** `signal` abandons this attempt (it resolves `closed`), as `close()` abandons all of them. */
+  async post(payload: EmailWebhookPayload, signal?: AbortSignal): Promise<WebhookOutcome> {
     const checked = EmailWebhookPayloadSchema.safeParse(payload);
-    const context = { emailId: payload.email_id, userEmail: payload.user_email, target: this.target };
     if (!checked.success) {
-      logger.error({ ...context, issues: checked.error.issues }, 'Email webhook not sent: the payload does not fit the schema');
-      return;
+      return { kind: WebhookResult.Rejected, reason: `the payload does not fit the schema: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     }
+    const cancelled = signal ? AbortSignal.any([this.closing.signal, signal]) : this.closing.signal;
+    if (cancelled.aborted) return { kind: WebhookResult.Closed };
     const body = JSON.stringify(checked.data);
-    let lastReason = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const outcome = await this.attempt(body);
-      switch (outcome.kind) {
-        case 'delivered':
-          logger.debug({ ...context, attempt }, 'Email webhook delivered');
-          return;
-        case 'closed':
-          logger.warn({ ...context, attempt }, 'Email webhook dropped: the sender was closed before it was delivered');
-          return;
-        case 'refused':
-          // A 4xx says the request itself is wrong (bad signature, unknown user), and a webhook has no business being
-          // redirected: sending it again cannot help.
-          logger.error({ ...context, attempt, status: outcome.status, response: outcome.response }, 'Email webhook refused by the receiver; not retried');
-          return;
-        case 'retry':
-          lastReason = outcome.reason;
-          if (attempt < attempts) {
-            const delayMs = retryDelayMs * 2 ** (attempt - 1);
-            logger.warn({ ...context, attempt, reason: outcome.reason, delayMs }, 'Email webhook failed; retrying');
-            const slept = await sleep(delayMs, true, { signal: this.closing.signal }).catch(() => false);
-            if (!slept) {
-              logger.warn({ ...context, attempt }, 'Email webhook dropped: the sender was closed before it was delivered');
-              return;
-            }
-          }
-      }
-    }
-    logger.error({ ...context, attempts, reason: lastReason }, `Email webhook given up after ${attempts} attempts`);
-  }
-
-  private async attempt(body: string): Promise<Outcome> {
-    if (this.closing.signal.aborted) return { kind: 'closed' };
     const { url, secret, timeoutMs } = this.options;
     const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      // Signed per attempt: a retry chain can outlast the receiver's freshness window.
+      // Signed per attempt: retries can outlast the receiver's freshness window.
       const response = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...signWebhook(secret, body) },
         body,
         dispatcher: this.agent,
-        signal: AbortSignal.any([this.closing.signal, timeout]),
+        signal: AbortSignal.any([cancelled, timeout]),
       });
       const status = response.statusCode;
       if (status >= 200 && status < 300) {
         await response.body.dump();
-        return { kind: 'delivered' };
+        return { kind: WebhookResult.Delivered, status };
       }
-      const text = await response.body.text();
-      if (status === 429 || status >= 500) return { kind: 'retry', reason: `HTTP ${status}` };
-      return { kind: 'refused', status, response: text.slice(0, LOGGED_RESPONSE_CHARS) };
+      const text = (await response.body.text()).slice(0, LOGGED_RESPONSE_CHARS);
+      if (PAYLOAD_REJECTED.has(status)) return { kind: WebhookResult.Rejected, reason: `HTTP ${status}`, status, response: text };
+      const after = retryAfterMs(response.headers['retry-after']);
+      return { kind: WebhookResult.Retry, reason: retryReason(status), status, ...(after !== undefined ? { retryAfterMs: after } : {}) };
     } catch (error) {
-      if (this.closing.signal.aborted) return { kind: 'closed' };
-      if (timeout.aborted) return { kind: 'retry', reason: `no answer within ${timeoutMs} ms` };
+      if (cancelled.aborted) return { kind: WebhookResult.Closed };
+      if (timeout.aborted) return { kind: WebhookResult.Retry, reason: `no answer within ${timeoutMs} ms` };
       const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
-      return { kind: 'retry', reason: `${error instanceof Error ? error.message : String(error)}${cause}` };
+      return { kind: WebhookResult.Retry, reason: `${error instanceof Error ? error.message : String(error)}${cause}` };
     }
   }
 
-  /** Aborts requests in flight and pending retries; their `send` calls resolve. */
+  /** Aborts requests in flight (they resolve as `closed`); later posts resolve `closed` at once. Safe to call twice. */
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.closing.abort();

@@ -19,6 +19,8 @@ export interface MailHttpServerOptions {
   allowedHosts?: readonly string[];
   /** A fresh MCP server per request: the endpoint is stateless, so a restart never strands a client's session. */
   createMcpServer: () => McpServer;
+  /** Extra fields for `GET /health` (e.g. how many announcements are pending). @default none */
+  health?: () => Record<string, unknown>;
   logger: Logger;
 }
 
@@ -110,7 +112,7 @@ export class MailHttpServer {
       const refusal = hostRefusal(req.headers, allowed);
       if (refusal) return json(res, 403, { error: refusal });
       const path = pathOf(req);
-      if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok', ...options.health?.() });
       if (path !== '/mcp' && path !== '/mcp/tools') return json(res, 404, { error: 'No such route' });
       if (!authorized(req)) return json(res, 401, { error: 'Missing or wrong bearer token' });
       if (path === '/mcp/tools') return json(res, 200, { tools: describeMailTools() });

@@ -1,10 +1,13 @@
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { WebhookSender, webhookPayloadFrom } from './email-webhook.js';
+import { WebhookSender } from './email-webhook.js';
 import { MailHttpServer } from './mail-http-server.js';
 import { createMailMcpServer } from './mail-tools.js';
 import { MaildirStore } from './maildir/index.js';
+import { readInboxMessage } from './maildir/stored-message.js';
+import { AnnouncementOutbox } from './outbox/announcement-outbox.js';
+import { Announcer, type AnnouncerOptions, type AnnouncerStatus } from './outbox/announcer.js';
 import { OutgoingMail } from './outgoing-mail.js';
 import { SendPolicy } from './send-policy.js';
 import { SmtpIntake } from './smtp-intake.js';
@@ -13,6 +16,8 @@ export interface MailService {
   readonly store: MaildirStore;
   readonly mcpPort: number;
   readonly smtpPort: number;
+  /** Announcements still owed to the runtime; `undefined` when announcing is off. */
+  announcements(): AnnouncerStatus | undefined;
   /** Safe to call twice; every part is closed even when one fails. */
   close(): Promise<void>;
 }
@@ -27,26 +32,73 @@ function runtimeFacingHost(config: Config): string[] {
   return config.mcp.mail_server_url ? [new URL(config.mcp.mail_server_url).host] : [];
 }
 
+/** Retry pacing of the announcer; tests shorten it. */
+export type AnnounceTiming = Pick<AnnouncerOptions, 'minRetryDelayMs' | 'maxRetryDelayMs' | 'concurrency'>;
+
+export interface StartMailServiceOptions {
+  config: Config;
+  logger: Logger;
+  /** @default the announcer's (1 s doubling to 60 s, 4 at once) */
+  announce?: AnnounceTiming;
+}
+
+/**
+ * The runtime is told of new mail through an outbox beside the Maildirs, drained in the background: announcing
+ * starts with whatever an earlier run left there.
+ */
+async function startAnnouncer({ config, logger, announce }: StartMailServiceOptions): Promise<{ webhook: WebhookSender; announcer: Announcer } | undefined> {
+  const mail = config.mail;
+  if (!mail.runtime_webhook_url) return undefined;
+  if (!config.webhooks.secret) {
+    logger.warn('[webhooks] secret is empty: new mail is stored but the runtime is not told (set WEBHOOK_SECRET).');
+    return undefined;
+  }
+  const webhook = new WebhookSender({ url: mail.runtime_webhook_url, secret: config.webhooks.secret });
+  try {
+    const announcer = await Announcer.start({
+      ...announce,
+      outbox: new AnnouncementOutbox(mail.maildir_root),
+      poster: webhook,
+      readMessage: (address, id) => readInboxMessage(mail.maildir_root, address, id),
+      logger,
+    });
+    return { webhook, announcer };
+  } catch (error) {
+    await webhook.close();
+    throw error;
+  }
+}
+
 /** The bundled mail server: Maildir store, MCP tools over HTTP, SMTP intake announcing new mail to the runtime. */
-export async function startMailService({ config, logger }: { config: Config; logger: Logger }): Promise<MailService> {
+export async function startMailService(options: StartMailServiceOptions): Promise<MailService> {
+  const { config, logger } = options;
   const mail = config.mail;
   const store = new MaildirStore({ root: mail.maildir_root, localDomains: mail.local_domains });
   const outgoing = new OutgoingMail(store, mail.relay, SendPolicy.fromConfig(mail));
+  const announcing = await startAnnouncer(options);
+  const stopAnnouncing = async (): Promise<void> => {
+    // The announcer first: it abandons its requests itself, then nothing uses the webhook's connections.
+    try {
+      await announcing?.announcer.close();
+    } finally {
+      await announcing?.webhook.close();
+    }
+  };
 
-  let webhook: WebhookSender | undefined;
-  if (mail.runtime_webhook_url && config.webhooks.secret) {
-    webhook = new WebhookSender({ url: mail.runtime_webhook_url, secret: config.webhooks.secret, logger });
-  } else if (mail.runtime_webhook_url) {
-    logger.warn('[webhooks] secret is empty: new mail is stored but the runtime is not told (set WEBHOOK_SECRET).');
+  let http: MailHttpServer;
+  try {
+    http = await MailHttpServer.start({
+      ...hostPort(mail.mcp_listen_addr),
+      authToken: mail.auth_token,
+      allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
+      createMcpServer: () => createMailMcpServer({ store, outgoing, logger }),
+      health: () => (announcing ? { announcements: announcing.announcer.status() } : {}),
+      logger,
+    });
+  } catch (error) {
+    await stopAnnouncing();
+    throw error;
   }
-
-  const http = await MailHttpServer.start({
-    ...hostPort(mail.mcp_listen_addr),
-    authToken: mail.auth_token,
-    allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
-    createMcpServer: () => createMailMcpServer({ store, outgoing, logger }),
-    logger,
-  });
   let smtp: SmtpIntake;
   try {
     smtp = await SmtpIntake.start({
@@ -58,12 +110,10 @@ export async function startMailService({ config, logger }: { config: Config; log
       maxTransactionBytes: mail.smtp_max_transaction_bytes,
       deliver: (address, raw) => store.deliver(address, raw),
       logger,
-      ...(webhook
-        ? { onDelivered: async ({ address, emailId, raw }) => webhook.send(await webhookPayloadFrom(address, emailId, raw)) }
-        : {}),
+      ...(announcing ? { onStored: (copies) => announcing.announcer.record(copies) } : {}),
     });
   } catch (error) {
-    await http.close();
+    await Promise.allSettled([http.close(), stopAnnouncing()]);
     throw error;
   }
   logger.info(`Mail MCP server listening on ${hostPort(mail.mcp_listen_addr).host}:${http.port}/mcp (Maildir root ${mail.maildir_root})`);
@@ -74,8 +124,10 @@ export async function startMailService({ config, logger }: { config: Config; log
     store,
     mcpPort: http.port,
     smtpPort: smtp.port,
+    announcements: () => announcing?.announcer.status(),
     close() {
-      closing ??= Promise.allSettled([smtp.close(), http.close(), webhook?.close(), Promise.resolve(outgoing.close())]).then((results) => {
+      // SMTP transactions finishing meanwhile still record their copies: the outbox does not need the announcer running.
+      closing ??= Promise.allSettled([smtp.close(), http.close(), stopAnnouncing(), Promise.resolve(outgoing.close())]).then((results) => {
         for (const r of results) if (r.status === 'rejected') logger.warn({ err: errorMessage(r.reason) }, 'mail service close step failed');
       });
       return closing;

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { domainToASCII } from 'node:url';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { StoredCopyRef } from './outbox/announcement-outbox.js';
 import { drain, formatProblem, readMessage, stripMboxSeparator } from './smtp-data.js';
 
 export { stripMboxSeparator } from './smtp-data.js';
@@ -17,8 +18,12 @@ export interface SmtpIntakeOptions {
   maxMessageBytes: number;
   /** Stores raw bytes for one recipient; returns the stored email id. */
   deliver: (address: string, raw: Buffer) => Promise<string>;
-  /** Called once per stored recipient copy, after the store succeeded; failures are logged, never fail the SMTP transaction. */
-  onDelivered?: (event: { address: string; emailId: string; raw: Buffer }) => Promise<void>;
+  /**
+   * Records the transaction's stored copies for announcement, once all are stored and before the 250: it must be
+   * durable when it resolves, and quick (the announcement itself happens later, outside the SMTP session). A rejection
+   * answers 451 4.3.0; the copies stay stored and the client sends again.
+   */
+  onStored?: (copies: readonly StoredCopyRef[]) => Promise<void>;
   logger: Logger;
   /** Banner hostname, also used in the Received header. */
   serverName?: string;
@@ -39,13 +44,6 @@ const DEFAULTS = {
   maxRecipients: 100,
   maxTransactionBytes: 50 * 1024 * 1024,
 } satisfies Partial<SmtpIntakeOptions>;
-
-interface StoredCopy {
-  address: string;
-  emailId: string;
-  /** The headers added to this copy; the rest is the message, shared by every copy. */
-  trace: Buffer;
-}
 
 /** A reply text that starts with its own enhanced status code (RFC 3463). */
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -91,7 +89,7 @@ class IntakeServer extends SMTPServer {
 
 /** An SMTP listener that stores mail for local domains. No AUTH, no STARTTLS: it sits on a trusted network behind a TLS proxy. */
 export class SmtpIntake {
-  private readonly options: Required<Omit<SmtpIntakeOptions, 'onDelivered'>> & Pick<SmtpIntakeOptions, 'onDelivered'>;
+  private readonly options: Required<Omit<SmtpIntakeOptions, 'onStored'>> & Pick<SmtpIntakeOptions, 'onStored'>;
   private readonly server: IntakeServer;
   private readonly localDomains: Set<string>;
   /** Transactions past the DATA terminator; `close()` lets them finish so nothing is stored after the caller moved on. */
@@ -207,13 +205,12 @@ export class SmtpIntake {
     if (problem) throw smtpReply(554, problem);
 
     const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    // Only the small trace headers are kept per copy: a copy's bytes are rebuilt when it is announced.
-    const copies: StoredCopy[] = [];
+    const copies: StoredCopyRef[] = [];
     for (const recipient of session.envelope.rcptTo) {
       const address = this.mailbox(recipient.address);
       const trace = this.traceHeaders(session, sender, address, raw);
       try {
-        copies.push({ address, emailId: await deliver(address, Buffer.concat([trace, raw])), trace });
+        copies.push({ address, emailId: await deliver(address, Buffer.concat([trace, raw])) });
       } catch (error) {
         logger.error({ err: error, address, session: session.id, stored: copies.map((c) => c.address) }, 'Storing an incoming message failed; answering 451');
         // Copies stored so far stay (the store has no rollback) but are not announced: the client sends again.
@@ -221,21 +218,19 @@ export class SmtpIntake {
       }
     }
     logger.info({ session: session.id, from: sender, to: copies.map((c) => c.address), ids: copies.map((c) => c.emailId), bytes: raw.length }, 'Incoming message stored');
-    await this.announce(copies, raw);
+    await this.record(copies, session);
     return copies.map((c) => c.emailId);
   }
 
-  /** Runs onDelivered for every copy before the 250 so a slow receiver slows intake instead of piling up work. */
-  private async announce(copies: StoredCopy[], raw: Buffer): Promise<void> {
-    const { onDelivered, logger } = this.options;
-    if (!onDelivered) return;
-    // One copy at a time: with every copy rebuilt at once, 100 recipients would hold 100 messages in memory.
-    for (const { address, emailId, trace } of copies) {
-      try {
-        await onDelivered({ address, emailId, raw: Buffer.concat([trace, raw]) });
-      } catch (error) {
-        logger.error({ err: error, address, emailId }, 'onDelivered failed; the message stays stored');
-      }
+  /** The 250 promises an announcement too: without a durable record of it, the client must send again. */
+  private async record(copies: StoredCopyRef[], session: SMTPServerSession): Promise<void> {
+    const { onStored, logger } = this.options;
+    if (!onStored) return;
+    try {
+      await onStored(copies);
+    } catch (error) {
+      logger.error({ err: error, session: session.id, ids: copies.map((c) => c.emailId) }, 'Recording stored mail for announcement failed; answering 451');
+      throw smtpReply(451, '4.3.0 temporary failure: the message could not be stored, try again later');
     }
   }
 

@@ -7,11 +7,13 @@ import { createTransport } from 'nodemailer';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
-import { startMailService, type MailService } from '../../src/mail/mail-service.js';
+import { startMailService, type AnnounceTiming, type MailService } from '../../src/mail/mail-service.js';
 
 export interface TestMailOptions {
   mail?: Partial<NonNullable<ConfigInput['mail']>>;
   webhooks?: Partial<NonNullable<ConfigInput['webhooks']>>;
+  /** Retry pacing of the announcer (shortened so a test need not wait out the real backoff). */
+  announce?: AnnounceTiming;
 }
 
 /** The bundled mail service on free ports, over a temp Maildir root. */
@@ -30,8 +32,8 @@ export class TestMailServer {
       webhooks: options.webhooks ?? {},
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     });
-    const service = await startMailService({ config, logger: createLogger(config.log.level, 'test-mail') });
-    return new TestMailServer(service, root, dir);
+    const service = await startMailService({ config, logger: createLogger(config.log.level, 'test-mail'), ...(options.announce ? { announce: options.announce } : {}) });
+    return new TestMailServer(service, config.mail.maildir_root, dir);
   }
 
   get mcpUrl(): string {

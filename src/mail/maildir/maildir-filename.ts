@@ -6,7 +6,7 @@ import { InvalidEmailIdError } from './mail-errors.js';
  * common servers (Dovecot's `,S=1234,W=1300`, Courier, mutt) write it. No `/`, no NUL, no leading dot, so an id can
  * never name a directory, a dotfile or anything outside its folder.
  */
-const EMAIL_ID_PATTERN = /^[A-Za-z0-9_=,-][A-Za-z0-9._=,-]{0,254}$/;
+export const EMAIL_ID_PATTERN = /^[A-Za-z0-9_=,-][A-Za-z0-9._=,-]{0,254}$/;
 
 /** The Maildir "info" separator; `:2,` starts the flags. */
 const INFO_SEPARATOR = ':';
