@@ -1,16 +1,16 @@
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
-import { ErrorCode, StorageFault, StorageWriteError } from '../src/errors.js';
-import type { ServerMessage } from '../src/server/protocol.js';
-import { ConversationStore } from '../src/storage/conversation-store.js';
-import { migrateToLatest, openDatabase } from '../src/storage/database.js';
-import { storageFault } from '../src/storage/storage-fault.js';
-import { FullDisk } from './support/full-disk.js';
-import { TEST_DATABASE_URL, TestSchema, warnPostgresSkipped } from './support/postgres.js';
-import { runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
-import type { TestClient } from './support/ws-client.js';
+import { parseConfig } from '../../src/config/load.js';
+import { ErrorCode, StorageFault, StorageWriteError } from '../../src/errors.js';
+import type { ServerMessage } from '../../src/server/protocol.js';
+import { ConversationStore } from '../../src/storage/conversation-store.js';
+import { migrateToLatest, openDatabase } from '../../src/storage/database.js';
+import { storageFault } from '../../src/storage/storage-fault.js';
+import { FullDisk } from '../support/full-disk.js';
+import { TEST_DATABASE_URL, TestSchema, warnPostgresSkipped } from '../support/postgres.js';
+import { runtimesClosedAfterEach, type TestRuntime } from '../support/runtime-harness.js';
+import type { TestClient } from '../support/ws-client.js';
 
 warnPostgresSkipped();
 
