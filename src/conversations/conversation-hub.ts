@@ -253,6 +253,8 @@ export class ConversationHub {
     const crossNode = this.options.crossNode;
     if (!crossNode || isBusy(conversation)) return;
     if (conversation.provisional || !(await crossNode.claim(conversation.id))) throw new RuntimeError(ErrorCode.Busy, ANSWERING_ELSEWHERE_MESSAGE);
+    // The last turn's final events may still be on their way to this node's follow loop: numbering goes on after them.
+    conversation.channel.mirror(await crossNode.after(conversation.id, conversation.channel.lastSeq));
   }
 
   send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {

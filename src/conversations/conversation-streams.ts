@@ -11,7 +11,7 @@ export interface StreamEvent {
 }
 
 export interface ConversationStreamsOptions {
-  /** For appends: fails fast while Redis is down, so tokens never pile up in memory waiting for it. */
+  /** For appends and reads of the tail: fails fast while Redis is down, so tokens never pile up in memory. */
   writer: Redis;
   /** For the blocking reads of the follow loop; nothing else may use it. */
   reader: Redis;
@@ -88,6 +88,17 @@ export class ConversationStreams {
     }
   }
 
+  /** Up to `count` events after `seq`, oldest first; empty when Redis cannot say. */
+  async after(conversationId: string, seq: number, count: number): Promise<StreamEvent[]> {
+    try {
+      const entries = await this.options.writer.xrange(this.key(conversationId), `(${seq}-0`, '+', 'COUNT', count);
+      return entries.flatMap(([id, fields]) => toEvent(id, fields));
+    } catch (error) {
+      this.options.logger.warn({ conversationId, err: errorMessage(error) }, 'cannot read the conversation stream (Redis)');
+      return [];
+    }
+  }
+
   /** The followed set grew: a read blocked on the old set returns and starts again with the new one. */
   wake(): void {
     this.options.writer.xadd(this.wakeKey, 'MAXLEN', '~', 10, '*', FIELD, '').then(
@@ -127,13 +138,12 @@ export class ConversationStreams {
     }
   }
 
-  /** Ends the follow loop and drops both connections. Safe to call twice. */
+  /** Ends the follow loop and drops the reader's connection (the writer's belongs to the caller). Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.options.reader.disconnect();
     await this.loop.catch(() => undefined);
-    this.options.writer.disconnect();
   }
 }
 

@@ -65,7 +65,9 @@ export class CrossNode {
   follow(conversations: FollowedConversations): void {
     const { redisUrl, prefix, maxEvents, logger, streamTtlMs = DEFAULT_STREAM_TTL_MS } = this.options;
     this.streams ??= new ConversationStreams({
-      writer: redisConnection(redisUrl, 'producer', logger),
+      // The lease's connection: a turn's last events are sent before its lease is released, and Redis runs one
+      // connection's commands in order, so a node that takes the lease next finds them all in the stream.
+      writer: this.leaseRedis,
       reader: redisConnection(redisUrl, 'blocking', logger),
       prefix,
       nodeId: this.nodeId,
@@ -100,6 +102,11 @@ export class CrossNode {
   /** The conversation's recent events as the other nodes published them, to catch up on at load. */
   tail(conversationId: string): Promise<StreamEvent[]> {
     return this.streams?.tail(conversationId, this.options.maxEvents) ?? Promise.resolve([]);
+  }
+
+  /** Events after `seq`, for a node that just took the lease and may not have followed the last turn to its end. */
+  after(conversationId: string, seq: number): Promise<StreamEvent[]> {
+    return this.streams?.after(conversationId, seq, this.options.maxEvents) ?? Promise.resolve([]);
   }
 
   /** The set of followed conversations grew (one was loaded, or one's turn here ended). */
