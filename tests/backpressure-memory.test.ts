@@ -10,18 +10,20 @@ import { InspectedRuntime, writeBareConfig, type MemorySample } from './support/
 
 /**
  * What a long answer costs the runtime's process, measured as its RSS (from /proc, the runtime in its own process)
- * after a full garbage collection forced through its inspector, at its highest while the answer streams. Forcing the
- * collection is what makes the reading robust on a loaded machine: without it, a reading says how much garbage the
- * runtime had made since V8 last collected (70–130 MiB here, depending on the machine's load), not what it holds.
+ * after a full garbage collection forced through its inspector, at its highest while the answer streams and once it is
+ * saved. Forcing the collection is what makes the reading robust on a loaded machine: without it, a reading also
+ * counts the garbage made since V8 last collected (up to ~45 MiB here, depending on when that was), not only what the
+ * runtime holds.
  *
  * Each reading is compared with a baseline from the same run: the same text in large pieces, to a client that reads.
- * What the baseline costs (the answer kept in the conversation, the replay buffer, V8's own growth) is the answer's
- * cost; beyond it, model-sized tokens may cost nothing and a client that stops reading at most
- * `max_backpressure_bytes` (its socket's buffer and its queue) plus `SLACK_BYTES`.
+ * What the baseline costs (the answer kept in the conversation and saved, the replay buffer, pages V8 and malloc keep)
+ * is the answer's cost; beyond it, model-sized tokens may cost nothing and a client that stops reading at most
+ * `max_backpressure_bytes` (its socket's buffer and its queue), each plus `SLACK_BYTES`.
  *
- * Measured on the 2-core machine (growth over the reading before the answer): baseline +33 MiB; before the fix the
- * answer in 4-character tokens +74 MiB to a reader and +77 MiB to one that stopped reading (each token left a 32-byte
- * rope node in the LLM actor's text and another in the channel's draft: 75 MB for 1.2 M tokens); after it +17 and +23.
+ * Measured on the 2-core machine (growth over the reading before the answer): baseline +31 MiB. Before the fix the
+ * answer in 4-character tokens cost +69 MiB to a reader and +73 MiB to one that stopped reading (each token left a
+ * 32-byte rope node in the LLM actor's text and another in the channel's draft: 75 MB for 1.2 M tokens); after it,
+ * +16 to +32 MiB for either. docs/RELIABILITY.md has the whole account.
  */
 
 const MiB = 1024 * 1024;
@@ -37,10 +39,11 @@ const VOCABULARY = 50_000;
 const LARGE_TOKEN_CHARS = 20_000;
 /**
  * Room for what a reading cannot pin down: how far the answer had come at a sample, allocator and V8 pages not yet
- * returned. Three times the spread seen between runs (±5 MiB); the ropes the fix removed were 40 MiB over it.
+ * returned. Three times the spread seen between runs (±5 MiB). Before the fix the answers went 22 MiB past their
+ * bounds; after it, they stay 15 MiB or more below.
  */
 const SLACK_BYTES = 16 * MiB;
-/** A forced full GC pauses the runtime for tens of milliseconds; twice a second keeps that small next to the stream. */
+/** Between samples (each also waits for the RSS to settle): a forced full GC pauses the runtime for tens of ms. */
 const SAMPLE_EVERY_MS = 500;
 /** 1.2 M tokens through the runtime: ~12 s on an idle 2-core machine, several times that under load. */
 const TEST_TIMEOUT_MS = 300_000;
@@ -51,17 +54,15 @@ function answer(tokenChars: number): string[] {
 }
 
 /**
- * A chat client that keeps nothing of what it reads: 1.2 M parsed messages would cost this process hundreds of MB and
+ * A chat client that keeps nothing of what it reads (it only waits for a type): 1.2 M parsed messages would cost this process hundreds of MB and
  * seconds of CPU that the runtime, on the same two cores, would feel.
  */
 class CountingClient {
-  frames = 0;
   private readonly waiters = new Map<string, () => void>();
   readonly closed: Promise<number>;
 
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
-      this.frames += 1;
       for (const [type, resolve] of this.waiters) {
         if (data.includes(`"type":"${type}"`)) {
           this.waiters.delete(type);
