@@ -1,6 +1,7 @@
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { GrantTarget } from '../conversations/approval-grants.js';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
+import { TextBuilder } from '../conversations/text-builder.js';
 import { ErrorCode, RuntimeError, errorMessage, type ErrorCode as ErrorCodeType } from '../errors.js';
 import { fitToContext } from '../llm/context-window.js';
 import type { LlmClient } from '../llm/llm-client.js';
@@ -57,7 +58,8 @@ export type LlmStreamLogic = CallbackActorLogic<LlmStreamCommand, LlmStreamInput
 export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
   return fromCallback<LlmStreamCommand, LlmStreamInput>(({ input, sendBack, receive }) => {
     const controller = new AbortController();
-    let content = '';
+    // Not `content += token`: a rope of one node per token costs ~8× the answer's size until it is read.
+    const content = new TextBuilder();
     let settled = false;
     const finish = (event: LlmStreamOutput) => {
       if (settled) return;
@@ -68,7 +70,7 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
     receive((command) => {
       if (command.type !== 'ABORT') return;
       controller.abort();
-      finish({ type: 'LLM.CANCELLED', partial: content });
+      finish({ type: 'LLM.CANCELLED', partial: content.toString() });
     });
 
     const run = async () => {
@@ -85,11 +87,11 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
         if (settled) return;
         switch (event.type) {
           case 'token':
-            if (content === '') {
+            if (content.length === 0) {
               sendBack({ type: 'LLM.FIRST_TOKEN' } satisfies LlmStreamOutput);
               deps.metrics?.firstToken((performance.now() - requestedAt) / 1000);
             }
-            content += event.text;
+            content.append(event.text);
             deps.relay(input.conversationId, event.text);
             break;
           case 'tool_calls':
@@ -110,13 +112,13 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
             break;
         }
       }
-      finish({ type: 'LLM.DONE', content, toolCalls, completionTokens });
+      finish({ type: 'LLM.DONE', content: content.toString(), toolCalls, completionTokens });
     };
 
     run().catch((error: unknown) => {
       if (controller.signal.aborted) return;
       const code = error instanceof RuntimeError ? error.code : ErrorCode.LlmError;
-      finish({ type: 'LLM.ERROR', code, message: errorMessage(error), partial: content });
+      finish({ type: 'LLM.ERROR', code, message: errorMessage(error), partial: content.toString() });
     });
 
     // Stopping the actor (state exited for any reason) aborts the request; late results are dropped by `settled`.

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConversationState } from '../machines/conversation-machine.js';
 import type { UnnumberedEvent } from '../server/protocol.js';
 import type { StreamEvent } from './conversation-streams.js';
+import { TextBuilder } from './text-builder.js';
 
 /** Where numbered events go: in the server, uWS pub/sub topics; in tests, anything that records. */
 export interface Publisher {
@@ -32,8 +33,8 @@ export class ConversationChannel {
   /** A ring of the last `capacity` serialized events; `buffer[(seq - 1) % capacity]` holds event `seq`. */
   private readonly buffer: string[];
   private buffered = 0;
-  /** Text streamed in the current LLM step, for clients that resume past the buffer. */
-  private draftText = '';
+  /** Text streamed in the current LLM step, for clients that resume past the buffer (not a rope: see TextBuilder). */
+  private readonly draftText = new TextBuilder();
   /** Tokens relayed since the actor started (the inspector shows it; one increment per token). */
   tokenCount = 0;
   /** The state another node last published for this conversation, until this node publishes again. */
@@ -56,19 +57,19 @@ export class ConversationChannel {
   }
 
   get draft(): string {
-    return this.draftText;
+    return this.draftText.toString();
   }
 
   /** The per-token path: one string build and one publish, nothing else. */
   chunk(text: string): void {
     this.tokenCount += 1;
-    this.draftText += text;
+    this.draftText.append(text);
     this.push(JSON.stringify({ type: 'chunk', conversation_id: this.conversationId, seq: this.seq + 1, text }), false);
   }
 
   publish(event: UnnumberedEvent): void {
     // Any other event closes the current LLM step: its text is in the history from here on.
-    this.draftText = '';
+    this.draftText.clear();
     this.remoteState = undefined;
     this.push(JSON.stringify({ ...event, conversation_id: this.conversationId, seq: this.seq + 1 }), true);
   }
@@ -99,8 +100,8 @@ export class ConversationChannel {
       this.seq = seq;
       this.store(seq, data);
       const event = parsed.data;
-      if (event.type === 'chunk') this.draftText += event.text ?? '';
-      else this.draftText = '';
+      if (event.type === 'chunk') this.draftText.append(event.text ?? '');
+      else this.draftText.clear();
       if (event.state) this.remoteState = event.state;
       this.publisher.publish(this.topic, data);
     }

@@ -1,3 +1,5 @@
+import { TextBuilder } from '../conversations/text-builder.js';
+
 /** What the outbox needs from a socket; uWS stays in `ws-server.ts`. */
 export interface OutboxSocket {
   send(message: string): void;
@@ -19,13 +21,15 @@ interface ChunkEvent {
 }
 
 /**
- * Consecutive chunks of one conversation merged while they wait. The texts are kept apart and joined once, when the
- * run is sent: re-serializing the merged chunk at every token would cost time quadratic in the backlog.
+ * Consecutive chunks of one conversation merged while they wait. The text is gathered in a `TextBuilder` and the
+ * chunk serialized once, when the run is sent: re-serializing it at every token would cost time quadratic in the
+ * backlog, and an array of the tokens (8 bytes a slot, more for the strings) would cost several times the bytes
+ * counted here for model-sized tokens of 4 characters.
  */
 interface ChunkRun {
-  /** The latest chunk of the run (its `seq` is the one sent); its `text` is superseded by `texts`. */
+  /** The latest chunk of the run (its `seq` is the one sent); its `text` is superseded by `text` here. */
   last: ChunkEvent;
-  texts: string[];
+  text: TextBuilder;
   /** The run's size as counted in the outbox: the first chunk's frame plus each later text as JSON escapes it. */
   bytes: number;
 }
@@ -96,7 +100,7 @@ export class SocketOutbox {
         this.socket.send(next);
       } else {
         this.waitingBytes -= next.bytes;
-        this.socket.send(JSON.stringify({ ...next.last, text: next.texts.join('') }));
+        this.socket.send(JSON.stringify({ ...next.last, text: next.text.toString() }));
       }
     }
     if (this.head === this.waiting.length && this.head > 0) {
@@ -123,7 +127,7 @@ export class SocketOutbox {
       if (run && later && later.conversation_id === run.last.conversation_id) {
         const grown = wireBytes(JSON.stringify(later.text)) - 2;
         run.last = later;
-        run.texts.push(later.text);
+        run.text.append(later.text);
         run.bytes += grown;
         this.waitingBytes += grown;
         this.waiting[index] = run;
@@ -138,5 +142,7 @@ export class SocketOutbox {
 
 function toRun(message: string): ChunkRun {
   const first = JSON.parse(message) as ChunkEvent;
-  return { last: first, texts: [first.text], bytes: wireBytes(message) };
+  const text = new TextBuilder();
+  text.append(first.text);
+  return { last: first, text, bytes: wireBytes(message) };
 }
