@@ -142,6 +142,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     grantTarget: (name) => grantTarget(mcp.find(name)),
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
+    replayBufferChars: config.conversation.replay_buffer_chars,
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
     sharedStorage: config.storage.database_url !== '',
     ...(crossNode ? { crossNode } : {}),

@@ -141,6 +141,11 @@ export const ConversationConfigSchema = z.strictObject({
   idle_actor_ttl_s: z.int().positive().default(300),
   /** Streamed events kept per conversation for reconnecting clients. @default 2048 */
   replay_buffer_events: z.int().min(16).default(2048),
+  /**
+   * The same buffer bounded in characters of the serialized events (memory holds at most twice this in bytes), so an
+   * answer streamed in large pieces keeps no more than this; the oldest go first. @default 1048576
+   */
+  replay_buffer_chars: z.int().min(4096).default(1_048_576),
 });
 
 export const SummarizationConfigSchema = z.strictObject({

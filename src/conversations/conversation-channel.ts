@@ -33,6 +33,8 @@ export class ConversationChannel {
   /** A ring of the last `capacity` serialized events; `buffer[(seq - 1) % capacity]` holds event `seq`. */
   private readonly buffer: string[];
   private buffered = 0;
+  /** UTF-16 units held by the buffered events (twice this in bytes, at most): bounded by `maxBufferedChars`. */
+  private bufferedChars = 0;
   /** Text streamed in the current LLM step, for clients that resume past the buffer (not a rope: see TextBuilder). */
   private readonly draftText = new TextBuilder();
   /** Tokens relayed since the actor started (the inspector shows it; one increment per token). */
@@ -46,6 +48,8 @@ export class ConversationChannel {
     private readonly capacity: number,
     private readonly publisher: Publisher,
     private readonly sink?: EventSink,
+    /** An answer streamed in large pieces would otherwise keep `capacity` of them, whatever their size. */
+    private readonly maxBufferedChars = Number.POSITIVE_INFINITY,
   ) {
     this.topic = conversationTopic(conversationId);
     this.seq = startSeq;
@@ -82,8 +86,18 @@ export class ConversationChannel {
   }
 
   private store(seq: number, data: string): void {
-    this.buffer[(seq - 1) % this.capacity] = data;
-    this.buffered = Math.min(this.buffered + 1, this.capacity);
+    const slot = (seq - 1) % this.capacity;
+    if (this.buffered === this.capacity) this.bufferedChars -= this.buffer[slot]!.length;
+    else this.buffered += 1;
+    this.buffer[slot] = data;
+    this.bufferedChars += data.length;
+    // The oldest go first; the newest event is always kept, whatever its size.
+    while (this.bufferedChars > this.maxBufferedChars && this.buffered > 1) {
+      const oldest = (seq - this.buffered) % this.capacity;
+      this.bufferedChars -= this.buffer[oldest]!.length;
+      this.buffer[oldest] = '';
+      this.buffered -= 1;
+    }
   }
 
   /**
@@ -96,7 +110,11 @@ export class ConversationChannel {
       const parsed = MirroredEventSchema.safeParse(parseJson(data));
       if (!parsed.success) continue;
       // Events missing in between (trimmed, or lost while Redis was down) cannot be replayed from here.
-      if (seq !== this.seq + 1) this.buffered = 0;
+      if (seq !== this.seq + 1) {
+        this.buffered = 0;
+        this.bufferedChars = 0;
+        this.buffer.fill('');
+      }
       this.seq = seq;
       this.store(seq, data);
       const event = parsed.data;

@@ -28,6 +28,8 @@ export interface ConversationHubOptions {
   grantTarget?: (tool: string) => GrantTarget | undefined;
   maxToolSteps: number;
   replayBufferEvents: number;
+  /** The replay buffer's bound in characters of serialized events. */
+  replayBufferChars: number;
   /** An idle actor is stopped after this long and restored from storage when used again. */
   idleActorTtlMs: number;
   /**
@@ -220,6 +222,7 @@ export class ConversationHub {
     const conversation = launchConversation(this.machine, stored, {
       maxToolSteps: this.options.maxToolSteps,
       replayBufferEvents: this.options.replayBufferEvents,
+      replayBufferChars: this.options.replayBufferChars,
       publisher: this.options.publisher,
       sink: this.options.crossNode?.sink(stored.id),
       inspect: this.options.observe?.({ id: stored.id, userEmail: stored.userEmail }),

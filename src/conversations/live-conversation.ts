@@ -56,6 +56,7 @@ export function isBusy(conversation: LiveConversation): boolean {
 export interface LaunchOptions {
   maxToolSteps: number;
   replayBufferEvents: number;
+  replayBufferChars: number;
   publisher: Publisher;
   sink: EventSink | undefined;
   inspect: InspectionObserver | undefined;
@@ -69,7 +70,7 @@ export interface LaunchOptions {
  * and a turn's end is followed by `done`. Not started: the caller registers it first.
  */
 export function launchConversation(machine: ConversationMachine, stored: StoredConversation, options: LaunchOptions): LiveConversation {
-  const channel = new ConversationChannel(stored.id, stored.lastSeq, options.replayBufferEvents, options.publisher, options.sink);
+  const channel = new ConversationChannel(stored.id, stored.lastSeq, options.replayBufferEvents, options.publisher, options.sink, options.replayBufferChars);
   // Before the actor starts: a restored pending approval publishes its state, numbered after what the stream holds.
   channel.mirror(stored.mirrored ?? []);
   if (!stored.provisional) channel.remoteState = undefined;
