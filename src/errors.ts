@@ -24,6 +24,8 @@ export const ErrorCode = {
   ToolError: 'tool_error',
   MaxToolSteps: 'max_tool_steps',
   StorageError: 'storage_error',
+  /** The node answering died mid-answer: what it streamed was not saved. */
+  Interrupted: 'interrupted',
   Internal: 'internal',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -132,11 +132,17 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   // Another node can serve a conversation only when storage is shared; Redis then carries its live events and lease.
   const crossNode =
     config.redis.url && config.storage.database_url
-      ? new CrossNode({ redisUrl: config.redis.url, prefix: config.redis.prefix, maxEvents: config.conversation.replay_buffer_events, logger })
+      ? new CrossNode({
+          redisUrl: config.redis.url,
+          prefix: config.redis.prefix,
+          maxEvents: config.conversation.replay_buffer_events,
+          leaseTtlMs: config.conversation.lease_ttl_s * 1000,
+          logger,
+        })
       : undefined;
   const hub = new ConversationHub({
     store,
-    publisher: { publish: (topic, message) => server?.publish(topic, message) },
+    publisher: { publish: (topic, message) => server?.publish(topic, message), watched: (topic) => server?.hasSubscribers(topic) ?? false },
     logger,
     prepareArguments,
     grantTarget: (name) => grantTarget(mcp.find(name)),

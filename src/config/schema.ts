@@ -146,6 +146,11 @@ export const ConversationConfigSchema = z.strictObject({
    * answer streamed in large pieces keeps no more than this; the oldest go first. @default 1048576
    */
   replay_buffer_chars: z.int().min(4096).default(1_048_576),
+  /**
+   * With nodes sharing conversations: a node that dies while answering holds the conversation this long at most; the
+   * node running a turn renews it every third of it. @default 15
+   */
+  lease_ttl_s: z.int().min(1).max(3600).default(15),
 });
 
 export const SummarizationConfigSchema = z.strictObject({

@@ -7,6 +7,8 @@ import { TextBuilder } from './text-builder.js';
 /** Where numbered events go: in the server, uWS pub/sub topics; in tests, anything that records. */
 export interface Publisher {
   publish(topic: string, message: string): void;
+  /** Whether any socket of this node is subscribed to the topic (nodes sharing conversations follow only those). */
+  watched?(topic: string): boolean;
 }
 
 export function conversationTopic(conversationId: string): string {
@@ -41,6 +43,8 @@ export class ConversationChannel {
   tokenCount = 0;
   /** The state another node last published for this conversation, until this node publishes again. */
   remoteState: ConversationState | undefined;
+  /** Events of the actor's start (a restored approval's state) stay on this node: it holds no turn yet. */
+  private sharing = false;
 
   constructor(
     readonly conversationId: string,
@@ -64,7 +68,7 @@ export class ConversationChannel {
     return this.draftText.toString();
   }
 
-  /** The per-token path: one string build and one publish, nothing else. */
+  /** The per-token path: one string build, one publish and, across nodes, one stream append. */
   chunk(text: string): void {
     this.tokenCount += 1;
     this.draftText.append(text);
@@ -82,7 +86,17 @@ export class ConversationChannel {
     this.seq += 1;
     this.store(this.seq, data);
     this.publisher.publish(this.topic, data);
-    this.sink?.({ seq: this.seq, data }, turnBoundary);
+    if (this.sharing) this.sink?.({ seq: this.seq, data }, turnBoundary);
+  }
+
+  /** From now on, events go to the sink too. */
+  startSharing(): void {
+    this.sharing = true;
+  }
+
+  /** The text of a step that will not go on here (another node's, cut when it died): not a draft of this node's. */
+  dropDraft(): void {
+    this.draftText.clear();
   }
 
   private store(seq: number, data: string): void {

@@ -9,8 +9,9 @@ import { ConditionWaiters } from './condition-waiters.js';
 import type { Publisher } from './conversation-channel.js';
 import type { StreamEvent } from './conversation-streams.js';
 import type { CrossNode } from './cross-node.js';
+import { CrossNodeTurns } from './cross-node-turns.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
-import { QUIET_STATES, isBusy, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
+import { QUIET_STATES, endCutTurn, isBusy, isCutTurn, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
 import { isBehindStorage } from './storage-freshness.js';
 import { nextPendingApproval } from './tool-batch.js';
 import { toWireMessage } from './wire-messages.js';
@@ -59,7 +60,6 @@ const TITLE_MAX_CHARS = 80;
 /** The idle sweep runs at most this often; eviction needs no precision. */
 const MAX_SWEEP_INTERVAL_MS = 30_000;
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
-const ANSWERING_ELSEWHERE_MESSAGE = 'This conversation is answering on another server right now; wait for its `done`, then send again.';
 
 /**
  * The live conversation actors of this process. Actors exist only while used: they are created or restored from
@@ -75,31 +75,28 @@ export class ConversationHub {
   private draining = false;
   /** `whenIdle()` calls, re-checked after every state change. */
   private readonly idleWaiters = new ConditionWaiters(() => this.busyCount === 0);
+  /** With nodes sharing conversations (shared storage and Redis). */
+  private readonly crossNode: CrossNodeTurns | undefined;
 
   constructor(private readonly options: ConversationHubOptions) {
     this.sweepTimer = setInterval(() => void this.sweepIdle(), Math.min(options.idleActorTtlMs / 2, MAX_SWEEP_INTERVAL_MS));
     this.sweepTimer.unref();
-    options.crossNode?.follow({
-      // A conversation whose turn runs here is not followed: its events are ours.
-      followed: () => this.quietConversations(),
-      onEvents: (id, events) => this.mirror(id, events),
-      onCancel: (id) => {
-        const conversation = this.live.get(id);
-        if (conversation && isBusy(conversation)) conversation.actor.send({ type: 'CANCEL' });
-      },
-    });
-  }
-
-  private *quietConversations(): Iterable<{ id: string; lastSeq: number }> {
-    for (const conversation of this.live.values()) if (!isBusy(conversation)) yield { id: conversation.id, lastSeq: conversation.channel.lastSeq };
-  }
-
-  /** Another node's events for a conversation open here: on to this node's sockets, once each. */
-  private mirror(conversationId: string, events: StreamEvent[]): void {
-    const conversation = this.live.get(conversationId);
-    if (!conversation || isBusy(conversation)) return;
-    conversation.channel.mirror(events);
-    conversation.lastActiveAt = Date.now();
+    this.crossNode = options.crossNode
+      ? new CrossNodeTurns({
+          crossNode: options.crossNode,
+          live: this.live,
+          watched: (conversation) => options.publisher.watched?.(conversation.channel.topic) ?? false,
+          saveLastSeq: (id, seq) => options.store.saveLastSeq(id, seq),
+          reload: async (conversation) => {
+            // Known before the eviction stores the seq it had followed to: the reload then finds nothing after it.
+            const cut = isCutTurn(conversation.channel);
+            if (this.live.get(conversation.id) === conversation) await this.evict(conversation);
+            const fresh = await this.load(conversation.id);
+            if (cut && fresh) endCutTurn(fresh.channel);
+          },
+          logger: options.logger,
+        })
+      : undefined;
   }
 
   /** The machine is built after the hub, because its LLM actor relays tokens through the hub. */
@@ -172,8 +169,8 @@ export class ConversationHub {
   /**
    * The live actor, if it is up to date. With storage shared by several nodes, the user may have gone on with this
    * conversation on another node since this actor was loaded: a quiet actor behind storage (messages, or decisions and
-   * starts of the calls it waits on) is dropped and the conversation reloaded. (Two nodes answering in one conversation at the same moment are not
-   * coordinated: the second write is refused with `storage_error`; a load balancer with sticky sessions avoids it.)
+   * starts of the calls it waits on) is dropped and the conversation reloaded, as is one loaded while another node
+   * ran its turn (provisional) once that turn is over.
    */
   private async current(id: string): Promise<LiveConversation | undefined> {
     const live = this.live.get(id);
@@ -201,7 +198,7 @@ export class ConversationHub {
     const stored = await this.options.store.find(id);
     if (!stored) return undefined;
     const crossNode = this.options.crossNode;
-    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.tail(id)]) : [false, []];
+    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.tailAfter(id, stored.lastSeq)]) : [false, []];
     const live = this.live.get(id);
     if (live) return live;
     // Its turn runs on another node: shown as storage has it; repairing a call that is running there would be a lie.
@@ -227,37 +224,28 @@ export class ConversationHub {
       sink: this.options.crossNode?.sink(stored.id),
       inspect: this.options.observe?.({ id: stored.id, userEmail: stored.userEmail }),
       logger: this.options.logger,
-      onStateChange: (state) => {
-        if (QUIET_STATES.has(state)) this.turnOver(stored.id);
+      onStateChange: (state, failed) => {
+        // A failed actor runs nothing any more: its turn is over too.
+        if (failed || QUIET_STATES.has(state)) this.crossNode?.turnOver(conversation);
         // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
         this.idleWaiters.check();
       },
     });
     this.live.set(stored.id, conversation);
     conversation.actor.start();
+    conversation.channel.startSharing();
     this.options.lifecycle?.started(conversation);
     this.options.crossNode?.followedChanged();
     return conversation;
   }
 
-  /** The turn is over here: another node may run the next one, and this one follows the stream again. */
-  private turnOver(conversationId: string): void {
-    const crossNode = this.options.crossNode;
-    if (!crossNode) return;
-    crossNode.release(conversationId);
-    crossNode.followedChanged();
-  }
-
   /**
    * Takes the conversation's turn for this node before an event that may start one: refused with `busy` while another
-   * node runs it. Without cross-node sharing there is nothing to take.
+   * node runs it, and a new turn (`chat`) while this node drains. Without cross-node sharing there is nothing to take.
    */
-  async claim(conversation: LiveConversation): Promise<void> {
-    const crossNode = this.options.crossNode;
-    if (!crossNode || isBusy(conversation)) return;
-    if (conversation.provisional || !(await crossNode.claim(conversation.id))) throw new RuntimeError(ErrorCode.Busy, ANSWERING_ELSEWHERE_MESSAGE);
-    // The last turn's final events may still be on their way to this node's follow loop: numbering goes on after them.
-    conversation.channel.mirror(await crossNode.after(conversation.id, conversation.channel.lastSeq));
+  async claim(conversation: LiveConversation, event: 'CHAT' | 'DECISION'): Promise<void> {
+    if (event === 'CHAT' && this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
+    await this.crossNode?.claim(conversation);
   }
 
   send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {
@@ -277,13 +265,18 @@ export class ConversationHub {
     }
     conversation.actor.send(event);
     // Refused by the machine, or a decision that leaves the step waiting on the next one: the turn stays free.
-    if (!isBusy(conversation)) this.turnOver(conversation.id);
+    if (!isBusy(conversation)) this.crossNode?.turnOver(conversation);
+  }
+
+  /** A socket here subscribed to the conversation: with nodes sharing it, this node follows its stream from now on. */
+  watching(conversation: LiveConversation): void {
+    if (this.crossNode) this.options.crossNode?.followedChanged();
+    conversation.lastActiveAt = Date.now();
   }
 
   /** The user's Stop: for the turn running here, or, with nodes sharing conversations, wherever it runs. */
-  cancel(conversation: LiveConversation): void {
-    if (!isBusy(conversation)) this.options.crossNode?.cancelElsewhere(conversation.id);
-    this.send(conversation, { type: 'CANCEL' });
+  async cancel(conversation: LiveConversation): Promise<void> {
+    if (!this.crossNode || (await this.crossNode.cancel(conversation))) this.send(conversation, { type: 'CANCEL' });
   }
 
   /** Everything a (re)attaching client needs to draw the conversation; live events after it have a higher `seq`. */
@@ -321,7 +314,9 @@ export class ConversationHub {
       const quiet = QUIET_STATES.has(wireState(conversation.actor.getSnapshot().value));
       // Restored from storage, it would come back without the messages storage has not taken yet.
       const unsaved = this.options.holdsUnsaved?.(conversation.id) ?? false;
-      if (quiet && !unsaved && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
+      // Watched here while nodes share it: only a live actor follows the turns other nodes run.
+      const watched = this.crossNode?.keepsAlive(conversation) ?? false;
+      if (quiet && !unsaved && !watched && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
         await this.evict(conversation).catch((err) =>
           this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save sequence on eviction'),
         );
@@ -338,6 +333,7 @@ export class ConversationHub {
     this.closed = true;
     this.draining = true;
     clearInterval(this.sweepTimer);
+    this.crossNode?.close();
     const results = await Promise.allSettled([...this.live.values()].map((c) => this.evict(c)));
     for (const result of results) {
       if (result.status === 'rejected') this.options.logger.warn({ err: errorMessage(result.reason) }, 'could not save a conversation on close');

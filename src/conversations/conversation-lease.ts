@@ -6,6 +6,14 @@ import { conversationKey } from './conversation-keys.js';
 /** Deletes or extends the lease only while this node still holds it: a lease that expired and was taken stays taken. */
 const RELEASE_IF_MINE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const RENEW_IF_MINE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/**
+ * Renewal of a lease this node holds: extended while it is ours; taken again when Redis lost it (a restart without
+ * persistence, a failover), so the turn keeps it; 0 only when another node holds it now.
+ */
+const KEEP_MINE = `local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
 
 export const ClaimOutcome = {
   /** This node runs the turn. */
@@ -25,6 +33,8 @@ export interface ConversationLeaseOptions {
   /** A node that dies holding a lease blocks the conversation this long at most. */
   ttlMs: number;
   logger: Logger;
+  /** A lease this node held is now another node's: the turn running here must stop. */
+  onLost: (conversationId: string) => void;
 }
 
 /**
@@ -73,6 +83,10 @@ export class ConversationLease {
     return holder === this.options.nodeId;
   }
 
+  holds(conversationId: string): boolean {
+    return this.held.has(conversationId);
+  }
+
   release(conversationId: string): void {
     if (!this.held.delete(conversationId)) return;
     this.options.redis.eval(RELEASE_IF_MINE, 1, this.key(conversationId), this.options.nodeId).catch((error: unknown) => {
@@ -83,21 +97,22 @@ export class ConversationLease {
 
   private async renewAll(): Promise<void> {
     const { redis, nodeId, ttlMs, logger } = this.options;
+    let failed = 0;
     for (const conversationId of [...this.held]) {
       try {
-        if ((await redis.eval(RENEW_IF_MINE, 1, this.key(conversationId), nodeId, ttlMs)) !== 1) {
-          this.held.delete(conversationId);
-          logger.error({ conversationId }, 'conversation lease lost while a turn ran here (this node stalled past its lifetime)');
-        }
+        if ((await redis.eval(KEEP_MINE, 1, this.key(conversationId), nodeId, ttlMs)) !== 1 && this.held.delete(conversationId)) this.options.onLost(conversationId);
       } catch (error) {
-        logger.warn({ conversationId, err: errorMessage(error) }, 'could not renew a conversation lease');
+        if (failed++ === 0) logger.warn({ held: this.held.size, err: errorMessage(error) }, 'could not renew conversation leases (Redis)');
       }
     }
   }
 
-  /** Stops renewing; leases still held lapse on their own. Safe to call twice. */
-  close(): void {
+  /** Stops renewing and gives back the leases still held (they would lapse anyway). Safe to call twice. */
+  async close(): Promise<void> {
     clearInterval(this.renewTimer);
+    const held = [...this.held];
     this.held.clear();
+    const { redis, nodeId } = this.options;
+    await Promise.allSettled(held.map((id) => redis.eval(RELEASE_IF_MINE, 1, this.key(id), nodeId)));
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { conversationKey } from './conversation-keys.js';
@@ -35,7 +36,10 @@ const BLOCK_MS = 5_000;
 const FIELD = 'e';
 const RETRY_AFTER_ERROR_MS = 500;
 
-type XReadReply = Array<[key: string, entries: Array<[id: string, fields: string[]]>]> | null;
+/** XREAD's reply as Redis sends it (RESP2): per stream, its key and its entries, each an id and field-value pairs. */
+const XReadReplySchema = z.array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.array(z.string())]))])).nullable();
+/** Followers see another node's tokens this much later at most; in exchange, reads stay few under many streams. */
+const BATCH_GATHER_MS = 20;
 
 /**
  * A conversation's numbered events in a Redis Stream, one per conversation: the node running a turn appends every
@@ -52,47 +56,39 @@ export class ConversationStreams {
   constructor(private readonly options: ConversationStreamsOptions) {
     // A per-node stream that is part of every read: appending to it wakes a blocked read when the followed set grows.
     this.wakeKey = `${options.prefix}:node:{${options.nodeId}}:wake`;
-    this.loop = this.follow();
+    this.loop = this.follow().catch((error: unknown) => options.logger.error({ err: errorMessage(error) }, 'conversation stream follower stopped'));
   }
 
   private key(conversationId: string): string {
     return conversationKey(this.options.prefix, conversationId, 'events');
   }
 
-  /** Fire and forget, in order (one connection); a failure is logged once per outage and costs only the remote view. */
-  append(conversationId: string, event: StreamEvent, refreshExpiry: boolean): void {
+  /**
+   * Where one conversation's numbered events go: appended in order (one connection), fire and forget; a failure is
+   * logged once per outage and costs only the other nodes' view. The expiry is refreshed at turn boundaries only.
+   */
+  sink(conversationId: string): (event: StreamEvent, turnBoundary: boolean) => void {
     const { writer, maxEvents, ttlMs } = this.options;
     const key = this.key(conversationId);
-    const appended = writer.xadd(key, 'MAXLEN', '~', maxEvents, `${event.seq}-0`, FIELD, event.data);
-    const expiry = refreshExpiry ? writer.pexpire(key, ttlMs) : undefined;
-    Promise.all([appended, expiry]).then(
-      () => {
-        this.appendFailing = false;
-      },
-      (error: unknown) => {
-        if (this.appendFailing) return;
-        this.appendFailing = true;
-        this.options.logger.warn({ conversationId, seq: event.seq, err: errorMessage(error) }, 'conversation events not shared with other nodes (Redis)');
-      },
-    );
+    const appended = (): void => {
+      this.appendFailing = false;
+    };
+    const failed = (error: unknown): void => {
+      if (this.appendFailing) return;
+      this.appendFailing = true;
+      this.options.logger.warn({ conversationId, err: errorMessage(error) }, 'conversation events not shared with other nodes (Redis)');
+    };
+    return (event, turnBoundary) => {
+      writer.xadd(key, 'MAXLEN', '~', maxEvents, `${event.seq}-0`, FIELD, event.data).then(appended, failed);
+      if (turnBoundary) writer.pexpire(key, ttlMs).then(appended, failed);
+    };
   }
 
-  /** The last `count` events of the conversation, oldest first; empty when Redis cannot say. */
-  async tail(conversationId: string, count: number): Promise<StreamEvent[]> {
+  /** The newest `count` events after `seq`, oldest first; empty when Redis cannot say. */
+  async newestAfter(conversationId: string, seq: number, count: number): Promise<StreamEvent[]> {
     try {
-      const entries = await this.options.writer.xrevrange(this.key(conversationId), '+', '-', 'COUNT', count);
+      const entries = await this.options.writer.xrevrange(this.key(conversationId), '+', `(${seq}-0`, 'COUNT', count);
       return entries.reverse().flatMap(([id, fields]) => toEvent(id, fields));
-    } catch (error) {
-      this.options.logger.warn({ conversationId, err: errorMessage(error) }, 'cannot read the conversation stream (Redis)');
-      return [];
-    }
-  }
-
-  /** Up to `count` events after `seq`, oldest first; empty when Redis cannot say. */
-  async after(conversationId: string, seq: number, count: number): Promise<StreamEvent[]> {
-    try {
-      const entries = await this.options.writer.xrange(this.key(conversationId), `(${seq}-0`, '+', 'COUNT', count);
-      return entries.flatMap(([id, fields]) => toEvent(id, fields));
     } catch (error) {
       this.options.logger.warn({ conversationId, err: errorMessage(error) }, 'cannot read the conversation stream (Redis)');
       return [];
@@ -115,9 +111,9 @@ export class ConversationStreams {
       const byKey = new Map(followed.map((f) => [this.key(f.id), f.id]));
       const keys = [this.wakeKey, ...byKey.keys()];
       const ids = [this.lastWakeId, ...followed.map((f) => `${f.lastSeq}-0`)];
-      let reply: XReadReply;
+      let reply: z.infer<typeof XReadReplySchema>;
       try {
-        reply = (await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as XReadReply;
+        reply = XReadReplySchema.parse(await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids));
         failing = false;
       } catch (error) {
         if (this.closed) return;
@@ -133,8 +129,14 @@ export class ConversationStreams {
         }
         const conversationId = byKey.get(key);
         const events = entries.flatMap(([id, fields]) => toEvent(id, fields));
-        if (conversationId && events.length > 0) this.options.onEvents(conversationId, events);
+        try {
+          if (conversationId && events.length > 0) this.options.onEvents(conversationId, events);
+        } catch (error) {
+          logger.error({ conversationId, err: errorMessage(error) }, 'could not relay events from another node');
+        }
       }
+      // Tokens come one at a time: a short pause lets a batch gather instead of one read (over every key) per token.
+      if (reply) await sleep(BATCH_GATHER_MS);
     }
   }
 

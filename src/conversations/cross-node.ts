@@ -27,7 +27,12 @@ export interface FollowedConversations {
   onEvents(conversationId: string, events: StreamEvent[]): void;
   /** A user on another node pressed Stop: cancel the turn if it runs here. */
   onCancel(conversationId: string): void;
+  /** Another node holds the lease of a turn running here (Redis lost it meanwhile). */
+  onLeaseLost(conversationId: string): void;
 }
+
+/** A claim, an append or a read that Redis does not answer in this long fails: the turn goes on without it. */
+const COMMAND_TIMEOUT_MS = 2_000;
 
 /** A cancel relayed between nodes names only the conversation: the node that relays it checked whose it is. */
 const CancelSchema = z.uuid();
@@ -48,22 +53,25 @@ export class CrossNode {
   private readonly cancelChannel: string;
   private readonly lease: ConversationLease;
   private streams: ConversationStreams | undefined;
+  private onLeaseLost: ((conversationId: string) => void) | undefined;
 
   constructor(private readonly options: CrossNodeOptions) {
     this.cancelChannel = `${options.prefix}:cancel-turn`;
-    this.leaseRedis = redisConnection(options.redisUrl, 'producer', options.logger);
+    this.leaseRedis = redisConnection(options.redisUrl, 'producer', options.logger, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
     this.lease = new ConversationLease({
       redis: this.leaseRedis,
       prefix: options.prefix,
       nodeId: this.nodeId,
       ttlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       logger: options.logger,
+      onLost: (id) => this.onLeaseLost?.(id),
     });
   }
 
   /** Starts following; called once the hub exists, since it is the hub that knows what to follow. */
   follow(conversations: FollowedConversations): void {
     const { redisUrl, prefix, maxEvents, logger, streamTtlMs = DEFAULT_STREAM_TTL_MS } = this.options;
+    this.onLeaseLost = (id) => conversations.onLeaseLost(id);
     this.streams ??= new ConversationStreams({
       // The lease's connection: a turn's last events are sent before its lease is released, and Redis runs one
       // connection's commands in order, so a node that takes the lease next finds them all in the stream.
@@ -95,18 +103,27 @@ export class CrossNode {
   }
 
   sink(conversationId: string): EventSink | undefined {
-    const streams = this.streams;
-    return streams ? (event, turnBoundary) => streams.append(conversationId, event, turnBoundary) : undefined;
+    return this.streams?.sink(conversationId);
   }
 
-  /** The conversation's recent events as the other nodes published them, to catch up on at load. */
-  tail(conversationId: string): Promise<StreamEvent[]> {
-    return this.streams?.tail(conversationId, this.options.maxEvents) ?? Promise.resolve([]);
+  /** The newest events after `seq`, for a node that just took the lease: it numbers on after the stream's top. */
+  newestAfter(conversationId: string, seq: number): Promise<StreamEvent[]> {
+    return this.streams?.newestAfter(conversationId, seq, this.options.maxEvents) ?? Promise.resolve([]);
   }
 
-  /** Events after `seq`, for a node that just took the lease and may not have followed the last turn to its end. */
-  after(conversationId: string, seq: number): Promise<StreamEvent[]> {
-    return this.streams?.after(conversationId, seq, this.options.maxEvents) ?? Promise.resolve([]);
+  /** The events after `seq` (the newest `maxEvents` of them), to catch up on when a conversation is loaded. */
+  tailAfter(conversationId: string, seq: number): Promise<StreamEvent[]> {
+    return this.newestAfter(conversationId, seq);
+  }
+
+  /** Whether this node holds the conversation's lease. */
+  holds(conversationId: string): boolean {
+    return this.lease.holds(conversationId);
+  }
+
+  /** How long a lease outlives its node. */
+  get leaseTtlMs(): number {
+    return this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
   }
 
   /** The set of followed conversations grew (one was loaded, or one's turn here ended). */
@@ -129,9 +146,9 @@ export class CrossNode {
     this.lease.release(conversationId);
   }
 
-  /** Safe to call twice. */
+  /** Gives back the leases still held (best effort: they lapse anyway). Safe to call twice. */
   async close(): Promise<void> {
-    this.lease.close();
+    await this.lease.close();
     await this.streams?.close();
     this.cancels?.disconnect();
     this.leaseRedis.disconnect();

@@ -1,5 +1,5 @@
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
-import { errorMessage } from '../errors.js';
+import { ErrorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConversationState, TurnOutcome, wireState, type ConversationMachine } from '../machines/conversation-machine.js';
 import type { ApprovalGrants } from './approval-grants.js';
@@ -53,6 +53,31 @@ export function isBusy(conversation: LiveConversation): boolean {
   return snapshot.status === 'active' && !QUIET_STATES.has(wireState(snapshot.value));
 }
 
+const CUT_TURN_MESSAGE = 'The server answering this conversation stopped before the answer was finished; what it had written was not saved. Send your message again.';
+
+/**
+ * The stream ends inside a turn no node runs any more (the lease is free: its node died). Its text was never stored,
+ * so it is no draft; the sockets that watched it, here, get the end of that turn.
+ */
+function reportCutTurn(channel: ConversationChannel): void {
+  const cut = isCutTurn(channel);
+  channel.remoteState = undefined;
+  channel.dropDraft();
+  if (cut) endCutTurn(channel);
+}
+
+/** Whether the channel last saw another node in the middle of a turn. */
+export function isCutTurn(channel: ConversationChannel): boolean {
+  return channel.remoteState !== undefined && !QUIET_STATES.has(channel.remoteState);
+}
+
+/** Ends, for the sockets that watched it, a turn another node left unfinished when it died. */
+export function endCutTurn(channel: ConversationChannel): void {
+  channel.publish({ type: 'error', code: ErrorCode.Interrupted, message: CUT_TURN_MESSAGE });
+  channel.publish({ type: 'state', state: ConversationState.Idle });
+  channel.publish({ type: 'done', reason: TurnOutcome.Error, cancelled: false });
+}
+
 export interface LaunchOptions {
   maxToolSteps: number;
   replayBufferEvents: number;
@@ -61,8 +86,8 @@ export interface LaunchOptions {
   sink: EventSink | undefined;
   inspect: InspectionObserver | undefined;
   logger: Logger;
-  /** After each change of wire state has been published (and after an actor failure). */
-  onStateChange(state: ConversationState): void;
+  /** After each change of wire state has been published; `failed` after an actor failure (no state follows it). */
+  onStateChange(state: ConversationState, failed?: boolean): void;
 }
 
 /**
@@ -73,7 +98,7 @@ export function launchConversation(machine: ConversationMachine, stored: StoredC
   const channel = new ConversationChannel(stored.id, stored.lastSeq, options.replayBufferEvents, options.publisher, options.sink, options.replayBufferChars);
   // Before the actor starts: a restored pending approval publishes its state, numbered after what the stream holds.
   channel.mirror(stored.mirrored ?? []);
-  if (!stored.provisional) channel.remoteState = undefined;
+  if (!stored.provisional) reportCutTurn(channel);
   const actor = createActor(machine, {
     id: `conversation:${stored.id}`,
     input: {
@@ -111,7 +136,7 @@ export function launchConversation(machine: ConversationMachine, stored: StoredC
     },
     error: (error) => {
       options.logger.error({ conversationId: stored.id, err: errorMessage(error) }, 'conversation actor failed');
-      options.onStateChange(wireState(actor.getSnapshot().value));
+      options.onStateChange(wireState(actor.getSnapshot().value), true);
     },
   });
   return conversation;

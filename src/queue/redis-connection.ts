@@ -12,8 +12,10 @@ export type RedisRole = 'producer' | 'blocking' | 'subscriber';
 /** Reconnect delay grows to this and stays: Redis restarts should be picked up within seconds. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
 
-export function redisConnection(url: string, role: RedisRole, logger: Logger): Redis {
+export function redisConnection(url: string, role: RedisRole, logger: Logger, options: { commandTimeoutMs?: number } = {}): Redis {
   const redis = new Redis(url, {
+    // Connected but not answering (a frozen Redis): without it a command waits as long as the socket lives.
+    ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
     maxRetriesPerRequest: role === 'producer' ? 1 : null,
     enableOfflineQueue: role !== 'producer',
     retryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),

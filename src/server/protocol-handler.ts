@@ -147,7 +147,7 @@ export class ProtocolHandler {
       case 'chat':
         return this.chat(connection, state, authed);
       case 'cancel':
-        this.options.hub.cancel(await this.addressed(state, authed));
+        await this.options.hub.cancel(await this.addressed(state, authed));
         return;
       case 'approve':
         this.options.hub.send(await this.claimed(state, authed), {
@@ -252,6 +252,7 @@ export class ProtocolHandler {
   private attach(connection: ClientConnection, state: ConnectionState, conversation: LiveConversation): void {
     state.currentConversationId = conversation.id;
     connection.subscribe(conversation.channel.topic);
+    this.options.hub.watching(conversation);
   }
 
   /** The conversation a message names, else the socket's current one. */
@@ -261,10 +262,10 @@ export class ProtocolHandler {
     return this.options.hub.open(id, message.user.email);
   }
 
-  /** The addressed conversation, with its turn taken for this node (another node may be running it). */
+  /** The addressed conversation, with its turn taken for this node for a decision (another node may be running it). */
   private async claimed(state: ConnectionState, message: Authed<{ conversation_id?: string | undefined }>): Promise<LiveConversation> {
     const conversation = await this.addressed(state, message);
-    await this.options.hub.claim(conversation);
+    await this.options.hub.claim(conversation, 'DECISION');
     return conversation;
   }
 
@@ -288,7 +289,7 @@ export class ProtocolHandler {
       this.reply(connection, this.options.hub.history(conversation));
     }
     this.attach(connection, state, conversation);
-    await this.options.hub.claim(conversation);
+    await this.options.hub.claim(conversation, 'CHAT');
     this.options.hub.send(conversation, { type: 'CHAT', text: message.message });
   }
 

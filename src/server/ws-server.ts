@@ -231,6 +231,10 @@ export class RuntimeServer {
     return this.sockets.size;
   }
 
+  hasSubscribers(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
   /** Chat topics are ours, not uWS's: each subscriber's outbox applies its own backpressure. */
   publish(topic: string, message: string): void {
     const subscribers = this.topics.get(topic);
