@@ -76,8 +76,8 @@ export interface RuntimeCloseOptions {
 const MIN_HISTORY_TOKENS = 512;
 /** After the grace period, cut answers get this long to be saved: a stuck database must not hold the exit. */
 const CUT_SAVE_TIMEOUT_MS = 5_000;
-/** How long a starting node waits for Redis before it serves with per-node rate limits. */
-const LIMITS_READY_TIMEOUT_MS = 5_000;
+/** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
+const REDIS_READY_TIMEOUT_MS = 5_000;
 /** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
 const GOING_AWAY = 1001;
 
@@ -199,12 +199,14 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   };
   const healthTimer = setInterval(() => void llm.checkHealth(), config.llm.health_check_interval_s * 1000);
   healthTimer.unref();
-  // A node that served before its budgets were shared would count a user's first messages per node, not per user.
-  const shareLimits = async () => {
-    if (!(await settleWithin(limits.waitUntilReady().then(() => true), LIMITS_READY_TIMEOUT_MS)))
-      logger.warn(`rate limits not shared after ${LIMITS_READY_TIMEOUT_MS} ms (Redis unreachable): they hold per node until it is`);
+  // A node that served before its budgets were shared would count a user's first messages per node, not per user,
+  // and would run its first turns without a lease.
+  const shareWithNodes = async () => {
+    const ready = Promise.all([limits.waitUntilReady(), crossNode?.waitUntilReady()]).then(() => true);
+    if (!(await settleWithin(ready, REDIS_READY_TIMEOUT_MS)))
+      logger.warn(`Redis not ready after ${REDIS_READY_TIMEOUT_MS} ms: rate limits hold per node, and turns run without a lease, until it is`);
   };
-  await Promise.all([reportLlm(), mcp.start(), shareLimits()]);
+  await Promise.all([reportLlm(), mcp.start(), shareWithNodes()]);
 
   const queue = pipeline?.queue;
   server = new RuntimeServer({

@@ -21,6 +21,8 @@ export type EventSink = (event: StreamEvent, turnBoundary: boolean) => void;
 /** Only what the channel needs from an event another node numbered; the rest is relayed as it came. */
 const MirroredEventSchema = z.object({
   type: z.string(),
+  conversation_id: z.string(),
+  seq: z.int(),
   text: z.string().optional(),
   state: z.enum(Object.values(ConversationState) as [ConversationState, ...ConversationState[]]).optional(),
 });
@@ -122,7 +124,8 @@ export class ConversationChannel {
     for (const { seq, data } of events) {
       if (seq <= this.seq) continue;
       const parsed = MirroredEventSchema.safeParse(parseJson(data));
-      if (!parsed.success) continue;
+      // Only an event of this conversation, numbered as its entry: anything else in the stream is not relayed.
+      if (!parsed.success || parsed.data.conversation_id !== this.conversationId || parsed.data.seq !== seq) continue;
       // Events missing in between (trimmed, or lost while Redis was down) cannot be replayed from here.
       if (seq !== this.seq + 1) {
         this.buffered = 0;

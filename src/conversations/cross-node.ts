@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisConnection } from '../queue/redis-connection.js';
+import { redisConnection, whenReady } from '../queue/redis-connection.js';
 import type { EventSink } from './conversation-channel.js';
 import { ClaimOutcome, ConversationLease } from './conversation-lease.js';
 import { ConversationStreams, type StreamEvent } from './conversation-streams.js';
@@ -119,6 +119,11 @@ export class CrossNode {
   /** Whether this node holds the conversation's lease. */
   holds(conversationId: string): boolean {
     return this.lease.holds(conversationId);
+  }
+
+  /** Resolves once leases can be taken (a claim before that would run its turn without one). */
+  waitUntilReady(): Promise<void> {
+    return whenReady(this.leaseRedis);
   }
 
   /** How long a lease outlives its node. */

@@ -3,7 +3,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Config } from '../config/schema.js';
 import { RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisConnection } from '../queue/redis-connection.js';
+import { redisConnection, whenReady } from '../queue/redis-connection.js';
 import { ipRateKey } from './ip-key.js';
 
 /** What is being limited; each scope has its own budget, named like its key under `[rate_limits]`. */
@@ -154,7 +154,7 @@ export function createRateLimits(options: RateLimitsOptions): RateLimits {
     waitUntilReady() {
       if (!redis || redis.status === 'ready') return Promise.resolve();
       if (closing) return Promise.reject(new Error('Rate limits are closed'));
-      return untilReady(redis);
+      return whenReady(redis);
     },
 
     close() {
@@ -172,19 +172,4 @@ function limitedError(scope: RateLimitScope, rate: { points: number; duration_s:
   const { what, per } = SCOPE_WORDING[scope];
   const retryAfterS = Math.ceil(retryAfterMs / 1000);
   return new RateLimitedError(`Too many ${what}: ${rate.points} per ${rate.duration_s} s ${per}. Try again in ${retryAfterS} s.`, retryAfterMs);
-}
-
-function untilReady(redis: Redis): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onReady = (): void => {
-      redis.off('end', onEnd);
-      resolve();
-    };
-    const onEnd = (): void => {
-      redis.off('ready', onReady);
-      reject(new Error('Rate limits closed before Redis was ready'));
-    };
-    redis.once('ready', onReady);
-    redis.once('end', onEnd);
-  });
 }

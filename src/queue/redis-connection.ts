@@ -35,3 +35,20 @@ export function redisConnection(url: string, role: RedisRole, logger: Logger, op
   });
   return redis;
 }
+
+/** Resolves when the connection is ready (at once if it is); rejects if it is closed first. */
+export function whenReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => {
+      redis.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      redis.off('ready', onReady);
+      reject(new Error('Redis connection closed before it was ready'));
+    };
+    redis.once('ready', onReady);
+    redis.once('end', onEnd);
+  });
+}
