@@ -70,16 +70,16 @@ export class ConversationLease {
     }
   }
 
-  /** The node running a turn of the conversation, if any. Undefined also when Redis cannot say. */
-  async holder(conversationId: string): Promise<string | undefined> {
+  /** The node running a turn of the conversation: `null` when none does, `undefined` when Redis cannot say. */
+  async holder(conversationId: string): Promise<string | null | undefined> {
     try {
-      return (await this.options.redis.get(this.key(conversationId))) ?? undefined;
+      return await this.options.redis.get(this.key(conversationId));
     } catch {
       return undefined;
     }
   }
 
-  isMine(holder: string | undefined): boolean {
+  isMine(holder: string | null | undefined): boolean {
     return holder === this.options.nodeId;
   }
 

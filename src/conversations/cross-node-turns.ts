@@ -27,6 +27,7 @@ export class CrossNodeTurns {
   private readonly checkTimer: NodeJS.Timeout;
   /** Seen without a lease at the last check: reloaded if still so at the next one. */
   private readonly orphanSuspects = new Set<string>();
+  private checking = false;
 
   constructor(private readonly options: CrossNodeTurnsOptions) {
     // As often as the node running a turn renews its lease: a dead one is found within about a lease and two checks.
@@ -71,11 +72,22 @@ export class CrossNodeTurns {
    * node died. Loaded again, it tells its watchers the turn was cut (see `launchConversation`) and may run here.
    */
   private async reloadOrphans(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await this.checkOrphans();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkOrphans(): Promise<void> {
     const suspects = new Set(this.orphanSuspects);
     this.orphanSuspects.clear();
     for (const conversation of [...this.options.live.values()]) {
       if (!conversation.provisional || !this.options.watched(conversation)) continue;
-      if (await this.options.crossNode.runningElsewhere(conversation.id)) continue;
+      // Running elsewhere, or Redis cannot say (then the node that runs it cannot renew either): not now.
+      if ((await this.options.crossNode.runningElsewhere(conversation.id)) !== false) continue;
       // Twice in a row, a check apart: a node that is alive takes back a lease Redis lost (a restart, a failover)
       // at its next renewal, sooner than that.
       if (!suspects.has(conversation.id)) {

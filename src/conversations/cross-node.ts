@@ -136,10 +136,10 @@ export class CrossNode {
     this.streams?.wake();
   }
 
-  /** Whether another node runs a turn of the conversation now (false too when Redis cannot say). */
-  async runningElsewhere(conversationId: string): Promise<boolean> {
+  /** Whether another node runs a turn of the conversation now; `undefined` when Redis cannot say. */
+  async runningElsewhere(conversationId: string): Promise<boolean | undefined> {
     const holder = await this.lease.holder(conversationId);
-    return holder !== undefined && !this.lease.isMine(holder);
+    return holder === undefined ? undefined : holder !== null && !this.lease.isMine(holder);
   }
 
   /** False when another node runs a turn of the conversation; true when this node may (also when Redis is down). */
