@@ -47,6 +47,18 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
     return nodes as [TestRuntime, TestRuntime];
   }
 
+  /** A new conversation, open in a tab on node A and in one on node B. */
+  async function oneConversationOnBothNodes() {
+    const [a, b] = await twoNodes();
+    const onA = await a.client(NOA);
+    onA.send({ type: 'new_conversation' });
+    const conversationId = (await onA.next('history')).conversation_id;
+    const onB = await b.client(NOA);
+    onB.send({ type: 'resume', conversation_id: conversationId });
+    const opened = await onB.next('history');
+    return { onA, onB, conversationId, opened };
+  }
+
   it('an answer streaming on node A is resumed on node B mid-stream and arrives there complete and once', async () => {
     const [a, b] = await twoNodes();
     ollama!.enqueue({ tokens: TOKENS, delayMs: TOKEN_DELAY_MS });
@@ -70,13 +82,7 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
   });
 
   it('a tab on node B sees the answer running on A live; a chat on B meanwhile gets busy, and runs once A is done', async () => {
-    const [a, b] = await twoNodes();
-    const onA = await a.client(NOA);
-    onA.send({ type: 'new_conversation' });
-    const conversationId = (await onA.next('history')).conversation_id;
-    const onB = await b.client(NOA);
-    onB.send({ type: 'resume', conversation_id: conversationId });
-    const opened = await onB.next('history');
+    const { onA, onB, conversationId, opened } = await oneConversationOnBothNodes();
 
     ollama!.enqueue({ tokens: TOKENS, delayMs: TOKEN_DELAY_MS }, { tokens: ['Depuis', ' B'] });
     onA.send({ type: 'chat', message: 'Raconte', conversation_id: conversationId });
@@ -103,13 +109,7 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
   });
 
   it("Stop on node B cancels the answer running on node A: the LLM request is aborted and both tabs get done, cancelled", async () => {
-    const [a, b] = await twoNodes();
-    const onA = await a.client(NOA);
-    onA.send({ type: 'new_conversation' });
-    const conversationId = (await onA.next('history')).conversation_id;
-    const onB = await b.client(NOA);
-    onB.send({ type: 'resume', conversation_id: conversationId });
-    await onB.next('history');
+    const { onA, onB, conversationId } = await oneConversationOnBothNodes();
 
     ollama!.enqueue({ tokens: TOKENS, delayMs: TOKEN_DELAY_MS });
     onA.send({ type: 'chat', message: 'Raconte', conversation_id: conversationId });

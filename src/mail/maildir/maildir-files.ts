@@ -167,8 +167,8 @@ export async function moveFile(from: string, to: string): Promise<'moved' | 'exi
   return 'moved';
 }
 
-/** Makes the new directory entry itself durable; not every platform can fsync a directory, and that is not fatal. */
-async function syncDir(dir: string): Promise<void> {
+/** Makes new directory entries (a link, a rename) durable; not every platform can fsync a directory, and that is not fatal. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const handle = await open(dir, constants.O_RDONLY);
     try {
@@ -177,6 +177,6 @@ async function syncDir(dir: string): Promise<void> {
       await handle.close();
     }
   } catch {
-    // Best effort: the message file itself is already synced.
+    // Best effort: the file itself is already synced.
   }
 }

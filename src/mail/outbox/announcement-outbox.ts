@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { errnoCode } from '../maildir/maildir-files.js';
+import { errnoCode, syncDir } from '../maildir/maildir-files.js';
 import { EMAIL_ID_PATTERN } from '../maildir/maildir-filename.js';
 import { AddressSchema } from '../maildir/mailbox-address.js';
 
@@ -144,19 +144,5 @@ export class AnnouncementOutbox {
     let count = 0;
     for await (const _name of this.names()) count += 1;
     return count;
-  }
-}
-
-/** Makes the renames themselves durable; not every platform can fsync a directory, and that is not fatal. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, constants.O_RDONLY);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Best effort: each entry file is synced already.
   }
 }
