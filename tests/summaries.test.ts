@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
@@ -180,6 +181,25 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     expect((await onB.next('email_notification')).summary).toBe('Traité par A.');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(notificationsOf(bobOnB)).toEqual([]);
+  });
+
+  it('after a Redis restart a node subscribes to notifications again, and its users get them live', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const a = await start({ prefix });
+    const b = await start({ prefix, ollama: a.ollama, config: { summarization: { worker: false } } });
+    const onB = await b.client(ALICE);
+    await redis.stop();
+    await redis.restart();
+    // Pub/sub keeps nothing: wait until both nodes listen again (what was published before is replayed at sign-in).
+    const probe = new Redis(redis.url);
+    try {
+      await expect.poll(async () => (await probe.pubsub('NUMSUB', `${prefix}:notifications`))[1], { timeout: 15_000 }).toBe(2);
+    } finally {
+      probe.disconnect();
+    }
+    a.ollama.enqueue({ tokens: ['Après le redémarrage.'] });
+    expect((await postWebhook(a, email({ email_id: 'after-restart' }))).status).toBe(202);
+    expect((await onB.next('email_notification', () => true, 15_000)).summary).toBe('Après le redémarrage.');
   });
 
   it('`npm run worker` processes jobs in its own process for a runtime that runs none', async () => {

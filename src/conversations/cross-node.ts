@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisConnection, whenReady } from '../queue/redis-connection.js';
+import { keepSubscribed, redisConnection, whenReady } from '../queue/redis-connection.js';
 import type { EventSink } from './conversation-channel.js';
 import { ClaimOutcome, ConversationLease } from './conversation-lease.js';
 import { ConversationStreams, type StreamEvent } from './conversation-streams.js';
@@ -86,13 +86,12 @@ export class CrossNode {
       onEvents: (id, events) => conversations.onEvents(id, events),
     });
     if (this.cancels) return;
-    // ioredis subscribes again by itself after a reconnect.
     this.cancels = redisConnection(redisUrl, 'subscriber', logger);
     this.cancels.on('message', (channel, message) => {
       const id = CancelSchema.safeParse(message);
       if (channel === this.cancelChannel && id.success) conversations.onCancel(id.data);
     });
-    this.cancels.subscribe(this.cancelChannel).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'cannot hear cancels from other nodes'));
+    keepSubscribed(this.cancels, this.cancelChannel, logger).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'cannot hear cancels from other nodes'));
   }
 
   /** Asks whichever node runs the conversation's turn to cancel it (a no-op where none does). */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisConnection } from './redis-connection.js';
+import { keepSubscribed, redisConnection } from './redis-connection.js';
 
 /** What every node hears when a summary is ready; relayed to that user's sockets only. */
 export const EmailNotificationSchema = z.object({
@@ -31,7 +31,7 @@ export class NotificationBus {
     await this.publisher.publish(this.channel, JSON.stringify(notification));
   }
 
-  /** ioredis resubscribes by itself after a reconnect. */
+  /** Subscribed again after every reconnect (`keepSubscribed`). */
   async subscribe(handler: (notification: EmailNotification) => void): Promise<void> {
     const subscriber = redisConnection(this.options.url, 'subscriber', this.options.logger);
     this.subscriber = subscriber;
@@ -50,7 +50,7 @@ export class NotificationBus {
       }
       handler(parsed.data);
     });
-    await subscriber.subscribe(this.channel);
+    await keepSubscribed(subscriber, this.channel, this.options.logger);
   }
 
   /** Safe to call twice. */

@@ -20,6 +20,9 @@ export function redisConnection(url: string, role: RedisRole, logger: Logger, op
     enableOfflineQueue: role !== 'producer',
     retryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),
     lazyConnect: false,
+    // ioredis resubscribes after a reconnect without handling that command's failure: a connection closed at that
+    // moment (a shutdown) becomes an unhandled rejection. `keepSubscribed` does it with the failure handled.
+    ...(role === 'subscriber' ? { autoResubscribe: false } : {}),
     connectionName: `ai-runtime:${role}`,
   });
   let down = false;
@@ -50,5 +53,20 @@ export function whenReady(redis: Redis): Promise<void> {
     };
     redis.once('ready', onReady);
     redis.once('end', onEnd);
+  });
+}
+
+/**
+ * Subscribes a `subscriber` connection to `channel`, and again after every reconnect (its `autoResubscribe` is off).
+ * Resolves with the first subscription.
+ */
+export function keepSubscribed(redis: Redis, channel: string, logger: Logger): Promise<void> {
+  let subscribed = false;
+  redis.on('ready', () => {
+    if (!subscribed) return;
+    redis.subscribe(channel).catch((error: unknown) => logger.warn({ channel, err: errorMessage(error) }, 'could not subscribe again after a reconnect'));
+  });
+  return redis.subscribe(channel).then(() => {
+    subscribed = true;
   });
 }
