@@ -198,7 +198,7 @@ export class ConversationHub {
     const stored = await this.options.store.find(id);
     if (!stored) return undefined;
     const crossNode = this.options.crossNode;
-    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.tailAfter(id, stored.lastSeq)]) : [false, []];
+    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.newestAfter(id, stored.lastSeq)]) : [false, []];
     const live = this.live.get(id);
     if (live) return live;
     // Its turn runs on another node: shown as storage has it; repairing a call that is running there would be a lie.
@@ -270,7 +270,7 @@ export class ConversationHub {
 
   /** A socket here subscribed to the conversation: with nodes sharing it, this node follows its stream from now on. */
   watching(conversation: LiveConversation): void {
-    if (this.crossNode) this.options.crossNode?.followedChanged();
+    this.options.crossNode?.followedChanged();
     conversation.lastActiveAt = Date.now();
   }
 

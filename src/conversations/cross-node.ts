@@ -105,14 +105,9 @@ export class CrossNode {
     return this.streams?.sink(conversationId);
   }
 
-  /** The newest events after `seq`, for a node that just took the lease: it numbers on after the stream's top. */
+  /** The newest events after `seq`: what a node loading the conversation, or taking its lease, has not seen. */
   newestAfter(conversationId: string, seq: number): Promise<StreamEvent[]> {
     return this.streams?.newestAfter(conversationId, seq, this.options.maxEvents) ?? Promise.resolve([]);
-  }
-
-  /** The events after `seq` (the newest `maxEvents` of them), to catch up on when a conversation is loaded. */
-  tailAfter(conversationId: string, seq: number): Promise<StreamEvent[]> {
-    return this.newestAfter(conversationId, seq);
   }
 
   /** Whether this node holds the conversation's lease. */
