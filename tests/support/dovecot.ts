@@ -1,36 +1,146 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createTransport } from 'nodemailer';
 import { freePort } from './embedded-config.js';
+import { SmtpSink, type SunkMessage } from './smtp-sink.js';
 
 export interface TestDovecotOptions {
   /** `address: password` of the users it knows. */
   users: Record<string, string>;
   /** Where each user's Maildir is: `<mailRoot>/<address>`, the bundled mail server's own layout. Default: a temp dir. */
   mailRoot?: string;
+  /** Where submission relays to. Default: an SMTP sink of its own, read with `relayed()`. */
+  relayTo?: { host: string; port: number };
 }
 
-/** Debian's Dovecot (`dovecot-imapd`): a private instance for a test, never the machine's own. */
+export type RelayedMessage = SunkMessage;
+
+/** Debian's Dovecot (`dovecot-imapd`, `-lmtpd`, `-submissiond`): a private instance for a test, never the machine's own. */
 const DOVECOT = '/usr/sbin/dovecot';
 
-/**
- * A private Dovecot on a free loopback port, in a temp dir, with a passwd-file of test users and plaintext login
- * (loopback only): the IMAP server the tests talk to. `close()` stops it and removes its files.
- */
+interface Ports {
+  imap: number;
+  lmtp: number;
+  submission: number;
+}
+
+/** Dovecot never serves mail as root: the mail is `nobody`'s (the tests run as root). */
 function nobody(): { uid: number; gid: number } {
   const [uid, gid] = ['-u', '-g'].map((flag) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim()));
   return { uid: uid ?? 65534, gid: gid ?? 65534 };
 }
 
+/** Distinct ones: two `freePort()` calls in a row may get the same port back, as each is released at once. */
+async function freePorts(): Promise<Ports> {
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [imap, lmtp, submission] = [...ports] as [number, number, number];
+  return { imap, lmtp, submission };
+}
+
+/** The first thing a server says on `port`, or '' if it does not answer (yet). */
+function greeting(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (text: string) => {
+      socket.destroy();
+      resolve(text);
+    };
+    socket.setTimeout(2_000, () => done(''));
+    socket.once('data', (data: Buffer) => done(String(data)));
+    socket.once('error', () => done(''));
+  });
+}
+
+/** Its own sink unless the test names a relay: submission reaches it as soon as a client logs in, so it is up first. */
+async function relayFor(relayTo: TestDovecotOptions['relayTo']): Promise<{ sink?: SmtpSink; relay: { host: string; port: number } }> {
+  if (relayTo) return { relay: relayTo };
+  const sink = await SmtpSink.start();
+  return { sink, relay: { host: '127.0.0.1', port: sink.port } };
+}
+
+function writeUsers(dir: string, users: Record<string, string>): void {
+  const path = join(dir, 'passwd');
+  writeFileSync(path, Object.entries(users).map(([user, password]) => `${user}:{PLAIN}${password}::::::\n`).join(''));
+  // Dovecot's auth process runs as its own user: it must reach the passwd-file (test passwords only).
+  chmodSync(dir, 0o755);
+  chmodSync(path, 0o644);
+}
+
+function giveMailToNobody(mailRoot: string): { uid: number; gid: number } {
+  const owner = nobody();
+  spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, mailRoot]);
+  // …and it must get there: the temp dir holding the mail root is made passable (not readable) for it.
+  chmodSync(dirname(mailRoot), 0o711);
+  return owner;
+}
+
+function config(dir: string, mailRoot: string, ports: Ports, relay: { host: string; port: number }, owner: { uid: number; gid: number }): string {
+  return [
+    `base_dir = ${join(dir, 'run')}`,
+    `state_dir = ${join(dir, 'state')}`,
+    `log_path = ${join(dir, 'dovecot.log')}`,
+    'protocols = imap lmtp submission',
+    'listen = 127.0.0.1',
+    // Submission's name in its greeting and replies; the machine's own may not resolve.
+    'hostname = localhost',
+    'ssl = no',
+    'disable_plaintext_auth = no',
+    'auth_mechanisms = plain login',
+    `mail_location = maildir:${mailRoot}/%u`,
+    'namespace inbox {',
+    '  inbox = yes',
+    '  separator = .',
+    '}',
+    'passdb {',
+    '  driver = passwd-file',
+    `  args = scheme=PLAIN username_format=%u ${join(dir, 'passwd')}`,
+    '}',
+    // Static, so LMTP asks the passdb whether a recipient exists: an unknown one is refused at RCPT TO.
+    'userdb {',
+    '  driver = static',
+    `  args = uid=${owner.uid} gid=${owner.gid} home=${join(dir, 'home')}/%u`,
+    '}',
+    `submission_relay_host = ${relay.host}`,
+    `submission_relay_port = ${relay.port}`,
+    'submission_relay_ssl = no',
+    'service imap-login {',
+    `  inet_listener imap {\n    port = ${ports.imap}\n  }`,
+    '  inet_listener imaps {\n    port = 0\n  }',
+    '}',
+    'service lmtp {',
+    `  inet_listener lmtp {\n    address = 127.0.0.1\n    port = ${ports.lmtp}\n  }`,
+    '}',
+    'service submission-login {',
+    `  inet_listener submission {\n    port = ${ports.submission}\n  }`,
+    '}',
+    'service stats {',
+    '  unix_listener stats-writer {\n    mode = 0666\n  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * A private Dovecot on free loopback ports, in a temp dir, with a passwd-file of test users and plaintext login
+ * (loopback only): a whole mail provider for the tests. IMAP on `port`, LMTP delivery on `lmtpPort` (`deliver()`),
+ * authenticated submission on `submissionPort`, relayed to `relayTo` or to a sink of its own (`relayed()`).
+ * `stop()`/`restart()` take it away and bring it back on the same ports with the same mail; `close()` removes it all.
+ */
 export class TestDovecot {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private output = '';
+
   private constructor(
-    readonly port: number,
+    private readonly ports: Ports,
     readonly mailRoot: string,
     private readonly dir: string,
-    private readonly child: ChildProcess,
-    private readonly exited: Promise<void>,
+    private readonly sink: SmtpSink | undefined,
   ) {}
 
   static async start(options: TestDovecotOptions): Promise<TestDovecot> {
@@ -40,66 +150,13 @@ export class TestDovecot {
     const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-dovecot-'));
     const mailRoot = options.mailRoot ?? join(dir, 'mail');
     mkdirSync(mailRoot, { recursive: true });
-    const port = await freePort();
-    writeFileSync(join(dir, 'passwd'), Object.entries(options.users).map(([user, password]) => `${user}:{PLAIN}${password}::::::\n`).join(''));
-    // Dovecot's auth process runs as its own user: it must reach the passwd-file (test passwords only).
-    chmodSync(dir, 0o755);
-    chmodSync(join(dir, 'passwd'), 0o644);
-    // Dovecot never serves mail as root: the mail is `nobody`'s, given to it here (the tests run as root).
-    const { uid, gid } = nobody();
-    spawnSync('chown', ['-R', `${uid}:${gid}`, mailRoot]);
-    // …and it must get there: the temp dir holding the mail root is made passable (not readable) for it.
-    chmodSync(dirname(mailRoot), 0o711);
-    const config = join(dir, 'dovecot.conf');
-    writeFileSync(
-      config,
-      [
-        `base_dir = ${join(dir, 'run')}`,
-        `state_dir = ${join(dir, 'state')}`,
-        `log_path = ${join(dir, 'dovecot.log')}`,
-        'protocols = imap',
-        'listen = 127.0.0.1',
-        'ssl = no',
-        'disable_plaintext_auth = no',
-        'auth_mechanisms = plain login',
-        `mail_location = maildir:${mailRoot}/%u`,
-        'namespace inbox {',
-        '  inbox = yes',
-        '  separator = .',
-        '}',
-        'passdb {',
-        '  driver = passwd-file',
-        `  args = scheme=PLAIN username_format=%u ${join(dir, 'passwd')}`,
-        '}',
-        'userdb {',
-        '  driver = static',
-        `  args = uid=${uid} gid=${gid} home=${join(dir, 'home')}/%u`,
-        '}',
-        'service imap-login {',
-        '  inet_listener imap {',
-        `    port = ${port}`,
-        '  }',
-        '  inet_listener imaps {',
-        '    port = 0',
-        '  }',
-        '}',
-        'service stats {',
-        '  unix_listener stats-writer {',
-        '    mode = 0666',
-        '  }',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    // -F: in the foreground, as our child, so it goes when we stop it.
-    const child = spawn(DOVECOT, ['-F', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += String(d)));
-    child.stderr?.on('data', (d: Buffer) => (output += String(d)));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const dovecot = new TestDovecot(port, mailRoot, dir, child, exited);
+    writeUsers(dir, options.users);
+    const owner = giveMailToNobody(mailRoot);
+    const { sink, relay } = await relayFor(options.relayTo);
+    const dovecot = new TestDovecot(await freePorts(), mailRoot, dir, sink);
     try {
-      await dovecot.waitListening(() => output);
+      writeFileSync(dovecot.configPath, config(dir, mailRoot, dovecot.ports, relay, owner));
+      await dovecot.restart();
     } catch (error) {
       await dovecot.close();
       throw error;
@@ -107,15 +164,67 @@ export class TestDovecot {
     return dovecot;
   }
 
-  private async waitListening(output: () => string): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (this.child.exitCode !== null) throw new Error(`dovecot exited: ${output()}${this.log()}`);
-      const probe = spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${this.port} && head -c 4 <&3`], { timeout: 2_000, encoding: 'utf8' });
-      if (probe.stdout.startsWith('* OK')) return;
-      await sleep(50);
+  get port(): number {
+    return this.ports.imap;
+  }
+
+  get lmtpPort(): number {
+    return this.ports.lmtp;
+  }
+
+  get submissionPort(): number {
+    return this.ports.submission;
+  }
+
+  private get configPath(): string {
+    return join(this.dir, 'dovecot.conf');
+  }
+
+  /** Delivers `raw` to `to`'s INBOX over LMTP, as an MTA would; rejects if Dovecot refuses it. */
+  async deliver(to: string, raw: Buffer | string, from = 'sender@localhost'): Promise<void> {
+    const transport = createTransport({ host: '127.0.0.1', port: this.ports.lmtp, lmtp: true, ignoreTLS: true });
+    try {
+      // LMTP answers per recipient after DATA: a refusal there resolves, with the recipient listed as rejected.
+      const info = await transport.sendMail({ envelope: { from, to }, raw });
+      if (info.rejected.length > 0) throw new Error(`LMTP refused ${to}: ${info.response}\n${this.log()}`);
+    } finally {
+      transport.close();
     }
-    throw new Error(`dovecot did not listen on ${this.port}: ${output()}${this.log()}`);
+  }
+
+  /** What submission relayed to the sink so far. */
+  relayed(): RelayedMessage[] {
+    return this.ownSink().received();
+  }
+
+  /** Resolves with the relayed messages once there are `count`: the relay happens while the client is answered. */
+  waitForRelayed(count: number, timeoutMs = 5_000): Promise<RelayedMessage[]> {
+    return this.ownSink().waitFor(count, timeoutMs);
+  }
+
+  /** Starts it (again, if it was stopped) on the same ports with the same mail, and waits until every listener greets. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.output = '';
+    // -F: in the foreground, as our child, so it goes when we stop it.
+    const child = spawn(DOVECOT, ['-F', '-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => (this.output += String(d)));
+    child.stderr.on('data', (d: Buffer) => (this.output += String(d)));
+    this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.child = child;
+    await this.waitListening();
+  }
+
+  /** Stops it (SIGTERM, then SIGKILL) and keeps its files and mail for `restart()`. Safe to call when stopped. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killed = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await this.exited;
+      clearTimeout(killed);
+    }
+    this.child = undefined;
   }
 
   log(): string {
@@ -126,14 +235,27 @@ export class TestDovecot {
     }
   }
 
-  /** Stops it (SIGTERM, then SIGKILL) and removes its files. Safe to call twice. */
+  /** Stops it and the sink and removes its files. Safe to call twice, and after `stop()`. */
   async close(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      const killed = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-      await this.exited;
-      clearTimeout(killed);
-    }
+    await this.stop();
+    await this.sink?.close();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private ownSink(): SmtpSink {
+    if (!this.sink) throw new Error('This Dovecot relays to `relayTo`, not to a sink of its own.');
+    return this.sink;
+  }
+
+  private async waitListening(): Promise<void> {
+    const expected: Array<[number, string]> = [[this.ports.imap, '* OK'], [this.ports.lmtp, '220'], [this.ports.submission, '220']];
+    const deadline = Date.now() + 15_000;
+    for (const [port, prefix] of expected) {
+      while (!(await greeting(port)).startsWith(prefix)) {
+        if (this.child?.exitCode !== null) throw new Error(`dovecot exited: ${this.output}${this.log()}`);
+        if (Date.now() > deadline) throw new Error(`dovecot did not greet on ${port}: ${this.output}${this.log()}`);
+        await sleep(50);
+      }
+    }
   }
 }
