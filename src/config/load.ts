@@ -25,6 +25,7 @@ export const ENV_OVERRIDES = [
   ['DATABASE_URL', 'storage', 'database_url'],
   ['MAILDIR_ROOT', 'mail', 'maildir_root'],
   ['MAIL_AUTH_TOKEN', 'mail', 'auth_token'],
+  ['MAIL_SECRET_KEY', 'mail', 'secret_key'],
   ['WEBHOOK_SECRET', 'webhooks', 'secret'],
   ['MAIL_RUNTIME_WEBHOOK_URL', 'mail', 'runtime_webhook_url'],
   ['REDIS_URL', 'redis', 'url'],
@@ -54,6 +55,7 @@ export const MUST_NOT_BE_EMPTY: ReadonlySet<string> = new Set([
   'WEBHOOK_SECRET',
   'METRICS_TOKEN',
   'MAIL_AUTH_TOKEN',
+  'MAIL_SECRET_KEY',
   'TLS_CERT_FILE',
   'TLS_KEY_FILE',
 ]);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AddressSchema } from '../mail/maildir/mailbox-address.js';
 import { httpUrl, listenAddr, RateSchema } from './field-schemas.js';
 
 /** `[mail]`: the bundled mail server (MCP tools, SMTP intake) and its outbound policy. */
@@ -12,6 +13,41 @@ export const MailRelaySchema = z.strictObject({
   user: z.string().optional(),
   password: z.string().optional(),
 });
+
+const mailServerUrl = (schemes: readonly string[], example: string) =>
+  z
+    .string()
+    .max(2048)
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return schemes.includes(url.protocol.slice(0, -1)) && url.hostname !== '' && url.username === '' && url.password === '' && (url.pathname === '' || url.pathname === '/');
+      } catch {
+        return false;
+      }
+    }, `expected ${schemes.join(':// or ')}:// with a host and an optional port, e.g. "${example}" (credentials go in username/password)`);
+
+/** `imap://` uses STARTTLS when the server offers it, `imaps://` TLS from the first byte. */
+export const imapUrl = mailServerUrl(['imap', 'imaps'], 'imaps://imap.example.org');
+/** `smtp://` (submission, STARTTLS when offered, port 587 by default) or `smtps://` (implicit TLS, port 465). */
+export const smtpUrl = mailServerUrl(['smtp', 'smtps'], 'smtp://smtp.example.org:587');
+
+/** One `[[mail.accounts]]`: the IMAP/SMTP mailbox a signed-in address uses instead of its local Maildir. */
+export const MailAccountConfigSchema = z
+  .strictObject({
+    /** The signed-in address this mailbox belongs to. */
+    user: AddressSchema.transform((a) => a.toLowerCase()),
+    imap_url: imapUrl,
+    smtp_url: smtpUrl,
+    username: z.string().min(1).max(320),
+    password: z.string().min(1).max(1024).optional(),
+    /** The name of an environment variable holding the password, so that it stays out of the file. */
+    password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    /** Append a copy of sent mail to the \Sent folder; off for providers that file it themselves (Gmail). @default true */
+    save_sent: z.boolean().default(true),
+  })
+  .refine((a) => (a.password === undefined) !== (a.password_env === undefined), 'give exactly one of password and password_env');
+export type MailAccountConfig = z.infer<typeof MailAccountConfigSchema>;
 
 export const MailConfigSchema = z.strictObject({
   /** `npm start` starts the bundled mail server (MCP + SMTP intake) as a child process. @default true */
@@ -50,5 +86,23 @@ export const MailConfigSchema = z.strictObject({
   max_recipients: z.int().positive().max(1000).default(20),
   /** Domains send_email may write to (local ones included); `[]` allows any. @default [] */
   allowed_recipient_domains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).default([]),
+  /**
+   * IMAP/SMTP mailboxes declared by the operator (`[[mail.accounts]]`); a user with one uses it instead of the local
+   * Maildir. @default []
+   */
+  accounts: z
+    .array(MailAccountConfigSchema)
+    .default([])
+    .refine((accounts) => new Set(accounts.map((a) => a.user)).size === accounts.length, 'one account per user'),
+  /**
+   * Encrypts the passwords users store when they connect a mailbox (AES-256-GCM): 32 bytes, base64 or hex
+   * (`openssl rand -base64 32`). Without it, connecting is refused; with stored accounts, the mail server does not start.
+   * @default ""
+   */
+  secret_key: z.string().default(''),
+  /** IMAP connections the mail server holds at once, all accounts together (tools and watchers). @default 500 */
+  imap_max_connections: z.int().positive().max(100_000).default(500),
+  /** IMAP connections one account's tools may use at once (its watcher has one more). @default 2 */
+  imap_connections_per_account: z.int().positive().max(20).default(2),
 });
 

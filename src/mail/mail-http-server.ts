@@ -19,6 +19,8 @@ export interface MailHttpServerOptions {
   allowedHosts?: readonly string[];
   /** A fresh MCP server per request: the endpoint is stateless, so a restart never strands a client's session. */
   createMcpServer: () => McpServer;
+  /** `/accounts/<user>` (connecting IMAP accounts), behind the same bearer token as `/mcp`. @default none (404) */
+  accounts?: (method: string, path: string, body: unknown) => Promise<{ status: number; body: unknown } | undefined>;
   /** Extra fields for `GET /health` (e.g. how many announcements are pending). @default none */
   health?: () => Record<string, unknown>;
   logger: Logger;
@@ -113,8 +115,13 @@ export class MailHttpServer {
       if (refusal) return json(res, 403, { error: refusal });
       const path = pathOf(req);
       if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok', ...options.health?.() });
-      if (path !== '/mcp' && path !== '/mcp/tools') return json(res, 404, { error: 'No such route' });
+      const accountsRoute = options.accounts !== undefined && path.startsWith('/accounts/');
+      if (path !== '/mcp' && path !== '/mcp/tools' && !accountsRoute) return json(res, 404, { error: 'No such route' });
       if (!authorized(req)) return json(res, 401, { error: 'Missing or wrong bearer token' });
+      if (accountsRoute && options.accounts) {
+        const reply = await options.accounts(req.method ?? 'GET', path, req.method === 'PUT' ? await readBody(req) : undefined);
+        return reply ? json(res, reply.status, reply.body) : json(res, 404, { error: 'No such route' });
+      }
       if (path === '/mcp/tools') return json(res, 200, { tools: describeMailTools() });
       // Stateless: there is no server-initiated stream to open and no session to end.
       if (req.method !== 'POST') return json(res, 405, rpcError(JSON_RPC_SERVER_ERROR, 'Method not allowed: this endpoint is stateless, use POST.'));

@@ -4,12 +4,14 @@ import type { Logger } from '../logger.js';
 import { WebhookSender } from './email-webhook.js';
 import { MailHttpServer } from './mail-http-server.js';
 import { createMailMcpServer } from './mail-tools.js';
-import { MaildirStore } from './maildir/index.js';
-import { readInboxMessage } from './maildir/stored-message.js';
+import { checkAccount } from './accounts/account-check.js';
+import { accountRoutes } from './accounts/account-routes.js';
+import { AccountWatchers, type AccountWatchersOptions } from './accounts/account-watchers.js';
+import { watchStates } from './imap/watch-state.js';
+import type { MaildirStore } from './maildir/index.js';
+import { openMailboxes, type OpenedMailboxes } from './open-mailboxes.js';
 import { AnnouncementOutbox } from './outbox/announcement-outbox.js';
 import { Announcer, type AnnouncerOptions, type AnnouncerStatus } from './outbox/announcer.js';
-import { OutgoingMail } from './outgoing-mail.js';
-import { SendPolicy } from './send-policy.js';
 import { SmtpIntake } from './smtp-intake.js';
 
 export interface MailService {
@@ -40,13 +42,17 @@ export interface StartMailServiceOptions {
   logger: Logger;
   /** @default the announcer's (1 s doubling to 60 s, 4 at once) */
   announce?: AnnounceTiming;
+  /** Reconnect backoff and safety poll of the IMAP watchers. @default 1 s to 60 s, poll every 5 min */
+  watch?: AccountWatchersOptions['timing'];
+  /** Where `password_env` names are looked up. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
  * The runtime is told of new mail through an outbox beside the Maildirs, drained in the background: announcing
  * starts with whatever an earlier run left there.
  */
-async function startAnnouncer({ config, logger, announce }: StartMailServiceOptions): Promise<{ webhook: WebhookSender; announcer: Announcer } | undefined> {
+async function startAnnouncer({ config, logger, announce }: StartMailServiceOptions, opened: OpenedMailboxes): Promise<{ webhook: WebhookSender; announcer: Announcer } | undefined> {
   const mail = config.mail;
   if (!mail.runtime_webhook_url) return undefined;
   if (!config.webhooks.secret) {
@@ -59,7 +65,7 @@ async function startAnnouncer({ config, logger, announce }: StartMailServiceOpti
       ...announce,
       outbox: new AnnouncementOutbox(mail.maildir_root),
       poster: webhook,
-      readMessage: (address, id) => readInboxMessage(mail.maildir_root, address, id),
+      readMessage: (address, id) => opened.readAnnounced(address, id),
       logger,
     });
     return { webhook, announcer };
@@ -73,15 +79,28 @@ async function startAnnouncer({ config, logger, announce }: StartMailServiceOpti
 export async function startMailService(options: StartMailServiceOptions): Promise<MailService> {
   const { config, logger } = options;
   const mail = config.mail;
-  const store = new MaildirStore({ root: mail.maildir_root, localDomains: mail.local_domains });
-  const outgoing = new OutgoingMail(store, mail.relay, SendPolicy.fromConfig(mail));
-  const announcing = await startAnnouncer(options);
+  const opened = await openMailboxes(config, logger, options.env);
+  const { store, mailboxes, accounts } = opened;
+  let announcing: Awaited<ReturnType<typeof startAnnouncer>>;
+  try {
+    announcing = await startAnnouncer(options, opened);
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
+  // New IMAP mail goes the way SMTP intake's does: through the outbox. Nobody to tell, nothing to watch for.
+  const watchers = announcing
+    ? new AccountWatchers({ accounts, slots: opened.slots, limits: opened.limits, states: watchStates(mail.maildir_root), announce: (copies) => announcing.announcer.record(copies), logger, timing: options.watch })
+    : undefined;
   const stopAnnouncing = async (): Promise<void> => {
-    // The announcer first: it abandons its requests itself, then nothing uses the webhook's connections.
+    // Watchers first (they record into the outbox), then the announcer: it abandons its requests itself, then nothing
+    // uses the webhook's connections.
     try {
+      await watchers?.close();
       await announcing?.announcer.close();
     } finally {
       await announcing?.webhook.close();
+      await opened.close();
     }
   };
 
@@ -91,7 +110,8 @@ export async function startMailService(options: StartMailServiceOptions): Promis
       ...hostPort(mail.mcp_listen_addr),
       authToken: mail.auth_token,
       allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
-      createMcpServer: () => createMailMcpServer({ store, outgoing, logger }),
+      createMcpServer: () => createMailMcpServer({ mailboxes, logger }),
+      accounts: accountRoutes({ accounts, check: (account) => checkAccount(account, opened.limits), watchStatus: (user) => watchers?.status(user) }),
       health: () => (announcing ? { announcements: announcing.announcer.status() } : {}),
       logger,
     });
@@ -127,7 +147,7 @@ export async function startMailService(options: StartMailServiceOptions): Promis
     announcements: () => announcing?.announcer.status(),
     close() {
       // SMTP transactions finishing meanwhile still record their copies: the outbox does not need the announcer running.
-      closing ??= Promise.allSettled([smtp.close(), http.close(), stopAnnouncing(), Promise.resolve(outgoing.close())]).then((results) => {
+      closing ??= Promise.allSettled([smtp.close(), http.close(), stopAnnouncing()]).then((results) => {
         for (const r of results) if (r.status === 'rejected') logger.warn({ err: errorMessage(r.reason) }, 'mail service close step failed');
       });
       return closing;

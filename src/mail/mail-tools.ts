@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MAILBOX_CAPABILITY } from '../mcp/tool-descriptor.js';
-import { MailError, type EmailMessage, type EmailSummary, type MaildirStore } from './maildir/index.js';
-import { SendRefusedError, parseRecipients, type OutgoingMail } from './outgoing-mail.js';
+import type { Mailboxes } from './mailbox.js';
+import { MailError, type EmailMessage, type EmailSummary } from './maildir/index.js';
+import { SendRefusedError, parseRecipients } from './outgoing-mail.js';
 import { capMessage, capSummary } from './result-limits.js';
 
 export interface MailToolsDeps {
-  store: MaildirStore;
-  outgoing: OutgoingMail;
+  /** Each address's mailbox: its IMAP account, or the local Maildir. */
+  mailboxes: Mailboxes;
   /** Where unexpected failures are reported in full; the LLM only gets a short message without paths. */
   logger?: Logger;
 }
@@ -48,7 +49,7 @@ export const MAIL_TOOLS = {
   search_emails: {
     title: 'Search emails',
     description: 'Search the inbox: matches sender, recipients, subject and body (case-insensitive).',
-    inputSchema: { email, query: z.string().min(1) },
+    inputSchema: { email, query: z.string().min(1).max(500) },
     annotations: { readOnlyHint: true, openWorldHint: false },
   },
   mark_as_read: {
@@ -104,7 +105,7 @@ function messageResult(full: EmailMessage): CallToolResult {
   return { content: [{ type: 'text', text }], structuredContent: { email: message } };
 }
 
-export function createMailMcpServer({ store, outgoing, logger }: MailToolsDeps): McpServer {
+export function createMailMcpServer({ mailboxes, logger }: MailToolsDeps): McpServer {
   /** Store and send failures become tool errors the LLM can read; anything else is logged and reported without internals. */
   const run = async (work: () => Promise<CallToolResult>): Promise<CallToolResult> => {
     try {
@@ -123,35 +124,36 @@ export function createMailMcpServer({ store, outgoing, logger }: MailToolsDeps):
   server.registerTool('send_email', t.send_email, (args) =>
     run(async () => {
       const to = parseRecipients(args.to);
-      const sent = await outgoing.send({ from: args.from.toLowerCase(), to, subject: args.subject, body: args.body });
+      const sent = await mailboxes.open(args.from).send({ to, subject: args.subject, body: args.body });
+      const filed = sent.sentId === undefined ? (sent.sentNote ?? '') : `A copy is in Sent (id ${sent.sentId}).`;
       return {
-        content: [{ type: 'text', text: `Email sent to ${to.join(', ')} (subject "${args.subject}"). A copy is in Sent (id ${sent.sentId}).` }],
-        structuredContent: { sent: true, id: sent.sentId, to, subject: args.subject, delivered_locally: sent.local, relayed: sent.relayed },
+        content: [{ type: 'text', text: `Email sent to ${to.join(', ')} (subject "${args.subject}"). ${filed}` }],
+        structuredContent: { sent: true, id: sent.sentId ?? null, to, subject: args.subject, delivered_locally: sent.local, relayed: sent.relayed },
       };
     }),
   );
   server.registerTool('list_emails', t.list_emails, (args) =>
-    run(async () => listResult(args.email, await store.list(args.email, { limit: args.limit ?? 20 }), `Emails for ${args.email}, newest first`)),
+    run(async () => listResult(args.email, await mailboxes.open(args.email).list(args.limit ?? 20), `Emails for ${args.email}, newest first`)),
   );
-  server.registerTool('read_email', t.read_email, (args) => run(async () => messageResult(await store.read(args.email, args.email_id))));
+  server.registerTool('read_email', t.read_email, (args) => run(async () => messageResult(await mailboxes.open(args.email).read(args.email_id))));
   server.registerTool('search_emails', t.search_emails, (args) =>
-    run(async () => listResult(args.email, await store.search(args.email, args.query), `Emails matching "${args.query}"`)),
+    run(async () => listResult(args.email, await mailboxes.open(args.email).search(args.query), `Emails matching "${args.query}"`)),
   );
   server.registerTool('mark_as_read', t.mark_as_read, (args) =>
     run(async () => {
-      const summary = await store.markSeen(args.email, args.email_id);
+      const summary = await mailboxes.open(args.email).markSeen(args.email_id);
       return { content: [{ type: 'text', text: `Marked as read: "${summary.subject}" from ${summary.from}.` }], structuredContent: { email: summary } };
     }),
   );
   server.registerTool('delete_email', t.delete_email, (args) =>
     run(async () => {
-      await store.delete(args.email, args.email_id);
+      await mailboxes.open(args.email).delete(args.email_id);
       return { content: [{ type: 'text', text: `Deleted email ${args.email_id} (moved to Trash).` }], structuredContent: { deleted: true, id: args.email_id } };
     }),
   );
   server.registerTool('get_email_count', t.get_email_count, (args) =>
     run(async () => {
-      const unread = await store.unreadCount(args.email);
+      const unread = await mailboxes.open(args.email).unreadCount();
       return { content: [{ type: 'text', text: `${unread} unread email${unread === 1 ? '' : 's'} for ${args.email}.` }], structuredContent: { unread } };
     }),
   );

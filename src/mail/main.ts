@@ -8,9 +8,7 @@ import { errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { createMailMcpServer } from './mail-tools.js';
-import { MaildirStore } from './maildir/index.js';
-import { OutgoingMail } from './outgoing-mail.js';
-import { SendPolicy } from './send-policy.js';
+import { openMailboxes } from './open-mailboxes.js';
 import { startMailService } from './mail-service.js';
 
 /** Once its `npm start` is gone, how long the mail server gets to close cleanly before it just exits. */
@@ -25,8 +23,8 @@ async function main(): Promise<void> {
   const { config } = loaded;
   if (process.argv.includes('--stdio')) {
     // stdout is the MCP channel: logs go to stderr.
-    const store = new MaildirStore({ root: config.mail.maildir_root, localDomains: config.mail.local_domains });
-    const server = createMailMcpServer({ store, outgoing: new OutgoingMail(store, config.mail.relay, SendPolicy.fromConfig(config.mail)) });
+    const opened = await openMailboxes(config, createLogger(config.log.level, 'mail-server', process.stderr));
+    const server = createMailMcpServer({ mailboxes: opened.mailboxes });
     // The client closes stdin to ask us to go; exiting promptly spares it the SIGTERM fallback.
     process.stdin.once('end', () => {
       void server.close().finally(() => process.exit(0));

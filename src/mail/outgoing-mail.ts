@@ -27,7 +27,6 @@ export class SendRefusedError extends Error {
   }
 }
 
-
 /** Splits "a@x.com, b@y.org" into checked, lower-cased addresses. */
 export function parseRecipients(to: string): string[] {
   const addresses = to
@@ -40,7 +39,8 @@ export function parseRecipients(to: string): string[] {
   return addresses;
 }
 
-function compose(email: OutgoingEmail): Promise<Buffer> {
+/** The RFC 5322 bytes of a plain-text message. */
+export function composeMessage(email: OutgoingEmail): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     new MailComposer({ from: email.from, to: email.to, subject: email.subject, text: email.body }).compile().build((error, message) => {
       if (error) reject(error);
@@ -80,7 +80,7 @@ export class OutgoingMail {
     if (remote.length && !this.relay) {
       throw new SendRefusedError(`Cannot send to ${remote.join(', ')}: no SMTP relay is configured for addresses outside this server ([mail.relay]).`);
     }
-    const raw = await compose(email);
+    const raw = await composeMessage(email);
     // Outside delivery first: if the relay refuses, nothing has been delivered locally or filed as sent.
     if (remote.length && this.relay) await this.relay.sendMail({ envelope: { from: email.from, to: remote }, raw });
     for (const address of local) await this.store.deliver(address, raw);

@@ -7,13 +7,19 @@ import { createTransport } from 'nodemailer';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
-import { startMailService, type AnnounceTiming, type MailService } from '../../src/mail/mail-service.js';
+import { startMailService, type AnnounceTiming, type MailService, type StartMailServiceOptions } from '../../src/mail/mail-service.js';
 
 export interface TestMailOptions {
   mail?: Partial<NonNullable<ConfigInput['mail']>>;
   webhooks?: Partial<NonNullable<ConfigInput['webhooks']>>;
   /** Retry pacing of the announcer (shortened so a test need not wait out the real backoff). */
   announce?: AnnounceTiming;
+  /** Reconnect backoff and safety poll of the IMAP watchers. */
+  watch?: StartMailServiceOptions['watch'];
+  /** Where `password_env` is looked up. */
+  env?: NodeJS.ProcessEnv;
+  /** An existing Maildir root (a restart over the same state); removed with the server only when created here. */
+  root?: string;
 }
 
 /** The bundled mail service on free ports, over a temp Maildir root. */
@@ -26,13 +32,19 @@ export class TestMailServer {
 
   static async start(options: TestMailOptions = {}): Promise<TestMailServer> {
     const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-mail-'));
-    const root = join(dir, 'maildir');
+    const root = options.root ?? join(dir, 'maildir');
     const config = parseConfig({
       mail: { maildir_root: root, mcp_listen_addr: '127.0.0.1:0', smtp_listen_addr: '127.0.0.1:0', runtime_webhook_url: '', ...options.mail },
       webhooks: options.webhooks ?? {},
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     });
-    const service = await startMailService({ config, logger: createLogger(config.log.level, 'test-mail'), ...(options.announce ? { announce: options.announce } : {}) });
+    const service = await startMailService({
+      config,
+      logger: createLogger(config.log.level, 'test-mail'),
+      ...(options.announce ? { announce: options.announce } : {}),
+      ...(options.watch ? { watch: options.watch } : {}),
+      ...(options.env ? { env: options.env } : {}),
+    });
     return new TestMailServer(service, config.mail.maildir_root, dir);
   }
 

@@ -4,6 +4,10 @@ export const MailErrorCode = {
   UnknownUser: 'unknown_user',
   InvalidEmailId: 'invalid_email_id',
   NotFound: 'not_found',
+  /** An IMAP id from before the mailbox was rebuilt (its UIDVALIDITY changed): the message must be looked up again. */
+  StaleEmailId: 'stale_email_id',
+  /** The user's own mail server (IMAP/SMTP) cannot be reached or refused us. */
+  MailboxUnavailable: 'mailbox_unavailable',
 } as const;
 export type MailErrorCode = (typeof MailErrorCode)[keyof typeof MailErrorCode];
 
@@ -38,6 +42,18 @@ export class InvalidEmailIdError extends MailError {
 export class EmailNotFoundError extends MailError {
   constructor(address: string, id: string, folder: string, options?: ErrorOptions) {
     super(MailErrorCode.NotFound, `No email with id "${id}" in ${address}'s ${folder}`, options);
+  }
+}
+
+export class StaleEmailIdError extends MailError {
+  constructor(id: string, options?: ErrorOptions) {
+    super(MailErrorCode.StaleEmailId, `The email id "${printable(id)}" is from an earlier state of the mailbox (the server renumbered it): list or search the emails again for a current id`, options);
+  }
+}
+
+export class MailboxUnavailableError extends MailError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(MailErrorCode.MailboxUnavailable, message, options);
   }
 }
 

@@ -1,0 +1,40 @@
+import { ImapFlow } from 'imapflow';
+import type { MailAccount } from '../accounts/mail-account.js';
+
+export interface ImapClientLimits {
+  /** The largest message read whole; a hostile server's bigger literal ends the connection. */
+  maxMessageBytes: number;
+}
+
+/** Room for FETCH framing and headers around the biggest message we read. */
+const RESPONSE_SLACK_BYTES = 1024 * 1024;
+/** A SEARCH answer for a mailbox of a million messages is about 8 MB on one line. */
+const MAX_LINE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * An imapflow client for `account`, not yet connected. It logs nothing (its log carries mailbox content), its reads are
+ * bounded, and its `error` events are taken: an unhandled one would end the process. The caller learns of a dead
+ * connection from `close` and from the next command.
+ */
+export function createImapClient(account: MailAccount, limits: ImapClientLimits, options: { watch: boolean }): ImapFlow {
+  const client = new ImapFlow({
+    host: account.imap.host,
+    port: account.imap.port,
+    secure: account.imap.secure,
+    ...(account.imap.requireStartTls ? { doSTARTTLS: true } : {}),
+    servername: account.imap.host,
+    auth: { user: account.username, pass: account.password },
+    logger: false,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 5 * 60_000,
+    maxLiteralSize: limits.maxMessageBytes + RESPONSE_SLACK_BYTES,
+    maxResponseSize: limits.maxMessageBytes + 2 * RESPONSE_SLACK_BYTES,
+    maxLineLength: MAX_LINE_BYTES,
+    // A watcher idles as soon as it is quiet, so new mail is pushed at once; IDLE is restarted now and then so that a
+    // NAT that forgot the connection is noticed. Servers without IDLE are polled with NOOP.
+    ...(options.watch ? { autoIdleDelay: 200, maxIdleTime: 4 * 60_000, missingIdleCommand: 'NOOP' as const } : { disableAutoIdle: true }),
+  });
+  client.on('error', () => undefined);
+  return client;
+}
