@@ -144,6 +144,16 @@ describe('the seven tools over an IMAP account (a real Dovecot)', () => {
     });
   });
 
+  it('mail that arrives between two calls on a pooled connection is seen by the next one (the session is synced first)', async () => {
+    const before = structured(await call('list_emails', { email: ALICE })).emails!.length;
+    await dovecot.deliver(ALICE, message('Arrived just now', 'Fresh.'));
+    const after = structured(await call('list_emails', { email: ALICE })).emails!;
+    expect(after).toHaveLength(before + 1);
+    expect(after[0]!.subject).toBe('Arrived just now');
+    const read = await call('read_email', { email: ALICE, email_id: after[0]!.id });
+    expect(read.isError, toolText(read)).toBeFalsy();
+  });
+
   it('a user without an account keeps the local Maildir, and never reaches the account by naming its ids', async () => {
     await mail.sendSmtp({ from: 'x@example.com', to: BOB, subject: 'Local only', text: 'Maildir mail' });
     expect(structured(await call('list_emails', { email: BOB })).emails!.map((e) => e.subject)).toEqual(['Local only']);

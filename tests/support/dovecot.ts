@@ -168,6 +168,11 @@ export class TestDovecot {
     return this.ports.imap;
   }
 
+  /** Started and not stopped since. */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   get lmtpPort(): number {
     return this.ports.lmtp;
   }

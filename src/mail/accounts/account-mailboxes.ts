@@ -2,6 +2,7 @@ import type { ConnectionSlots } from '../imap/connection-slots.js';
 import type { ImapClientLimits } from '../imap/imap-client.js';
 import { isImapEmailId, parseInboxEmailId } from '../imap/imap-email-id.js';
 import { ImapMailbox } from '../imap/imap-mailbox.js';
+import { withInbox } from '../imap/inbox-lock.js';
 import { ImapPool } from '../imap/imap-pool.js';
 import { ImapSender } from '../imap/imap-sender.js';
 import type { Mailbox, Mailboxes } from '../mailbox.js';
@@ -55,16 +56,13 @@ export class AccountMailboxes implements Mailboxes {
     const account = this.options.accounts.get(address);
     if (!account || !isImapEmailId(emailId)) return undefined;
     const wanted = parseInboxEmailId(emailId);
-    return this.opened(account).pool.use(async (client) => {
-      const lock = await client.getMailboxLock('INBOX');
-      try {
-        if (!client.mailbox || String(client.mailbox.uidValidity) !== wanted.uidValidity) return undefined;
+    return this.opened(account).pool.use((client) =>
+      withInbox(client, async (uidValidity) => {
+        if (uidValidity !== wanted.uidValidity) return undefined;
         const message = await client.fetchOne(String(wanted.uid), { uid: true, source: { maxLength: ANNOUNCED_SOURCE_BYTES } }, { uid: true });
         return message ? message.source : undefined;
-      } finally {
-        lock.release();
-      }
-    });
+      }),
+    );
   }
 
   hasAccount(address: string): boolean {

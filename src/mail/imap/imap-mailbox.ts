@@ -3,6 +3,7 @@ import type { MailAccount } from '../accounts/mail-account.js';
 import type { Mailbox, MessageToSend, SentMessage } from '../mailbox.js';
 import { EmailNotFoundError, MailFolder, StaleEmailIdError, type EmailMessage, type EmailSummary } from '../maildir/index.js';
 import { parseInboxEmailId, type ImapEmailId } from './imap-email-id.js';
+import { withInbox } from './inbox-lock.js';
 import { LISTING_QUERY, toMessage, toSummary } from './imap-message.js';
 import type { ImapPool } from './imap-pool.js';
 import type { ImapSender } from './imap-sender.js';
@@ -78,7 +79,7 @@ export class ImapMailbox implements Mailbox {
     const wanted = parseInboxEmailId(id);
     return this.pool.use(async (client) => {
       const trash = await specialFolder(client, SpecialUse.Trash);
-      await this.withInboxLock(client, async (uidValidity) => {
+      await withInbox(client, async (uidValidity) => {
         this.assertCurrent(wanted, uidValidity, id);
         if (!(await client.fetchOne(String(wanted.uid), { uid: true }, { uid: true }))) throw this.notFound(id);
         // MOVE where the server has it (Dovecot, Gmail, Fastmail, iCloud); imapflow falls back to COPY + \Deleted + EXPUNGE.
@@ -96,18 +97,7 @@ export class ImapMailbox implements Mailbox {
   }
 
   private inInbox<T>(work: (client: ImapFlow, uidValidity: string, exists: number) => Promise<T>): Promise<T> {
-    return this.pool.use((client) => this.withInboxLock(client, (uidValidity) => work(client, uidValidity, client.mailbox ? client.mailbox.exists : 0)));
-  }
-
-  private async withInboxLock<T>(client: ImapFlow, work: (uidValidity: string) => Promise<T>): Promise<T> {
-    const lock = await client.getMailboxLock('INBOX');
-    try {
-      const mailbox = client.mailbox;
-      if (!mailbox) throw new EmailNotFoundError(this.address, 'INBOX', MailFolder.Inbox);
-      return await work(String(mailbox.uidValidity));
-    } finally {
-      lock.release();
-    }
+    return this.pool.use((client) => withInbox(client, (uidValidity) => work(client, uidValidity, client.mailbox ? client.mailbox.exists : 0)));
   }
 
   private async summaries(messages: Parameters<typeof toSummary>[0][], uidValidity: string, limit: number): Promise<EmailSummary[]> {
