@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createTransport } from 'nodemailer';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { startMailService, type AnnounceTiming, type MailService, type StartMailServiceOptions } from '../../src/mail/mail-service.js';
 
 export interface TestMailOptions {
@@ -18,6 +18,8 @@ export interface TestMailOptions {
   watch?: StartMailServiceOptions['watch'];
   /** Where `password_env` is looked up. */
   env?: NodeJS.ProcessEnv;
+  /** Where the mail server logs; by default a logger at `[log] level`, silent in tests. */
+  logger?: Logger;
   /** An existing Maildir root (a restart over the same state); removed with the server only when created here. */
   root?: string;
 }
@@ -40,7 +42,7 @@ export class TestMailServer {
     });
     const service = await startMailService({
       config,
-      logger: createLogger(config.log.level, 'test-mail'),
+      logger: options.logger ?? createLogger(config.log.level, 'test-mail'),
       ...(options.announce ? { announce: options.announce } : {}),
       ...(options.watch ? { watch: options.watch } : {}),
       ...(options.env ? { env: options.env } : {}),
