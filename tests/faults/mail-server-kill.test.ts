@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENV_OVERRIDES } from '../../src/config/load.js';
+import { TestDovecot } from '../support/dovecot.js';
 import { freePort } from '../support/embedded-config.js';
 import { outboxEntries, sendMail, waitFor } from '../support/mail-announcements.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -14,8 +15,11 @@ describe('kill -9 of the mail server between the 250 and the announcement', () =
   const children: ChildProcess[] = [];
   let dir: string | undefined;
   let receiver: WebhookReceiver | undefined;
+  let dovecot: TestDovecot | undefined;
 
   afterEach(async () => {
+    await dovecot?.close();
+    dovecot = undefined;
     // Whatever happened above, no mail server of ours outlives the test.
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await receiver?.close();
@@ -93,4 +97,52 @@ describe('kill -9 of the mail server between the 250 and the announcement', () =
     second.child.kill('SIGTERM');
     await exited;
   }, 60_000);
+
+  it('an IMAP account: mail arriving before, during and after a kill -9 of the watching mail server is all announced', async () => {
+    const ALICE = 'alice@example.org';
+    dovecot = await TestDovecot.start({ users: { [ALICE]: 'pw' } });
+    dir = mkdtempSync(join(tmpdir(), 'ai-runtime-imap-kill-'));
+    const [smtpPort, mcpPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
+    const config = join(dir, 'config.toml');
+    writeFileSync(
+      config,
+      [
+        '[mail]',
+        `maildir_root = "${join(dir, 'maildir')}"`,
+        `mcp_listen_addr = "127.0.0.1:${mcpPort}"`,
+        `smtp_listen_addr = "127.0.0.1:${smtpPort}"`,
+        `runtime_webhook_url = "http://127.0.0.1:${webhookPort}/api/webhooks/email"`,
+        '[[mail.accounts]]',
+        `user = "${ALICE}"`,
+        `imap_url = "imap://127.0.0.1:${dovecot.port}"`,
+        `smtp_url = "smtp://127.0.0.1:${dovecot.submissionPort}"`,
+        `username = "${ALICE}"`,
+        'password = "pw"',
+        '[webhooks]',
+        `secret = "${SECRET}"`,
+      ].join('\n'),
+    );
+    receiver = new WebhookReceiver(SECRET);
+    await receiver.listen(webhookPort);
+    const mail = (subject: string) => `From: carol@elsewhere.org\r\nTo: ${ALICE}\r\nSubject: ${subject}\r\n\r\nAbout ${subject}.\r\n`;
+    const watching = async () => {
+      const view = (await (await fetch(`http://127.0.0.1:${mcpPort}/accounts/${encodeURIComponent(ALICE)}`)).json()) as { watch?: { state: string } };
+      return view.watch?.state === 'watching';
+    };
+
+    await dovecot.deliver(ALICE, mail('Already there'));
+    const first = await startMailServer(config);
+    await waitFor('the inbox is watched', watching, 30_000);
+    const subjects = Array.from({ length: 30 }, (_, i) => `Mail ${i + 1}`);
+    for (const [i, subject] of subjects.entries()) {
+      await dovecot.deliver(ALICE, mail(subject));
+      // Mid-stream, with announcements in flight and the high-water mark being written.
+      if (i === 9) first.child.kill('SIGKILL');
+    }
+    await startMailServer(config);
+    await waitFor('every mail is announced', () => new Set(receiver!.accepted.map((a) => a.subject)).size >= subjects.length, 45_000);
+    const announced = new Set(receiver.accepted.map((a) => a.subject));
+    expect([...announced].sort()).toEqual([...subjects].sort());
+    expect(announced.has('Already there')).toBe(false);
+  }, 90_000);
 });
