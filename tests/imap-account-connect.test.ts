@@ -32,10 +32,11 @@ describe('connecting a mailbox: tried on save, encrypted at rest, never shown', 
     return join(dir, 'maildir');
   }
 
-  async function server(options: { root?: string; key?: string; accounts?: unknown[] } = {}): Promise<{ mail: TestMailServer; logs: ReturnType<typeof captureLogs> }> {
+  /** The test's Dovecot is on loopback: users may connect accounts there only where the operator allows private hosts. */
+  async function server(options: { root?: string; key?: string; accounts?: unknown[]; privateHosts?: boolean } = {}): Promise<{ mail: TestMailServer; logs: ReturnType<typeof captureLogs> }> {
     const logs = captureLogs('debug');
     const mail = await TestMailServer.start({
-      mail: { secret_key: options.key ?? KEY, auth_token: TOKEN, ...(options.accounts ? { accounts: options.accounts as never } : {}) },
+      mail: { secret_key: options.key ?? KEY, auth_token: TOKEN, private_account_hosts: options.privateHosts ?? true, ...(options.accounts ? { accounts: options.accounts as never } : {}) },
       logger: logs.logger,
       ...(options.root ? { root: options.root } : {}),
     });
@@ -100,6 +101,17 @@ describe('connecting a mailbox: tried on save, encrypted at rest, never shown', 
     expect(existsSync(join(lasting, ACCOUNTS_DIR)) ? readdirSync(join(lasting, ACCOUNTS_DIR)) : []).toEqual([]);
     expect(logs.text()).not.toContain('not-the-password');
     expect((await request(mail, 'GET', ALICE)).status).toBe(404);
+  });
+
+  it('by default a user cannot point an account at a private, loopback or link-local address (SSRF); the operator can', async () => {
+    const { mail } = await server({ privateHosts: false, accounts: [{ user: BOB, ...settings({ username: BOB }), password: 'bob-password' }] });
+    for (const imap_url of [`imap://127.0.0.1:${dovecot.port}`, 'imap://[::1]:143', 'imaps://169.254.169.254', 'imap://10.1.2.3', 'imap://localhost:143', 'imap://[::ffff:127.0.0.1]:143']) {
+      const refused = await request(mail, 'PUT', ALICE, settings({ imap_url }));
+      expect(refused, imap_url).toMatchObject({ status: 422, body: { error: { code: 'host_not_allowed' } } });
+    }
+    const client = await mail.client(TOKEN);
+    expect((await client.callTool({ name: 'get_email_count', arguments: { email: BOB } })).isError).toBeFalsy();
+    await client.close();
   });
 
   it('the key is required: no key refuses to connect (503); stored accounts and no key, or another key, refuse to start', async () => {

@@ -102,6 +102,12 @@ export const MailConfigSchema = z.strictObject({
   secret_key: z.string().default(''),
   /** IMAP connections the mail server holds at once, all accounts together (tools and watchers). @default 500 */
   imap_max_connections: z.int().positive().max(100_000).default(500),
+  /**
+   * Users may connect accounts on private, loopback and link-local addresses (a company server on the LAN). Off, any
+   * signed-in user could make the mail server probe the internal network. The operator's accounts are not limited.
+   * @default false
+   */
+  private_account_hosts: z.boolean().default(false),
   /** IMAP connections one account's tools may use at once (its watcher has one more). @default 2 */
   imap_connections_per_account: z.int().positive().max(20).default(2),
 });

@@ -90,7 +90,7 @@ export async function startMailService(options: StartMailServiceOptions): Promis
   }
   // New IMAP mail goes the way SMTP intake's does: through the outbox. Nobody to tell, nothing to watch for.
   const watchers = announcing
-    ? new AccountWatchers({ accounts, slots: opened.slots, limits: opened.limits, states: watchStates(mail.maildir_root), announce: (copies) => announcing.announcer.record(copies), logger, timing: options.watch })
+    ? new AccountWatchers({ accounts, slots: opened.slots, client: opened.client, states: watchStates(mail.maildir_root), announce: (copies) => announcing.announcer.record(copies), logger, timing: options.watch })
     : undefined;
   const stopAnnouncing = async (): Promise<void> => {
     // Watchers first (they record into the outbox), then the announcer: it abandons its requests itself, then nothing
@@ -111,7 +111,7 @@ export async function startMailService(options: StartMailServiceOptions): Promis
       authToken: mail.auth_token,
       allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
       createMcpServer: () => createMailMcpServer({ mailboxes, logger }),
-      accounts: accountRoutes({ accounts, check: (account) => checkAccount(account, opened.limits), watchStatus: (user) => watchers?.status(user) }),
+      accounts: accountRoutes({ accounts, check: (account) => checkAccount(account, opened.client), watchStatus: (user) => watchers?.status(user) }),
       health: () => (announcing ? { announcements: announcing.announcer.status() } : {}),
       logger,
     });

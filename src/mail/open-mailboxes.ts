@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { AccountMailboxes } from './accounts/account-mailboxes.js';
 import { MailAccounts } from './accounts/mail-accounts.js';
 import { ConnectionSlots } from './imap/connection-slots.js';
-import type { ImapClientLimits } from './imap/imap-client.js';
+import type { MailClientPolicy } from './imap/imap-client.js';
 import { isImapEmailId } from './imap/imap-email-id.js';
 import { maildirMailboxes } from './maildir-mailbox.js';
 import { MaildirStore } from './maildir/index.js';
@@ -16,7 +16,7 @@ export interface OpenedMailboxes {
   accounts: MailAccounts;
   mailboxes: AccountMailboxes;
   slots: ConnectionSlots;
-  limits: ImapClientLimits;
+  client: MailClientPolicy;
   /** An announced inbox message's bytes, from whichever backend holds it. */
   readAnnounced(address: string, emailId: string): Promise<Buffer | undefined>;
   close(): Promise<void>;
@@ -33,15 +33,15 @@ export async function openMailboxes(config: Config, logger: Logger, env: NodeJS.
   const outgoing = new OutgoingMail(store, mail.relay, policy);
   const accounts = await MailAccounts.load({ root: mail.maildir_root, configAccounts: mail.accounts, secretKey: mail.secret_key, env, logger });
   const slots = new ConnectionSlots(mail.imap_max_connections);
-  const limits = { maxMessageBytes: mail.max_message_bytes };
-  const mailboxes = new AccountMailboxes({ accounts, local: maildirMailboxes(store, outgoing), slots, limits, connectionsPerAccount: mail.imap_connections_per_account, policy });
+  const client = { maxMessageBytes: mail.max_message_bytes, allowPrivateHosts: mail.private_account_hosts };
+  const mailboxes = new AccountMailboxes({ accounts, local: maildirMailboxes(store, outgoing), slots, client, connectionsPerAccount: mail.imap_connections_per_account, policy });
   if (accounts.all().length > 0) logger.info({ accounts: accounts.all().length }, 'IMAP accounts in use');
   return {
     store,
     accounts,
     mailboxes,
     slots,
-    limits,
+    client,
     readAnnounced: (address, emailId) =>
       mailboxes.hasAccount(address) && isImapEmailId(emailId) ? mailboxes.readForAnnouncement(address, emailId) : readInboxMessage(mail.maildir_root, address, emailId),
     async close() {

@@ -1,5 +1,5 @@
 import type { ConnectionSlots } from '../imap/connection-slots.js';
-import type { ImapClientLimits } from '../imap/imap-client.js';
+import type { MailClientPolicy } from '../imap/imap-client.js';
 import { isImapEmailId, parseInboxEmailId } from '../imap/imap-email-id.js';
 import { ImapMailbox } from '../imap/imap-mailbox.js';
 import { withInbox } from '../imap/inbox-lock.js';
@@ -15,7 +15,7 @@ export interface AccountMailboxesOptions {
   /** Addresses without an account. */
   local: Mailboxes;
   slots: ConnectionSlots;
-  limits: ImapClientLimits;
+  client: MailClientPolicy;
   /** `[mail] imap_connections_per_account`. */
   connectionsPerAccount: number;
   policy?: SendPolicy;
@@ -80,9 +80,9 @@ export class AccountMailboxes implements Mailboxes {
     const existing = this.open_.get(account.user);
     if (existing && existing.account === account) return existing;
     if (existing) void existing.pool.close();
-    const { slots, limits, connectionsPerAccount, policy } = this.options;
-    const pool = new ImapPool({ account, limits, slots, max: connectionsPerAccount });
-    const entry = { account, pool, mailbox: new ImapMailbox(account, pool, new ImapSender(account, pool, policy), limits.maxMessageBytes) };
+    const { slots, client, connectionsPerAccount, policy } = this.options;
+    const pool = new ImapPool({ account, client, slots, max: connectionsPerAccount });
+    const entry = { account, pool, mailbox: new ImapMailbox(account, pool, new ImapSender(account, pool, policy, client), client.maxMessageBytes) };
     this.open_.set(account.user, entry);
     return entry;
   }

@@ -1,7 +1,7 @@
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ConnectionSlots } from '../imap/connection-slots.js';
-import type { ImapClientLimits } from '../imap/imap-client.js';
+import type { MailClientPolicy } from '../imap/imap-client.js';
 import { NewMailWatcher, type WatchStatus } from '../imap/new-mail-watcher.js';
 import type { WatchState } from '../imap/watch-state.js';
 import type { JsonFileDir } from '../json-file-dir.js';
@@ -12,7 +12,7 @@ import type { MailAccounts } from './mail-accounts.js';
 export interface AccountWatchersOptions {
   accounts: MailAccounts;
   slots: ConnectionSlots;
-  limits: ImapClientLimits;
+  client: MailClientPolicy;
   states: JsonFileDir<WatchState>;
   announce: (copies: StoredCopyRef[]) => Promise<void>;
   logger: Logger;
@@ -46,8 +46,8 @@ export class AccountWatchers {
   }
 
   private watch(account: MailAccount): void {
-    const { slots, limits, states, announce, logger, timing } = this.options;
-    this.watchers.set(account.user, new NewMailWatcher({ account, slots, limits, states, announce, logger, ...timing }));
+    const { slots, client, states, announce, logger, timing } = this.options;
+    this.watchers.set(account.user, new NewMailWatcher({ account, slots, client, states, announce, logger, ...timing }));
   }
 
   private async replace(user: string, account: MailAccount | undefined): Promise<void> {

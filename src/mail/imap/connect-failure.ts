@@ -8,6 +8,8 @@ export const ConnectFailure = {
   Unreachable: 'unreachable',
   NoInbox: 'no_inbox',
   SmtpFailed: 'smtp_failed',
+  /** A user's account on a private or loopback address, which the operator did not allow. */
+  HostNotAllowed: 'host_not_allowed',
 } as const;
 export type ConnectFailure = (typeof ConnectFailure)[keyof typeof ConnectFailure];
 
@@ -45,6 +47,7 @@ function isTlsError(error: unknown): boolean {
 
 /** An IMAP login or INBOX failure, named for a person (never echoing the password; imapflow's errors do not carry it). */
 export function imapFailure(error: unknown, endpoint: MailEndpoint): AccountCheckError {
+  if (error instanceof AccountCheckError) return error;
   const where = describeEndpoint(endpoint);
   const { code, authenticationFailed, serverResponseCode } = facts(error);
   if (authenticationFailed === true || serverResponseCode === 'AUTHENTICATIONFAILED') {
@@ -58,6 +61,7 @@ export function imapFailure(error: unknown, endpoint: MailEndpoint): AccountChec
 
 /** An SMTP (nodemailer) failure while checking or sending. */
 export function smtpFailure(error: unknown, endpoint: MailEndpoint): AccountCheckError {
+  if (error instanceof AccountCheckError) return error;
   const where = describeEndpoint(endpoint);
   const { code } = facts(error);
   if (code === 'EAUTH') return new AccountCheckError(ConnectFailure.SmtpFailed, `The outgoing server ${where} refused the username or password.`, { cause: error });

@@ -14,11 +14,15 @@ export class ConnectionSlots {
     return this.used;
   }
 
-  /** Resolves with a release function (safe to call twice); past `timeoutMs` of waiting, a clear refusal. */
-  async take(timeoutMs = Number.POSITIVE_INFINITY): Promise<() => void> {
+  /**
+   * Resolves with a release function (safe to call twice); past `timeoutMs` of waiting, a clear refusal; when `signal`
+   * aborts (a watcher stopped while it waits), the signal's reason.
+   */
+  async take(timeoutMs = Number.POSITIVE_INFINITY, signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     // A freed slot passes straight to the next waiter, so that a newcomer cannot take it between the two.
     if (this.used < this.max) this.used += 1;
-    else await this.wait(timeoutMs);
+    else await this.wait(timeoutMs, signal);
     let released = false;
     return () => {
       if (released) return;
@@ -29,19 +33,26 @@ export class ConnectionSlots {
     };
   }
 
-  private wait(timeoutMs: number): Promise<void> {
+  private wait(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
+      const giveUp = (reason: unknown): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const at = this.waiting.indexOf(turn);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(reason);
+      };
+      const onAbort = (): void => giveUp(signal?.reason);
       const turn = (): void => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         resolve();
       };
       const timer =
         timeoutMs === Number.POSITIVE_INFINITY
           ? undefined
-          : setTimeout(() => {
-              this.waiting.splice(this.waiting.indexOf(turn), 1);
-              reject(new MailboxUnavailableError(`The mail server holds its maximum of ${this.max} IMAP connections ([mail] imap_max_connections); try again shortly.`));
-            }, timeoutMs);
+          : setTimeout(() => giveUp(new MailboxUnavailableError(`The mail server holds its maximum of ${this.max} IMAP connections ([mail] imap_max_connections); try again shortly.`)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(turn);
     });
   }

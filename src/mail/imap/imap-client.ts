@@ -1,9 +1,12 @@
 import { ImapFlow } from 'imapflow';
 import type { MailAccount } from '../accounts/mail-account.js';
+import { serverAddress } from './server-address.js';
 
-export interface ImapClientLimits {
+export interface MailClientPolicy {
   /** The largest message read whole; a hostile server's bigger literal ends the connection. */
   maxMessageBytes: number;
+  /** `[mail] private_account_hosts`: users' accounts may be on private and loopback addresses. */
+  allowPrivateHosts: boolean;
 }
 
 /** Room for FETCH framing and headers around the biggest message we read. */
@@ -12,24 +15,25 @@ const RESPONSE_SLACK_BYTES = 1024 * 1024;
 const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 /**
- * An imapflow client for `account`, not yet connected. It logs nothing (its log carries mailbox content), its reads are
+ * An imapflow client for `account`, not yet connected, aimed at the address {@link serverAddress} allows. It logs nothing (its log carries mailbox content), its reads are
  * bounded, and its `error` events are taken: an unhandled one would end the process. The caller learns of a dead
  * connection from `close` and from the next command.
  */
-export function createImapClient(account: MailAccount, limits: ImapClientLimits, options: { watch: boolean }): ImapFlow {
+export async function openImapClient(account: MailAccount, policy: MailClientPolicy, options: { watch: boolean }): Promise<ImapFlow> {
+  const address = await serverAddress(account, account.imap, policy.allowPrivateHosts);
   const client = new ImapFlow({
-    host: account.imap.host,
+    host: address.host,
+    ...(address.servername ? { servername: address.servername } : {}),
     port: account.imap.port,
     secure: account.imap.secure,
     ...(account.imap.requireStartTls ? { doSTARTTLS: true } : {}),
-    servername: account.imap.host,
     auth: { user: account.username, pass: account.password },
     logger: false,
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,
     socketTimeout: 5 * 60_000,
-    maxLiteralSize: limits.maxMessageBytes + RESPONSE_SLACK_BYTES,
-    maxResponseSize: limits.maxMessageBytes + 2 * RESPONSE_SLACK_BYTES,
+    maxLiteralSize: policy.maxMessageBytes + RESPONSE_SLACK_BYTES,
+    maxResponseSize: policy.maxMessageBytes + 2 * RESPONSE_SLACK_BYTES,
     maxLineLength: MAX_LINE_BYTES,
     // A watcher idles as soon as it is quiet, so new mail is pushed at once; IDLE is restarted now and then so that a
     // NAT that forgot the connection is noticed. Servers without IDLE are polled with NOOP.

@@ -5,11 +5,11 @@ import { MailboxUnavailableError } from '../maildir/index.js';
 import { retryDelayMs } from '../outbox/announcer.js';
 import { imapFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
-import { createImapClient, type ImapClientLimits } from './imap-client.js';
+import { openImapClient, type MailClientPolicy } from './imap-client.js';
 
 export interface ImapPoolOptions {
   account: MailAccount;
-  limits: ImapClientLimits;
+  client: MailClientPolicy;
   slots: ConnectionSlots;
   /** Connections this account's tools hold at once. */
   max: number;
@@ -94,7 +94,7 @@ export class ImapPool {
     let release: (() => void) | undefined;
     try {
       release = await this.options.slots.take(this.options.slotWaitMs ?? 10_000);
-      const client = createImapClient(account, this.options.limits, { watch: false });
+      const client = await openImapClient(account, this.options.client, { watch: false });
       await client.connect();
       this.failures = 0;
       return { client, release };

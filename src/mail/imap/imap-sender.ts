@@ -1,4 +1,4 @@
-import { createTransport } from 'nodemailer';
+import { createTransport, type Transporter } from 'nodemailer';
 import { errorMessage } from '../../errors.js';
 import type { MailAccount } from '../accounts/mail-account.js';
 import type { MessageToSend, SentMessage } from '../mailbox.js';
@@ -6,18 +6,21 @@ import { MailboxUnavailableError } from '../maildir/index.js';
 import { composeMessage } from '../outgoing-mail.js';
 import type { SendPolicy } from '../send-policy.js';
 import { smtpFailure } from './connect-failure.js';
+import type { MailClientPolicy } from './imap-client.js';
+import { serverAddress } from './server-address.js';
 import { formatImapEmailId } from './imap-email-id.js';
 import type { ImapPool } from './imap-pool.js';
 import { SpecialUse, specialFolder } from './special-folder.js';
 
 /** The nodemailer transport options of an account's outgoing server; STARTTLS required off loopback. */
-export function smtpTransportOptions(account: MailAccount): Parameters<typeof createTransport>[0] {
+export async function smtpTransportOptions(account: MailAccount, policy: MailClientPolicy): Promise<Parameters<typeof createTransport>[0]> {
+  const address = await serverAddress(account, account.smtp, policy.allowPrivateHosts);
   return {
-    host: account.smtp.host,
+    host: address.host,
     port: account.smtp.port,
     secure: account.smtp.secure,
     requireTLS: account.smtp.requireStartTls,
-    ...(account.smtp.secure || account.smtp.requireStartTls ? { tls: { servername: account.smtp.host } } : { ignoreTLS: false }),
+    ...(address.servername ? { tls: { servername: address.servername } } : {}),
     auth: { user: account.username, pass: account.password },
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,
@@ -32,19 +35,21 @@ export class ImapSender {
     private readonly account: MailAccount,
     private readonly pool: ImapPool,
     private readonly policy: SendPolicy | undefined,
+    private readonly client: MailClientPolicy,
   ) {}
 
   async send(message: MessageToSend): Promise<SentMessage> {
     const from = this.account.user;
     await this.policy?.admit(from, message.to);
     const raw = await composeMessage({ from, ...message });
-    const transport = createTransport(smtpTransportOptions(this.account));
+    let transport: Transporter | undefined;
     try {
+      transport = createTransport(await smtpTransportOptions(this.account, this.client));
       await transport.sendMail({ envelope: { from, to: message.to }, raw });
     } catch (error) {
       throw new MailboxUnavailableError(`Not sent: ${smtpFailure(error, this.account.smtp).message}`, { cause: error });
     } finally {
-      transport.close();
+      transport?.close();
     }
     const filed = this.account.saveSent ? await this.fileInSent(raw) : { sentNote: 'Your mail provider files the copy in Sent.' };
     return { ...filed, local: [], relayed: message.to };

@@ -4,7 +4,7 @@ import { retryDelayMs } from '../outbox/announcer.js';
 import { imapFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { catchUpInbox, type CatchUpDeps } from './inbox-catch-up.js';
-import { createImapClient, type ImapClientLimits } from './imap-client.js';
+import { openImapClient, type MailClientPolicy } from './imap-client.js';
 
 export const WatchPhase = { Connecting: 'connecting', Watching: 'watching', Retrying: 'retrying' } as const;
 export type WatchPhase = (typeof WatchPhase)[keyof typeof WatchPhase];
@@ -16,7 +16,7 @@ export interface WatchStatus {
 
 export interface NewMailWatcherOptions extends CatchUpDeps {
   slots: ConnectionSlots;
-  limits: ImapClientLimits;
+  client: MailClientPolicy;
   /** Reconnect backoff. @default 1000 to 60000 */
   minRetryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -70,8 +70,14 @@ export class NewMailWatcher {
 
   /** One connection's life: resolves when stopped, throws when the connection fails or ends. */
   private async watchOnce(signal: AbortSignal): Promise<void> {
-    const release = await this.options.slots.take();
-    const client = createImapClient(this.options.account, this.options.limits, { watch: true });
+    const release = await this.options.slots.take(Number.POSITIVE_INFINITY, signal);
+    let client: ImapFlow;
+    try {
+      client = await openImapClient(this.options.account, this.options.client, { watch: true });
+    } catch (error) {
+      release();
+      throw error;
+    }
     const ended = new Promise<void>((resolve) => client.once('close', () => resolve()));
     let poll: NodeJS.Timeout | undefined;
     try {
