@@ -8,7 +8,7 @@ import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
 import { LlmStatus, type LlmClient } from './llm/llm-client.js';
-import { OllamaClient } from './llm/ollama-client.js';
+import { createLlmClient } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
 import { metricsRoute } from './metrics/metrics-route.js';
@@ -98,8 +98,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
-  const llm = new OllamaClient(config.llm);
-  logger.info(`Connecting to Ollama at ${config.llm.base_url}`);
+  const llm = createLlmClient(config.llm);
+  logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
   const mcp = new McpRegistry(configuredServers(config), {
     logger,
     toolTimeoutMs: config.mcp.tool_timeout_ms,

@@ -12,22 +12,50 @@ export { RateLimitsConfigSchema } from './rate-limits-schema.js';
  * misspelled key stops start-up instead of being silently ignored.
  */
 
-export const LlmConfigSchema = z.strictObject({
-  /** Only Ollama is implemented; the key exists so other providers can be added without a config change. @default "ollama" */
-  provider: z.literal('ollama').default('ollama'),
+export const LlmProvider = { Ollama: 'ollama', OpenAi: 'openai', Anthropic: 'anthropic' } as const;
+export type LlmProvider = (typeof LlmProvider)[keyof typeof LlmProvider];
+
+/** Where each provider answers when `base_url` is not given. */
+export const DEFAULT_BASE_URLS: Record<LlmProvider, string> = {
+  ollama: 'http://localhost:11434',
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com',
+};
+
+/** The keys one provider needs: `[llm]` itself, and each `[[llm.fallbacks]]` entry. */
+const llmProviderFields = {
+  /** `ollama` (its own API), `openai` (any OpenAI-compatible Chat Completions server) or `anthropic` (the Messages API). @default "ollama" */
+  provider: z.enum(['ollama', 'openai', 'anthropic']).default('ollama'),
   /** @default "llama3.1:8b" */
   model: z.string().min(1).default('llama3.1:8b'),
-  /** @default "http://localhost:11434" */
-  base_url: httpUrl.default('http://localhost:11434'),
+  /** @default the provider's: "http://localhost:11434", "https://api.openai.com/v1", "https://api.anthropic.com" */
+  base_url: httpUrl.optional(),
+  /** For `openai` and `anthropic`; else `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`. Never logged. @default "" */
+  api_key: z.string().default(''),
   /** @default 0.7 */
   temperature: z.number().min(0).max(2).default(0.7),
-  /** Passed to Ollama as `num_predict`. @default 2000 */
+  /** The reply's length cap (Ollama's `num_predict`); counted in the context budget. @default 2000 */
   max_tokens: z.int().positive().default(2000),
-  /** Passed to Ollama as `num_ctx`; Ollama silently truncates longer prompts when it is left unset. @default 4096 */
+  /** The model's context window; Ollama gets it as `num_ctx` (it silently truncates longer prompts when unset). @default 4096 */
   context_size: z.int().positive().default(4096),
-  /** How often the Ollama health check runs, in seconds. @default 30 */
-  health_check_interval_s: z.int().positive().default(30),
-});
+};
+
+function withBaseUrl<T extends { provider: LlmProvider; base_url?: string | undefined }>(entry: T): T & { base_url: string } {
+  return { ...entry, base_url: entry.base_url ?? DEFAULT_BASE_URLS[entry.provider] };
+}
+
+export const LlmProviderConfigSchema = z.strictObject(llmProviderFields).transform(withBaseUrl);
+export type LlmProviderConfig = z.infer<typeof LlmProviderConfigSchema>;
+
+export const LlmConfigSchema = z
+  .strictObject({
+    ...llmProviderFields,
+    /** How often the provider health check runs, in seconds. @default 30 */
+    health_check_interval_s: z.int().positive().default(30),
+    /** Providers tried in order when this one is unreachable, overloaded or fails before its first token. @default [] */
+    fallbacks: z.array(LlmProviderConfigSchema).max(5).default([]),
+  })
+  .transform(withBaseUrl);
 
 const StdioServerSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),

@@ -1,7 +1,7 @@
 import { Ollama, type Message, type Tool } from 'ollama';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { z } from 'zod';
-import type { LlmConfig } from '../config/schema.js';
+import type { LlmProviderConfig } from '../config/schema.js';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
@@ -62,7 +62,7 @@ export class OllamaClient implements LlmClient {
   private readonly baseUrl: string;
   private lastHealth: LlmHealth;
 
-  constructor(private readonly config: LlmConfig) {
+  constructor(private readonly config: LlmProviderConfig) {
     this.model = config.model;
     this.baseUrl = config.base_url.replace(/\/+$/, '');
     this.lastHealth = { status: LlmStatus.Unknown, baseUrl: this.baseUrl, model: this.model };
