@@ -62,10 +62,12 @@ function passedOn(status: number, { error }: AccountErrorBody): AccountAnswer {
 }
 
 const NOT_SUPPORTED = 'This mail server does not support connecting accounts.';
+const SHUTTING_DOWN = 'The runtime is shutting down; try again in a moment.';
 
 /** Statuses whose body the contract defines as `{error: {code, message}}`. */
 const ERROR_STATUSES = new Set([409, 422, 503]);
 
+/** Internal to `send`: the answer was cut off at `maxAnswerBytes`. It never leaves this module. */
 class AnswerTooLarge extends Error {}
 
 /**
@@ -78,9 +80,13 @@ export class MailAccountClient {
   private readonly agent = new Agent();
   private readonly closing = new AbortController();
   private closed: Promise<void> | undefined;
+  /** For logs: without any user name or password the URL may carry. */
+  private readonly target: string | undefined;
 
   constructor(options: MailAccountClientOptions) {
     this.options = { ...DEFAULTS, ...options };
+    const parsed = options.accountsUrl === undefined ? undefined : new URL(options.accountsUrl);
+    this.target = parsed && `${parsed.origin}${parsed.pathname}`;
     if (!(this.options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${this.options.timeoutMs}.`);
     if (!(this.options.maxAnswerBytes > 0)) throw new RangeError(`maxAnswerBytes must be > 0, got ${this.options.maxAnswerBytes}.`);
   }
@@ -109,7 +115,7 @@ export class MailAccountClient {
   private async send(method: 'GET' | 'PUT' | 'DELETE', user: string, account?: AccountConnectRequest): Promise<AccountAnswer> {
     const { accountsUrl, authToken, timeoutMs, logger } = this.options;
     if (accountsUrl === undefined) return refusal(501, AccountErrorCode.NotSupported, 'This runtime has no mail server ([mcp] mail_server_url is empty).');
-    if (this.closing.signal.aborted) return refusal(503, AccountErrorCode.MailServerUnreachable, 'The runtime is shutting down; try again in a moment.');
+    if (this.closing.signal.aborted) return refusal(503, AccountErrorCode.MailServerUnreachable, SHUTTING_DOWN);
     const url = `${accountsUrl}${encodeURIComponent(user)}`;
     const timeout = AbortSignal.timeout(timeoutMs);
     const context = { user, method };
@@ -130,13 +136,13 @@ export class MailAccountClient {
         logger.warn(context, `the mail server's answer to an account request is over ${this.options.maxAnswerBytes} bytes`);
         return refusal(502, AccountErrorCode.MailServer, 'The mail server answered with something unexpected.');
       }
-      if (this.closing.signal.aborted) return refusal(503, AccountErrorCode.MailServerUnreachable, 'The runtime is shutting down; try again in a moment.');
+      if (this.closing.signal.aborted) return refusal(503, AccountErrorCode.MailServerUnreachable, SHUTTING_DOWN);
       if (timeout.aborted) {
         logger.warn(context, `the mail server did not answer an account request within ${timeoutMs} ms`);
         return refusal(504, AccountErrorCode.MailServerUnreachable, `The mail server did not answer within ${Math.ceil(timeoutMs / 1000)} s; try again later.`);
       }
       // The URL is the operator's business, and so is the cause: the log gets both, the user a sentence.
-      logger.warn({ ...context, url: accountsUrl, err: errorMessage(error), cause: error instanceof Error && error.cause ? errorMessage(error.cause) : undefined }, 'the mail server cannot be reached for an account request');
+      logger.warn({ ...context, url: this.target, err: errorMessage(error), cause: error instanceof Error && error.cause ? errorMessage(error.cause) : undefined }, 'the mail server cannot be reached for an account request');
       return refusal(503, AccountErrorCode.MailServerUnreachable, 'The mail server cannot be reached right now; try again later.');
     }
     return this.interpret(status, text, context);

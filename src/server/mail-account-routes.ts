@@ -68,7 +68,7 @@ export function mailAccountRoutes(deps: MailAccountRoutesDeps): Record<string, H
       refuseForeignOrigin(request, 'disconnect a mailbox');
       const user = await signedIn(request);
       const result = await accounts.disconnect(user);
-      logger.info({ user, status: result.status }, 'mailbox disconnected');
+      logger.info({ user, status: result.status, code: 'error' in result.body ? result.body.error.code : undefined }, 'mailbox disconnection request');
       return answer(result);
     },
   };
