@@ -158,7 +158,9 @@ describe('connecting your own mailbox: /api/mail/account', () => {
       ['no password', JSON.stringify(account({ password: undefined }))],
       ['an http IMAP URL', JSON.stringify(account({ imap_url: 'https://imap.example.org' }))],
       ['an IMAP URL as SMTP', JSON.stringify(account({ smtp_url: 'imaps://imap.example.org' }))],
-      ['a URL over 2048 characters', JSON.stringify(account({ imap_url: `imaps://imap.example.org/${'a'.repeat(2048)}` }))],
+      ['a URL over 2048 characters', JSON.stringify(account({ imap_url: `imaps://${'a'.repeat(2048)}.example.org` }))],
+      ['credentials in the URL', JSON.stringify(account({ imap_url: `imaps://me:${PASSWORD}@imap.example.org` }))],
+      ['a path in the URL', JSON.stringify(account({ smtp_url: 'smtps://smtp.example.org:465/submit' }))],
       ['a username over 320 characters', JSON.stringify(account({ username: 'u'.repeat(321) }))],
       ['a password over 1024 characters', JSON.stringify(account({ password: `${PASSWORD}${'p'.repeat(1024)}` }))],
       ['save_sent as a string', JSON.stringify(account({ save_sent: 'yes' }))],
@@ -234,6 +236,10 @@ describe('connecting your own mailbox: /api/mail/account', () => {
     expect(shown.status).toBe(200);
     expect(shown.body).not.toHaveProperty('password');
     expect(shown.body).toMatchObject({ watch: { state: 'retrying', last_error: 'timeout' } });
+    // A mail server that does not announce new mail watches nothing: no `watch`, and that is no error.
+    const { watch: _watch, password: _password, ...unwatched } = leaky;
+    standIn.answerNextWith({ status: 200, body: JSON.stringify(unwatched) });
+    expect(await call(rt, 'GET', { user: jack })).toMatchObject({ status: 200, body: { connected: true, username: 'jack' } });
   });
 
   it('never writes a password to the log', async () => {

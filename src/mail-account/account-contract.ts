@@ -1,11 +1,14 @@
 import { z } from 'zod';
+import { imapUrl, smtpUrl } from '../config/mail-schema.js';
 
 /**
  * The mail server's `/accounts/<address>` contract (issue 12), as the runtime forwards it: what the runtime sends, and
- * what it accepts back. Both sides can import it, so that the wire shape has one definition.
+ * what it accepts back. The URL rules and account sources are the mail server's own; the rest is checked again on
+ * every answer, so a drift shows as a 502 naming the mail server, never as a wrong page. Nothing here may import
+ * node modules: the web UI type-checks against it.
  */
 
-/** Long enough for any real host, port and path; short enough that a body cannot be made of one huge field. */
+/** The mail server's own bound (`imapUrl`, `smtpUrl`): a host and a port, never a path. */
 export const MAX_ACCOUNT_URL_CHARS = 2048;
 /** RFC 5321's longest address is 254; some providers' login names are not addresses: leave room. */
 export const MAX_ACCOUNT_USERNAME_CHARS = 320;
@@ -13,14 +16,16 @@ export const MAX_ACCOUNT_PASSWORD_CHARS = 1024;
 /** A human sentence from the mail server, shown to the user: bounded so a broken server cannot flood the page. */
 const MAX_MESSAGE_CHARS = 2000;
 
+/** The mail server's `AccountSource` (not imported: its module reaches `node:net`). */
 export const AccountSource = {
-  /** Set up by the operator in the mail server's config: the user cannot change or remove it. */
+  /** `[[mail.accounts]]` in the mail server's config: the user cannot change or remove it. */
   Config: 'config',
   /** Connected by the user through `PUT /accounts/<address>`. */
   User: 'user',
 } as const;
 export type AccountSource = (typeof AccountSource)[keyof typeof AccountSource];
 
+/** The new-mail watcher's phase (the mail server's `WatchPhase`, not imported: its module loads imapflow). */
 export const WatchState = {
   Watching: 'watching',
   Connecting: 'connecting',
@@ -29,7 +34,10 @@ export const WatchState = {
 } as const;
 export type WatchState = (typeof WatchState)[keyof typeof WatchState];
 
-/** Every `error.code` a client can see on the account endpoints: the mail server's, then the runtime's own. */
+/**
+ * Every `error.code` a client can see on the account endpoints: the mail server's (`ConnectFailure`, `AccountRefusal`
+ * and `invalid`), then the runtime's own.
+ */
 export const AccountErrorCode = {
   AuthFailed: 'auth_failed',
   TlsFailed: 'tls_failed',
@@ -48,28 +56,10 @@ export const AccountErrorCode = {
 } as const;
 export type AccountErrorCode = (typeof AccountErrorCode)[keyof typeof AccountErrorCode];
 
-function urlWithScheme(schemes: readonly string[]) {
-  const expected = schemes.map((s) => `${s}://`).join(' or ');
-  return z
-    .string()
-    .max(MAX_ACCOUNT_URL_CHARS)
-    .refine((text) => {
-      try {
-        const url = new URL(text);
-        return schemes.includes(url.protocol.slice(0, -1)) && url.hostname !== '';
-      } catch {
-        return false;
-      }
-    }, `expected a URL starting with ${expected} and naming a host`);
-}
-
-export const IMAP_SCHEMES = ['imaps', 'imap'] as const;
-export const SMTP_SCHEMES = ['smtps', 'smtp'] as const;
-
 /** `PUT /accounts/<address>`: strict, so a field the contract does not name (another `user`) is refused, not ignored. */
 export const AccountConnectRequestSchema = z.strictObject({
-  imap_url: urlWithScheme(IMAP_SCHEMES),
-  smtp_url: urlWithScheme(SMTP_SCHEMES),
+  imap_url: imapUrl,
+  smtp_url: smtpUrl,
   username: z.string().min(1).max(MAX_ACCOUNT_USERNAME_CHARS),
   password: z.string().min(1).max(MAX_ACCOUNT_PASSWORD_CHARS),
   save_sent: z.boolean().optional(),
@@ -87,10 +77,13 @@ export const ConnectedAccountSchema = z.object({
   smtp_url: z.string().max(MAX_ACCOUNT_URL_CHARS),
   username: z.string().max(MAX_ACCOUNT_USERNAME_CHARS),
   save_sent: z.boolean(),
-  watch: z.object({
-    state: z.enum([WatchState.Watching, WatchState.Connecting, WatchState.Retrying]),
-    last_error: z.string().max(MAX_MESSAGE_CHARS).optional(),
-  }),
+  /** Absent when the mail server does not watch for new mail (announcing is off). */
+  watch: z
+    .object({
+      state: z.enum([WatchState.Watching, WatchState.Connecting, WatchState.Retrying]),
+      last_error: z.string().max(MAX_MESSAGE_CHARS).optional(),
+    })
+    .optional(),
 });
 export type ConnectedAccount = z.infer<typeof ConnectedAccountSchema>;
 

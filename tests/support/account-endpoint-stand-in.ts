@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { AccountSource, WatchState, type AccountConnectRequest, type ConnectedAccount } from '../../src/mail-account/account-contract.js';
 
 /**
- * A stand-in for the mail server's `/accounts/<address>` endpoints (issue 12), written from their contract: the real
- * ones are being written in `src/mail/` and land later. A real node:http server, so the runtime's requests go over a
- * socket exactly as they will to the mail server: bearer token, `Host` check, JSON both ways. Replace it with
- * `TestMailServer` once the mail server serves `/accounts`.
+ * A stand-in for the mail server's `/accounts/<address>` endpoints (issue 12), written from their contract while the
+ * real ones were being written in `src/mail/`. A real node:http server, so the runtime's requests go over a socket as
+ * they do to the mail server: bearer token, `Host` check, JSON both ways. `mail-account-mail-server.test.ts` runs the
+ * runtime against the real mail server (and Dovecot); this one stays for what the real one cannot be made to do on
+ * demand: be slow, answer outside the contract, send a field it must not, or fail in a scripted way in a browser test.
  */
 
 /** One request the stand-in received on `/accounts/…`, as it arrived. */

@@ -21,7 +21,7 @@ function elements(dialog: HTMLDialogElement) {
   };
 }
 
-const WATCH_LABELS: Record<ConnectedAccount['watch']['state'], string> = {
+const WATCH_LABELS: Record<NonNullable<ConnectedAccount['watch']>['state'], string> = {
   watching: 'Watching for new mail',
   connecting: 'Connecting…',
   retrying: 'Cannot reach it; retrying',
@@ -122,8 +122,10 @@ export class MailboxPanel {
 
   private renderAccount(account: ConnectedAccount): void {
     const row = (label: string, value: string, testId?: string) => [h('dt', {}, label), h('dd', testId ? { 'data-testid': testId } : {}, value)];
-    const watch = h('dd', { 'data-testid': 'mailbox-watch', 'data-state': account.watch.state }, WATCH_LABELS[account.watch.state]);
-    if (account.watch.last_error) watch.append(h('span', { class: 'watch-error' }, ` (${account.watch.last_error})`));
+    // No watcher when the mail server does not announce new mail: the account still works for the tools.
+    const state = account.watch?.state;
+    const watch = h('dd', { 'data-testid': 'mailbox-watch', 'data-state': state ?? 'off' }, state ? WATCH_LABELS[state] : 'Not watched for new mail');
+    if (account.watch?.last_error) watch.append(h('span', { class: 'watch-error' }, ` (${account.watch.last_error})`));
     this.ui.details.replaceChildren(
       ...row('IMAP', account.imap_url, 'mailbox-shown-imap'),
       ...row('SMTP', account.smtp_url, 'mailbox-shown-smtp'),
