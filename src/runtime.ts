@@ -38,6 +38,8 @@ import { SummaryStore } from './storage/summary-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
+import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
+import { mailAccountRoutes } from './server/mail-account-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -209,6 +211,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   await Promise.all([reportLlm(), mcp.start(), shareWithNodes()]);
 
   const queue = pipeline?.queue;
+  const mailAccounts = new MailAccountClient({ accountsUrl: mailAccountsUrl(config), authToken: config.mail.auth_token, logger });
   server = new RuntimeServer({
     config: config.server,
     handler: new ProtocolHandler({
@@ -246,6 +249,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
+      ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
     },
     sockets: inspector.sockets,
     logger,
@@ -298,6 +302,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         // The worker takes no new job from now on; its active ones use the grace period too, and finish before the
         // database closes (a process killed before that leaves them stalled, and BullMQ hands them to the next worker).
         const workerClosed = step('closing the summary worker', () => pipeline?.worker?.close());
+        // Account requests in flight answer 503 now rather than hold a socket for up to 45 s.
+        await step('closing the mail account client', () => mailAccounts.close());
         await finishAnswers(graceMs);
         liveServer.closeSockets(GOING_AWAY, 'server restarting');
         await workerClosed;

@@ -35,10 +35,13 @@ const MAX_PAYLOAD_BYTES = 64 * 1024;
 const ADMIN_TOKEN = 'edge-fuzz-admin-token-of-32-chars';
 const ALLOWED_ORIGIN = 'https://app.example.com';
 
-/** Every status the edge may answer a hostile request with. A 500 is a bug; 503 is "summaries off" (no Redis here). */
-const PROPER_STATUSES = new Set([200, 202, 204, 400, 401, 403, 404, 405, 413, 429, 431, 503]);
+/**
+ * Every status the edge may answer a hostile request with. A 500 is a bug; 503 is "summaries off" (no Redis here), 501
+ * "no mail server" (`/api/mail/account`), 415 a mailbox connection that is not JSON.
+ */
+const PROPER_STATUSES = new Set([200, 202, 204, 400, 401, 403, 404, 405, 413, 415, 429, 431, 501, 503]);
 /** Statuses our own code writes, always with a JSON `{status: "error"}` body (431 is uWS's, in HTML). */
-const JSON_ERROR_STATUSES = new Set([400, 401, 404, 405, 413, 429, 503]);
+const JSON_ERROR_STATUSES = new Set([400, 401, 404, 405, 413, 415, 429, 501, 503]);
 
 const ROOMY_BUDGET = { points: 1_000_000, duration_s: 60 };
 const PER_IP_AND_USER_SCOPES = ['chat_per_ip', 'chat_per_user', 'messages_per_ip', 'messages_per_user', 'conversations_per_ip', 'conversations_per_user', 'auth_per_ip'] as const;

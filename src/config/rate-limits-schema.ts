@@ -34,5 +34,10 @@ export const RateLimitsConfigSchema = z.strictObject({
   webhooks_per_ip: RateSchema.default({ points: 600, duration_s: 60 }),
   /** `POST /api/generate-summary` calls per client IP (each may cost an LLM call). @default { points = 60, duration_s = 60 } */
   summary_requests_per_ip: RateSchema.default({ points: 60, duration_s: 60 }),
+  /**
+   * `PUT /api/mail/account` per user. Each attempt logs in to an IMAP and an SMTP server with the password given: the
+   * runtime must not become a way to guess passwords on someone's mail server. @default { points = 10, duration_s = 600 }
+   */
+  mail_account_connects_per_user: RateSchema.default({ points: 10, duration_s: 600 }),
 });
 

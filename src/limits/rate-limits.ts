@@ -23,6 +23,8 @@ export const RateLimitScope = {
   ConnectionsPerUser: 'connections_per_user',
   WebhooksPerIp: 'webhooks_per_ip',
   SummaryRequestsPerIp: 'summary_requests_per_ip',
+  /** `PUT /api/mail/account`: each one makes the mail server log in to someone's IMAP and SMTP servers. */
+  MailAccountConnectsPerUser: 'mail_account_connects_per_user',
 } as const;
 export type RateLimitScope = (typeof RateLimitScope)[keyof typeof RateLimitScope];
 
@@ -77,6 +79,7 @@ const SCOPE_WORDING: Record<RateLimitScope, { what: string; per: string }> = {
   connections_per_user: { what: 'sign-ins', per: 'per user' },
   webhooks_per_ip: { what: 'webhook calls', per: 'per IP address' },
   summary_requests_per_ip: { what: 'summary requests', per: 'per IP address' },
+  mail_account_connects_per_user: { what: 'mailbox connection attempts', per: 'per user' },
 };
 
 /**

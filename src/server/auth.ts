@@ -101,6 +101,15 @@ export async function authenticateHttp(authenticate: Authenticate, request: { he
   return authenticate({ email: request.headers['x-user-email'] ?? request.query.get('email') ?? undefined });
 }
 
+/** The signed-in user of an HTTP request (see `authenticateHttp`); `401` with the reason otherwise. */
+export async function requireUser(authenticate: Authenticate, request: { headers: Record<string, string>; query: URLSearchParams }): Promise<AuthenticatedUser> {
+  try {
+    return await authenticateHttp(authenticate, request);
+  } catch (error) {
+    throw new HttpError(401, error instanceof RuntimeError ? error.message : 'Not authenticated.', { cause: error });
+  }
+}
+
 // ── admin ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 
 export const AdminVia = {

@@ -1,6 +1,23 @@
-import { RateLimitedError } from '../errors.js';
+import { HttpError, RateLimitedError } from '../errors.js';
 import { QueueUnavailableError } from '../queue/summary-queue.js';
-import type { HttpResponse } from './ws-server.js';
+import type { HttpRequest, HttpResponse } from './ws-server.js';
+
+/** A browser sends this cross-origin only after a CORS preflight, which foreign origins fail. */
+export const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * A page elsewhere can make a signed-in browser send a request here (CSRF): a form, or `fetch` without a preflight.
+ * Routes with side effects refuse a foreign `Origin` (403) with this; `action` completes "may not …".
+ */
+export function refuseForeignOrigin(request: HttpRequest, action: string): void {
+  if (request.foreignOrigin) throw new HttpError(403, `Origin ${request.headers.origin ?? ''} may not ${action} ([server] allowed_origins).`);
+}
+
+/** Only JSON (`415` otherwise): the media types a form can send need no preflight, so they would skip the Origin check. */
+export function requireJson(request: HttpRequest, route: string): void {
+  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== JSON_CONTENT_TYPE) throw new HttpError(415, `${route} takes Content-Type: ${JSON_CONTENT_TYPE}.`);
+}
 
 /** A restarted or reconnecting Redis is usually back within seconds. */
 const REDIS_DOWN_RETRY_AFTER_S = 5;

@@ -11,9 +11,13 @@ import type { EdgeGuard } from './safe-handler.js';
 /** Largest HTTP body accepted; webhooks carry one email's text. */
 export const MAX_HTTP_BODY_BYTES = 1024 * 1024;
 
-/** The methods a route key may name. Only POST routes read a body. */
-const RouteMethod = { Get: 'GET', Post: 'POST' } as const;
+/** The methods a route key may name. */
+const RouteMethod = { Get: 'GET', Post: 'POST', Put: 'PUT', Delete: 'DELETE' } as const;
 type RouteMethod = (typeof RouteMethod)[keyof typeof RouteMethod];
+/** Only these read a body; any other request's body is left unread, never buffered. */
+const BODY_METHODS: ReadonlySet<RouteMethod> = new Set([RouteMethod.Post, RouteMethod.Put]);
+/** What a CORS preflight may ask for: every method a route may serve. */
+const CORS_METHODS = [...Object.values(RouteMethod), 'OPTIONS'].join(', ');
 
 export interface HttpRoutesOptions {
   /** Keyed by `"METHOD /path"`, e.g. `"GET /health"`; `:name` segments are parameters. */
@@ -36,7 +40,7 @@ function parseRouteKey(key: string): { method: RouteMethod; path: string } {
   const [method, path, ...rest] = key.split(' ');
   const known = Object.values(RouteMethod).find((m) => m === method);
   // A typo in a route table is ours, not a client's: fail at start-up.
-  if (!known || !path?.startsWith('/') || rest.length > 0) throw new Error(`Bad route key "${key}": expected "GET /path" or "POST /path".`);
+  if (!known || !path?.startsWith('/') || rest.length > 0) throw new Error(`Bad route key "${key}": expected "<${Object.values(RouteMethod).join('|')}> /path".`);
   return { method: known, path };
 }
 
@@ -69,7 +73,7 @@ function encodeBody(answer: HttpResponse): string | Buffer {
   throw new Error(`An answer with Content-Type ${answer.contentType} must have a string or Buffer body.`);
 }
 
-/** Copies what the route needs out of uWS now (`req` dies when this call returns), reads a POST body, answers once. */
+/** Copies what the route needs out of uWS now (`req` dies when this call returns), reads a POST or PUT body, answers once. */
 function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, target: RouteTarget, options: HttpRoutesOptions): void {
   let done = false;
   res.onAborted(() => {
@@ -114,7 +118,7 @@ function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, target: RouteTarget,
   const run = (body: Buffer): void => {
     target.route({ ...request, body }).catch(answerError).then(respond).catch(fail);
   };
-  if (target.method !== RouteMethod.Post) return run(Buffer.alloc(0));
+  if (!BODY_METHODS.has(target.method)) return run(Buffer.alloc(0));
   const chunks: Buffer[] = [];
   let size = 0;
   res.onData((chunk, isLast) => {
@@ -129,6 +133,19 @@ function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, target: RouteTarget,
       fail(error);
     }
   });
+}
+
+function register(app: uWS.TemplatedApp, method: RouteMethod): (path: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => unknown {
+  switch (method) {
+    case RouteMethod.Get:
+      return app.get.bind(app);
+    case RouteMethod.Post:
+      return app.post.bind(app);
+    case RouteMethod.Put:
+      return app.put.bind(app);
+    case RouteMethod.Delete:
+      return app.del.bind(app);
+  }
 }
 
 /**
@@ -150,8 +167,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
     methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
     const target: RouteTarget = { key, method, paramNames: paramNames(path), route };
     const handler = edge(key, (res, req: uWS.HttpRequest) => serve(res, req, target, options));
-    if (method === RouteMethod.Post) app.post(path, handler);
-    else app.get(path, handler);
+    register(app, method)(path, handler);
   }
   // uWS tries a method's own handlers before `any`: these only see the methods a path does not serve.
   for (const [path, methods] of methodsByPath) {
@@ -175,7 +191,7 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, options: HttpRoutesOpt
         .writeStatus(statusLine(204))
         .writeHeader('Access-Control-Allow-Origin', origin)
         .writeHeader('Vary', 'Origin')
-        .writeHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')
+        .writeHeader('Access-Control-Allow-Methods', CORS_METHODS)
         .writeHeader('Access-Control-Allow-Headers', CORS_ALLOWED_HEADERS)
         .writeHeader('Access-Control-Max-Age', CORS_MAX_AGE_S)
         .end();

@@ -24,7 +24,7 @@ export * from './connection-state.js';
 
 /** The rate limits the protocol applies; keys are an email or an IP. Throws `RateLimitedError` when one is hit. */
 export interface ProtocolRateLimits {
-  consume(scope: Exclude<RateLimitScope, 'webhooks_per_ip' | 'summary_requests_per_ip'>, key: string): Promise<void>;
+  consume(scope: Exclude<RateLimitScope, 'webhooks_per_ip' | 'summary_requests_per_ip' | 'mail_account_connects_per_user'>, key: string): Promise<void>;
 }
 
 type Authed<M> = M & { user: AuthenticatedUser };

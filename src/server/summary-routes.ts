@@ -1,12 +1,12 @@
 import type { Config } from '../config/schema.js';
-import { HttpError, RuntimeError } from '../errors.js';
+import { HttpError } from '../errors.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../mail/webhook-signature.js';
 import { isLoopbackListenAddr } from '../net/loopback.js';
 import { SummaryTimeoutError, type SummaryQueue } from '../queue/summary-queue.js';
 import type { SummaryStore } from '../storage/summary-store.js';
-import { authenticateHttp, authorizeAdmin, bearerToken, createAdminAccess, type AdminAccess, type Authenticate } from './auth.js';
+import { authorizeAdmin, bearerToken, createAdminAccess, requireUser, type AdminAccess, type Authenticate } from './auth.js';
 import { parseEmailPayload } from './email-payload.js';
-import { rateLimited, unlessQueueUnavailable } from './http-refusals.js';
+import { rateLimited, refuseForeignOrigin, requireJson, unlessQueueUnavailable } from './http-refusals.js';
 import type { HttpRequest, HttpRoute } from './ws-server.js';
 
 export interface SummaryRoutesDeps {
@@ -29,22 +29,14 @@ function openToAnyone({ config, authenticate }: SummaryRoutesDeps): boolean {
   return config.auth.dev_mode === true && !authenticate.verifiesTokens && isLoopbackListenAddr(config.server.listen_addr);
 }
 
-/** A browser sends this cross-origin only after a CORS preflight, which foreign origins fail. */
-const JSON_CONTENT_TYPE = 'application/json';
-
 /**
  * Open to anyone still means anyone on this machine, not any website the developer visits: a page elsewhere can make
  * the browser POST here (a form, or `fetch` with `Content-Type: text/plain`, neither preflighted) and push a phishing
  * notification (CSRF). A foreign `Origin` is refused, and only JSON accepted.
  */
 function refuseCrossSite(request: HttpRequest): void {
-  if (request.foreignOrigin) {
-    throw new HttpError(403, `Origin ${request.headers.origin ?? ''} may not request summaries ([server] allowed_origins).`);
-  }
-  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (mediaType !== JSON_CONTENT_TYPE) {
-    throw new HttpError(415, `POST /api/generate-summary takes Content-Type: ${JSON_CONTENT_TYPE}.`);
-  }
+  refuseForeignOrigin(request, 'request summaries');
+  requireJson(request, 'POST /api/generate-summary');
 }
 
 /** An operator (admin token or admin JWT) or a mail system holding the webhook secret; 401/403 otherwise. */
@@ -59,14 +51,6 @@ async function authorizeSummaryRequest(deps: SummaryRoutesDeps, admin: AdminAcce
   }
   if (bearerToken(request.headers) === undefined) throw new HttpError(401, `POST /api/generate-summary needs credentials. ${CREDENTIALS_HINT}`);
   await authorizeAdmin(admin, request.headers);
-}
-
-async function user(deps: Pick<SummaryRoutesDeps, 'authenticate'>, request: HttpRequest): Promise<string> {
-  try {
-    return (await authenticateHttp(deps.authenticate, request)).email;
-  } catch (error) {
-    throw new HttpError(401, error instanceof RuntimeError ? error.message : 'Not authenticated.', { cause: error });
-  }
 }
 
 export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute> {
@@ -108,7 +92,7 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
 /** A user's summaries, read from storage: it needs neither Redis nor the queue. */
 export function summaryListRoute(deps: Pick<SummaryRoutesDeps, 'store' | 'authenticate'>): HttpRoute {
   return async (request) => {
-    const email = await user(deps, request);
+    const { email } = await requireUser(deps.authenticate, request);
     const limit = Math.min(Math.max(Number(request.query.get('limit') ?? 50) || 50, 1), 500);
     const summaries = await deps.store.listForUser(email, limit);
     return {

@@ -24,6 +24,9 @@ export const ROUTES = [
   'GET /api/summaries',
   'GET /api/summaries/failed',
   'POST /api/summaries/failed/:id/retry',
+  'GET /api/mail/account',
+  'PUT /api/mail/account',
+  'DELETE /api/mail/account',
 ] as const;
 
 /** `HEAD` and `OPTIONS` too: no path serves them as a route, and each must still get a proper answer. */
@@ -132,7 +135,8 @@ const ROUTE_TABLE: Route[] = ROUTES.map((key) => {
   return { method, path };
 });
 const PARAM_ROUTES = ROUTE_TABLE.filter((r) => r.path.includes(':'));
-const POST_ROUTES = ROUTE_TABLE.filter((r) => r.method === 'POST');
+/** Routes that read a body. */
+const BODY_ROUTES = ROUTE_TABLE.filter((r) => r.method === 'POST' || r.method === 'PUT');
 
 /** Share of each kind among the random cases (the rest are unknown paths). */
 const KIND_WEIGHTS: [HttpKind, number][] = [
@@ -175,14 +179,16 @@ function randomCase(rng: Rng, secrets: HttpSecrets): HttpCase {
       return { kind: HttpKind.AnyMethod, method, path: fillPath(rng, rng.pick(ROUTE_TABLE).path, () => param(rng)), headers: headersOf(), ...(carriesBody ? { body: badBody(rng) } : {}) };
     }
     case HttpKind.BadBody: {
-      const route = rng.pick(POST_ROUTES);
+      const route = rng.pick(BODY_ROUTES);
       const body = badBody(rng);
       const signed = route.path === '/api/webhooks/email' && rng.chance(0.6) ? signWebhook(secrets.webhookSecret, body.toString('utf8')) : {};
       const admin: Record<string, string> = rng.chance(0.5) ? { authorization: `Bearer ${secrets.adminToken}` } : {};
-      return { kind: HttpKind.BadBody, method: 'POST', path: fillPath(rng, route.path, () => param(rng)), headers: { ...headersOf(), ...admin, ...signed }, body };
+      return { kind: HttpKind.BadBody, method: route.method, path: fillPath(rng, route.path, () => param(rng)), headers: { ...headersOf(), ...admin, ...signed }, body };
     }
-    case HttpKind.HugeBody:
-      return { kind: HttpKind.HugeBody, method: 'POST', path: concrete(rng.pick(POST_ROUTES).path), headers: headersOf(), body: Buffer.alloc(MAX_BODY_BYTES + 1 + rng.int(100_000), 0x61) };
+    case HttpKind.HugeBody: {
+      const route = rng.pick(BODY_ROUTES);
+      return { kind: HttpKind.HugeBody, method: route.method, path: concrete(route.path), headers: headersOf(), body: Buffer.alloc(MAX_BODY_BYTES + 1 + rng.int(100_000), 0x61) };
+    }
     case HttpKind.LongPath:
       return { kind: HttpKind.LongPath, method: rng.pick(['GET', 'POST']), path: `/${text(rng, 4_000 + rng.int(40_000))}`, headers: headersOf() };
     case HttpKind.LongHeader: {

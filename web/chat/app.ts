@@ -3,6 +3,7 @@ import { ChatSession } from './chat-session.ts';
 import { Connection } from './connection.ts';
 import { authMessage, forget, remember, takeTokenFromFragment } from './credentials.ts';
 import { byId, byTestId } from './dom.ts';
+import { MailboxPanel } from './mailbox-panel.ts';
 import { Notifications } from './notifications.ts';
 import type { ConversationState, ServerMessage } from './protocol-types.ts';
 import { ConversationView } from './render-conversation.ts';
@@ -30,6 +31,8 @@ const composer = byTestId<HTMLTextAreaElement>('composer');
 const messagesList = byTestId('messages');
 const conversationList = byTestId('conversations');
 const approvalRoot = byTestId('approval');
+const mailboxDialog = byTestId<HTMLDialogElement>('mailbox-panel');
+const mailbox = new MailboxPanel(mailboxDialog);
 
 const link = new Connection(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
   open: () => {
@@ -87,6 +90,7 @@ function receive(message: ServerMessage): void {
     case 'auth_success':
       byId('user').textContent = message.email;
       byId('signout').hidden = false;
+      byId('mailbox-open').hidden = false;
       showChat();
       refreshConversations();
       return session.reattach();
@@ -151,6 +155,7 @@ byTestId<HTMLFormElement>('signin').addEventListener('submit', (event) => {
   const sent = auth !== undefined && link.send(auth);
   byId('signin-error').textContent = sent ? '' : 'Not connected yet: signing in as soon as the connection is back.';
 });
+byId('mailbox-open').addEventListener('click', () => mailbox.open());
 byId('signout').addEventListener('click', () => {
   forget();
   saved.setConversation(undefined);
@@ -169,8 +174,10 @@ composer.addEventListener('keydown', (event) => {
 });
 byTestId('stop').addEventListener('click', () => session.cancel());
 document.addEventListener('keydown', (event) => {
-  // Escape inside the approval panel belongs to its fields, not to the running turn.
-  if (event.key === 'Escape' && !approvalRoot.contains(event.target as Node)) session.cancel();
+  // Escape inside the approval panel belongs to its fields, and in the mailbox panel it closes the panel: neither
+  // stops the running turn.
+  const target = event.target as Node;
+  if (event.key === 'Escape' && !approvalRoot.contains(target) && !mailboxDialog.contains(target)) session.cancel();
 });
 byTestId('new-conversation').addEventListener('click', () => session.startNew());
 for (const button of document.querySelectorAll<HTMLButtonElement>('[data-testid=quick-action]')) {

@@ -40,3 +40,11 @@ export function authMessage(): AuthMessage | undefined {
   const email = saved.email();
   return email ? { type: 'auth', email } : undefined;
 }
+
+/** The same credentials for the runtime's HTTP endpoints: the token as a bearer, or (dev mode) the address. */
+export function httpAuthHeaders(): Record<string, string> {
+  const token = saved.token();
+  if (token) return { authorization: `Bearer ${token}` };
+  const email = saved.email();
+  return email ? { 'x-user-email': email } : {};
+}
