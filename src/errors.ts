@@ -58,9 +58,12 @@ export class LlmUnavailableError extends RuntimeError {
 
 export class LlmRequestError extends RuntimeError {
   readonly status: number | undefined;
-  constructor(message: string, status: number | undefined, options?: ErrorOptions) {
+  /** The provider's `Retry-After`, when it said when to come back (429, 503, 529). */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status: number | undefined, options?: ErrorOptions, retryAfterMs?: number) {
     super(ErrorCode.LlmError, message, options);
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

@@ -8,7 +8,7 @@ import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
 import { LlmStatus, type LlmClient } from './llm/llm-client.js';
-import { createLlmClient } from './llm/create-llm-client.js';
+import { createLlmChain } from './llm/create-llm-client.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
 import { metricsRoute } from './metrics/metrics-route.js';
@@ -100,7 +100,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
-  const llm = createLlmClient(config.llm);
+  const llm = createLlmChain(config.llm, logger);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
   const mcp = new McpRegistry(configuredServers(config), {
     logger,

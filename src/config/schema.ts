@@ -52,6 +52,8 @@ export const LlmConfigSchema = z
     ...llmProviderFields,
     /** How often the provider health check runs, in seconds. @default 30 */
     health_check_interval_s: z.int().positive().default(30),
+    /** Tries of a provider again on a transient error (unreachable, 429, 5xx, 529) before its first token, with backoff. @default 2 */
+    retries: z.int().min(0).max(10).default(2),
     /** Providers tried in order when this one is unreachable, overloaded or fails before its first token. @default [] */
     fallbacks: z.array(LlmProviderConfigSchema).max(5).default([]),
   })

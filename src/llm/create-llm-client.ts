@@ -1,5 +1,7 @@
-import type { LlmProviderConfig } from '../config/schema.js';
+import type { LlmConfig, LlmProviderConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { FallbackLlmClient } from './fallback-client.js';
 import type { LlmClient } from './llm-client.js';
 import { OllamaClient } from './ollama-client.js';
 
@@ -9,6 +11,22 @@ const API_KEY_VARIABLES = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_
 export function apiKeyOf(entry: LlmProviderConfig, env: NodeJS.ProcessEnv): string {
   if (entry.provider === 'ollama') return '';
   return entry.api_key || env[API_KEY_VARIABLES[entry.provider]] || '';
+}
+
+/**
+ * `[llm]` and its `[[llm.fallbacks]]` as one client: retried on transient errors, the next provider when one fails
+ * before its first token.
+ */
+export function createLlmChain(config: LlmConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): FallbackLlmClient {
+  const primary = `${config.provider}:${config.model}`;
+  const providers = [config, ...config.fallbacks].map((entry) => ({ name: `${entry.provider}:${entry.model}`, client: createLlmClient(entry, env) }));
+  return new FallbackLlmClient(providers, {
+    retries: config.retries,
+    logger,
+    onAnswered: (name) => {
+      if (name !== primary) logger.info({ provider: name, primary }, 'A fallback provider answered');
+    },
+  });
 }
 
 /** The client for one configured provider (`[llm]` or a `[[llm.fallbacks]]` entry). */

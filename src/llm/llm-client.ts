@@ -48,5 +48,7 @@ export interface LlmClient {
   checkHealth(): Promise<LlmHealth>;
   /** The last health check's result, without a request. */
   health(): LlmHealth;
+  /** Each configured provider's health, where there are several (fallbacks). */
+  healthOfEach?(): Array<{ name: string; health: LlmHealth }>;
   close(): Promise<void>;
 }

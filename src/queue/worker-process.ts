@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import { createLlmClient } from '../llm/create-llm-client.js';
+import { createLlmChain } from '../llm/create-llm-client.js';
 import type { Logger } from '../logger.js';
 import { createMetricsRegistry } from '../metrics/metrics-registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
@@ -45,7 +45,7 @@ export async function startWorkerProcess({ config: given, logger }: WorkerProces
     await Promise.allSettled([db.destroy(), metricsServer?.close()]);
     throw error;
   }
-  const llm = createLlmClient(config.llm);
+  const llm = createLlmChain(config.llm, logger);
   const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), logger });
   metrics.watch({ queue: pipeline?.queue, summaryWorker: pipeline?.worker?.worker });
   logger.info({ redis: config.redis.url.replace(/\/\/[^@]*@/, '//***@'), concurrency: config.summarization.concurrency }, 'summary worker running');

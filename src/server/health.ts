@@ -49,7 +49,14 @@ export function healthRoute({ llm, mcp, db, writes, queue, summariesUnavailable 
     const { baseUrl, checkedAt, ...rest } = llm.health();
     return {
       status: status === 'error' ? 503 : 200,
-      body: { status, llm: { ...rest, base_url: baseUrl, ...(checkedAt ? { checked_at: checkedAt } : {}) }, mcp: servers, database, summaries },
+      body: { status, llm: { ...rest, base_url: baseUrl, ...(checkedAt ? { checked_at: checkedAt } : {}), ...providersOf(llm) }, mcp: servers, database, summaries },
     };
   };
+}
+
+/** With fallbacks, every provider's state: the chat works while any answers. */
+function providersOf(llm: LlmClient): { providers?: Array<{ name: string; status: string; base_url: string; message?: string }> } {
+  const each = llm.healthOfEach?.() ?? [];
+  if (each.length < 2) return {};
+  return { providers: each.map(({ name, health }) => ({ name, status: health.status, base_url: health.baseUrl, ...(health.message ? { message: health.message } : {}) })) };
 }

@@ -48,7 +48,8 @@ export class TestRuntime {
     const overrides = options.config ?? {};
     const config = parseConfig({
       ...overrides,
-      llm: { base_url: ollama.url, ...overrides.llm },
+      // No retries unless a test asks: a scripted error answer is then the turn's answer, as the test wrote it.
+      llm: { base_url: ollama.url, retries: 0, ...overrides.llm },
       mcp: { mail_server_url: '', servers: mcp ? [{ name: 'test', url: mcp.url }] : [], reconnect_initial_ms: 100, reconnect_max_ms: 500, ...overrides.mcp },
       // No grace at close: a test that ends mid-answer should not wait for it (the shutdown tests set their own).
       server: { listen_addr: '127.0.0.1:0', shutdown_grace_s: 0, ...overrides.server },

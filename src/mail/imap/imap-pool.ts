@@ -2,7 +2,7 @@ import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../../errors.js';
 import type { MailAccount } from '../accounts/mail-account.js';
 import { MailboxUnavailableError } from '../maildir/index.js';
-import { retryDelayMs } from '../outbox/announcer.js';
+import { retryDelayMs } from '../../retry-delay.js';
 import { imapFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { openImapClient, type MailClientPolicy } from './imap-client.js';

@@ -1,6 +1,6 @@
 import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../../errors.js';
-import { retryDelayMs } from '../outbox/announcer.js';
+import { retryDelayMs } from '../../retry-delay.js';
 import { imapFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { catchUpInbox, type CatchUpDeps } from './inbox-catch-up.js';

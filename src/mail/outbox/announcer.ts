@@ -1,4 +1,5 @@
 import { errorMessage } from '../../errors.js';
+import { retryDelayMs } from '../../retry-delay.js';
 import type { Logger } from '../../logger.js';
 import { WebhookResult, webhookPayloadFrom, type EmailWebhookPayload, type WebhookOutcome } from '../email-webhook.js';
 import { EntryRead, type AnnouncementOutbox, type StoredCopyRef } from './announcement-outbox.js';
@@ -39,11 +40,6 @@ export interface AnnouncerStatus {
   last_error?: string;
 }
 
-/** Exponential and capped, with "equal jitter" (half the step, plus up to half again) so retries do not march in step. */
-export function retryDelayMs(failures: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const step = Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(step / 2 + (random() * step) / 2);
-}
 
 /**
  * Drains the outbox: announces each entry to the runtime, and removes it once the runtime accepted it (2xx). Runs in

@@ -1,0 +1,51 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeOllama } from './support/fake-ollama.js';
+import { runtimesClosedAfterEach } from './support/runtime-harness.js';
+import { textOf } from './support/ws-client.js';
+
+describe('retries and fallbacks before the first token', () => {
+  const ollamas: FakeOllama[] = [];
+  afterEach(async () => {
+    for (const o of ollamas.splice(0)) await o.close();
+  });
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false }));
+
+  async function backup(): Promise<FakeOllama> {
+    const o = await FakeOllama.start();
+    ollamas.push(o);
+    return o;
+  }
+
+  it('a 503 is tried again on the same provider, and the retry answers', async () => {
+    const rt = await runtimes.start({ config: { llm: { retries: 2 } } });
+    rt.ollama.enqueue({ httpError: { status: 503, message: 'overloaded' } }, { tokens: ['Hello', ' again'] });
+    const client = await rt.client('alice@example.com');
+    const turn = await client.chat('Hi');
+    expect(textOf(turn)).toBe('Hello again');
+    expect(rt.ollama.requests).toHaveLength(2);
+  });
+
+  it('the primary down: the fallback answers the turn, and /health shows both', async () => {
+    const other = await backup();
+    const rt = await runtimes.start({ config: { llm: { retries: 1, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'llama3.1:8b' }] } } });
+    await rt.ollama.close();
+    other.enqueue({ tokens: ['From', ' the', ' fallback'] });
+    const client = await rt.client('alice@example.com');
+    const turn = await client.chat('Hi');
+    expect(textOf(turn)).toBe('From the fallback');
+    expect(turn.at(-1)).toMatchObject({ type: 'done' });
+    const health = (await (await fetch(`${rt.httpUrl}/health`)).json()) as { llm: { providers?: Array<{ name: string; status: string }> } };
+    expect(health.llm.providers?.map((p) => p.name)).toEqual(['ollama:llama3.1:8b', 'ollama:llama3.1:8b']);
+  });
+
+  it('after tokens were shown, a failure is not retried: the turn ends with llm_error and the partial answer kept', async () => {
+    const other = await backup();
+    const rt = await runtimes.start({ config: { llm: { retries: 2, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'llama3.1:8b' }] } } });
+    rt.ollama.enqueue({ tokens: ['Partial', ' answer', ' never', ' seen'], delayMs: 20, dropAfterChunks: 2 });
+    const client = await rt.client('alice@example.com');
+    const turn = await client.chat('Hi');
+    expect(turn.find((m) => m.type === 'error')).toMatchObject({ code: 'llm_error' });
+    expect(rt.ollama.requests).toHaveLength(1);
+    expect(other.requests).toHaveLength(0);
+  });
+});
