@@ -75,7 +75,6 @@ export interface RuntimeCloseOptions {
 }
 
 /** Room left in the context window for the answer; the history gets the rest (never less than this floor). */
-const MIN_HISTORY_TOKENS = 512;
 /** After the grace period, cut answers get this long to be saved: a stuck database must not hold the exit. */
 const CUT_SAVE_TIMEOUT_MS = 5_000;
 /** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
@@ -178,7 +177,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         grantTarget: (name) => grantTarget(mcp.find(name)),
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
-        historyBudgetTokens: Math.max(config.llm.context_size - config.llm.max_tokens, MIN_HISTORY_TOKENS),
+        promptBudgetTokens: config.llm.context_size - config.llm.max_tokens,
         metrics,
       }),
       toolCall: createToolCallLogic({

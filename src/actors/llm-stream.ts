@@ -3,7 +3,7 @@ import type { GrantTarget } from '../conversations/approval-grants.js';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
 import { TextBuilder } from '../conversations/text-builder.js';
 import { ErrorCode, RuntimeError, errorMessage, type ErrorCode as ErrorCodeType } from '../errors.js';
-import { fitToContext } from '../llm/context-window.js';
+import { estimateTextTokens, fitToContext } from '../llm/context-window.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import { systemPrompt } from '../llm/system-prompt.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
@@ -39,8 +39,11 @@ export interface LlmStreamDeps {
   prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
   /** Sends one token to the conversation's subscribers; the hot path, so it skips the machine entirely. */
   relay: (conversationId: string, text: string) => void;
-  /** Tokens of history sent to the model: the context size minus room for the answer. */
-  historyBudgetTokens: number;
+  /**
+   * Tokens the request may take before the reply: the context size minus the reply's `max_tokens`. The system prompt
+   * and the tool schemas are counted against it first; the history gets the rest.
+   */
+  promptBudgetTokens: number;
   metrics?: LlmStreamMetrics;
 }
 
@@ -48,6 +51,9 @@ export interface LlmStreamMetrics {
   /** Once per request that streams any text: seconds from the request to its first token. */
   firstToken(seconds: number): void;
 }
+
+/** Whatever the tools cost, the question and some history are sent: a model without them cannot answer at all. */
+const MIN_HISTORY_TOKENS = 256;
 
 export type LlmStreamLogic = CallbackActorLogic<LlmStreamCommand, LlmStreamInput>;
 
@@ -77,10 +83,13 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
       const toolCalls: PlannedToolCall[] = [];
       let completionTokens = 0;
       const requestedAt = performance.now();
+      const system = systemPrompt({ userEmail: input.userEmail });
+      const tools = deps.tools();
+      const fixed = estimateTextTokens(system) + estimateTextTokens(JSON.stringify(tools));
       const stream = deps.llm.stream({
-        system: systemPrompt({ userEmail: input.userEmail }),
-        messages: fitToContext(input.messages, deps.historyBudgetTokens),
-        tools: deps.tools(),
+        system,
+        messages: fitToContext(input.messages, Math.max(MIN_HISTORY_TOKENS, deps.promptBudgetTokens - fixed)),
+        tools,
         signal: controller.signal,
       });
       for await (const event of stream) {

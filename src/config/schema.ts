@@ -44,7 +44,13 @@ function withBaseUrl<T extends { provider: LlmProvider; base_url?: string | unde
   return { ...entry, base_url: entry.base_url ?? DEFAULT_BASE_URLS[entry.provider] };
 }
 
-export const LlmProviderConfigSchema = z.strictObject(llmProviderFields).transform(withBaseUrl);
+/** The reply's room comes out of the context window: a reply as large as the window leaves nothing to ask with. */
+const replyFits = [(entry: { max_tokens: number; context_size: number }) => entry.max_tokens < entry.context_size, { message: 'max_tokens must be smaller than context_size' }] as const;
+
+export const LlmProviderConfigSchema = z
+  .strictObject(llmProviderFields)
+  .refine(...replyFits)
+  .transform(withBaseUrl);
 export type LlmProviderConfig = z.infer<typeof LlmProviderConfigSchema>;
 
 export const LlmConfigSchema = z
@@ -57,6 +63,7 @@ export const LlmConfigSchema = z
     /** Providers tried in order when this one is unreachable, overloaded or fails before its first token. @default [] */
     fallbacks: z.array(LlmProviderConfigSchema).max(5).default([]),
   })
+  .refine(...replyFits)
   .transform(withBaseUrl);
 
 const StdioServerSchema = z.strictObject({

@@ -36,6 +36,8 @@ export interface ToolCallRecord {
 export interface RuntimeToolSpec {
   name: string;
   description: string;
+  /** Answer a document of this many characters instead of echoing the arguments (a long email, a web page). */
+  resultChars?: number;
 }
 
 export interface McpTestServerHooks {
@@ -71,7 +73,7 @@ function registerRuntimeTool(server: McpServer, spec: RuntimeToolSpec): void {
   server.registerTool(
     spec.name,
     { description: spec.description, inputSchema: z.looseObject({}) },
-    (args) => text(`${spec.name}: ${JSON.stringify(args)}`, args),
+    (args) => (spec.resultChars ? text('lorem ipsum '.repeat(Math.ceil(spec.resultChars / 12)).slice(0, spec.resultChars)) : text(`${spec.name}: ${JSON.stringify(args)}`, args)),
   );
 }
 
@@ -267,11 +269,11 @@ export class McpTestHttpServer {
     return this.boundPort;
   }
 
-  async addTool(name: string, description: string): Promise<void> {
+  async addTool(name: string, description: string, options: Pick<RuntimeToolSpec, 'resultChars'> = {}): Promise<void> {
     if (this.runtimeTools.some((t) => t.name === name) || isEnabledBuiltin(name, this.options)) {
       throw new Error(`Tool ${name} is already registered`);
     }
-    const spec: RuntimeToolSpec = { name, description };
+    const spec: RuntimeToolSpec = { name, description, ...options };
     this.runtimeTools.push(spec);
     const sessions = [...this.sessions.values()];
     // The client opens its GET SSE stream without awaiting it after `initialized`; a notification

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { estimateTextTokens } from '../src/llm/context-window.js';
+import type { ChatRequestBody } from './support/fake-ollama.js';
+import { runtimesClosedAfterEach } from './support/runtime-harness.js';
+
+const CONTEXT = 4_096;
+const REPLY = 1_024;
+
+/** What the request costs, counted as the runtime counts it: system prompt, tool schemas and every message. */
+function requestTokens(body: ChatRequestBody): number {
+  const messages = (body.messages ?? []) as Array<{ content?: string; tool_calls?: unknown[] }>;
+  return (
+    estimateTextTokens(JSON.stringify(body.tools ?? [])) +
+    messages.reduce((sum, m) => sum + estimateTextTokens(m.content ?? '') + estimateTextTokens(JSON.stringify(m.tool_calls ?? [])) + 4, 0)
+  );
+}
+
+describe('the context budget holds for a long conversation with large tool results', () => {
+  const runtimes = runtimesClosedAfterEach();
+
+  it('every request that reaches the provider fits context_size minus max_tokens, whole turns dropped and one huge result cut', async () => {
+    const rt = await runtimes.start({ config: { llm: { context_size: CONTEXT, max_tokens: REPLY } } });
+    await rt.mcp!.addTool('fetch_page', 'Fetch a long web page', { resultChars: 9_000 });
+    await rt.mcp!.addTool('fetch_book', 'Fetch a whole book', { resultChars: 200_000 });
+    await expect.poll(() => rt.runtime.mcp.tools().some((t) => t.name.endsWith('fetch_book'))).toBe(true);
+    const pageTool = rt.runtime.mcp.tools().find((t) => t.name.endsWith('fetch_page'))!.name;
+    const bookTool = rt.runtime.mcp.tools().find((t) => t.name.endsWith('fetch_book'))!.name;
+    const client = await rt.client('alice@example.com');
+    for (let i = 1; i <= 6; i++) {
+      rt.ollama.enqueue({ toolCalls: [{ name: pageTool, arguments: { n: i } }] }, { tokens: [`Summary of page ${i}.`] });
+      await client.chat(`Read page ${i}`);
+    }
+    rt.ollama.enqueue({ toolCalls: [{ name: bookTool, arguments: {} }] }, { tokens: ['A long book.'] });
+    await client.chat('Read the book');
+
+    const requests = rt.ollama.requests.map((r) => r.body);
+    expect(requests).toHaveLength(14);
+    for (const body of requests) expect(requestTokens(body)).toBeLessThanOrEqual(CONTEXT - REPLY);
+    // The oldest pages are gone from the last requests; the latest question is always there.
+    const last = JSON.stringify(requests.at(-1)!.messages);
+    expect(last).toContain('Read the book');
+    expect(last).not.toContain('Read page 1');
+    expect(last).toContain("cut to fit the model's context window: 200000 characters in all");
+    expect(requests.at(-1)!.options).toMatchObject({ num_ctx: CONTEXT, num_predict: REPLY });
+  });
+});
