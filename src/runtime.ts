@@ -9,6 +9,8 @@ import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
 import { LlmStatus, type LlmClient } from './llm/llm-client.js';
 import { createLlmChain } from './llm/create-llm-client.js';
+import { foldHistory } from './llm/history-folding.js';
+import { ContextSummaryStore } from './storage/context-summary-store.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
 import { metricsRoute } from './metrics/metrics-route.js';
@@ -99,6 +101,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
+  const contextSummaries = new ContextSummaryStore(db);
   const llm = createLlmChain(config.llm, logger);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
   const mcp = new McpRegistry(configuredServers(config), {
@@ -178,6 +181,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
         promptBudgetTokens: config.llm.context_size - config.llm.max_tokens,
+        foldHistory: (conversationId, messages, budget, signal) => foldHistory({ llm, store: contextSummaries, logger }, conversationId, messages, budget, signal),
         metrics,
       }),
       toolCall: createToolCallLogic({

@@ -25,6 +25,8 @@ describe('the context budget holds for a long conversation with large tool resul
     await expect.poll(() => rt.runtime.mcp.tools().some((t) => t.name.endsWith('fetch_book'))).toBe(true);
     const pageTool = rt.runtime.mcp.tools().find((t) => t.name.endsWith('fetch_page'))!.name;
     const bookTool = rt.runtime.mcp.tools().find((t) => t.name.endsWith('fetch_book'))!.name;
+    // Folding older turns is a non-streamed call: answered here, the scripted chat answers stay in order.
+    rt.ollama.setResponder((request) => (request.body.stream === false ? { tokens: ['Alice read pages one to five; nothing is open.'] } : undefined));
     const client = await rt.client('alice@example.com');
     for (let i = 1; i <= 6; i++) {
       rt.ollama.enqueue({ toolCalls: [{ name: pageTool, arguments: { n: i } }] }, { tokens: [`Summary of page ${i}.`] });
@@ -33,14 +35,48 @@ describe('the context budget holds for a long conversation with large tool resul
     rt.ollama.enqueue({ toolCalls: [{ name: bookTool, arguments: {} }] }, { tokens: ['A long book.'] });
     await client.chat('Read the book');
 
-    const requests = rt.ollama.requests.map((r) => r.body);
+    const requests = rt.ollama.requests.map((r) => r.body).filter((body) => body.stream !== false);
+    const folds = rt.ollama.requests.map((r) => r.body).filter((body) => body.stream === false);
     expect(requests).toHaveLength(14);
-    for (const body of requests) expect(requestTokens(body)).toBeLessThanOrEqual(CONTEXT - REPLY);
+    expect(folds.length).toBeGreaterThan(0);
+    for (const body of [...requests, ...folds]) expect(requestTokens(body)).toBeLessThanOrEqual(CONTEXT - REPLY);
     // The oldest pages are gone from the last requests; the latest question is always there.
     const last = JSON.stringify(requests.at(-1)!.messages);
     expect(last).toContain('Read the book');
     expect(last).not.toContain('Read page 1');
+    // …and folded into the running summary, which goes first.
+    expect(last).toContain('Summary of our earlier conversation');
+    expect(last).toContain('Alice read pages one to five');
     expect(last).toContain("cut to fit the model's context window: 200000 characters in all");
     expect(requests.at(-1)!.options).toMatchObject({ num_ctx: CONTEXT, num_predict: REPLY });
+  });
+});
+
+describe('the running summary is stored with the conversation', () => {
+  const runtimes = runtimesClosedAfterEach();
+
+  it('survives a restart: the next turn uses it without folding again', async () => {
+    const rt = await runtimes.start({ config: { llm: { context_size: CONTEXT, max_tokens: REPLY } } });
+    await rt.mcp!.addTool('fetch_page', 'Fetch a long web page', { resultChars: 5_000 });
+    await expect.poll(() => rt.runtime.mcp.tools().some((t) => t.name.endsWith('fetch_page'))).toBe(true);
+    const pageTool = rt.runtime.mcp.tools().find((t) => t.name.endsWith('fetch_page'))!.name;
+    let folds = 0;
+    rt.ollama.setResponder((request) => (request.body.stream === false ? (folds++, { tokens: [`Running summary number ${folds}.`] }) : undefined));
+    const client = await rt.client('alice@example.com');
+    let conversationId = '';
+    for (let i = 1; i <= 4; i++) {
+      rt.ollama.enqueue({ toolCalls: [{ name: pageTool, arguments: { n: i } }] }, { tokens: [`Page ${i} read.`] });
+      const turn = await client.chat(`Read page ${i}`);
+      conversationId ||= (turn.find((m) => 'conversation_id' in m && typeof m.conversation_id === 'string') as { conversation_id: string }).conversation_id;
+    }
+    expect(folds).toBeGreaterThan(0);
+    const foldsBefore = folds;
+    await client.close();
+    await rt.restart();
+    const again = await rt.client('alice@example.com');
+    rt.ollama.enqueue({ tokens: ['Still here.'] });
+    await again.chat('And now?', { conversation_id: conversationId });
+    expect(folds).toBe(foldsBefore);
+    expect(JSON.stringify(rt.ollama.requests.at(-1)!.body.messages)).toContain(`Running summary number ${foldsBefore}.`);
   });
 });

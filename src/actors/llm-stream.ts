@@ -44,6 +44,8 @@ export interface LlmStreamDeps {
    * and the tool schemas are counted against it first; the history gets the rest.
    */
   promptBudgetTokens: number;
+  /** The history within a budget, older turns folded into a stored summary; without it they are only left out. */
+  foldHistory?: (conversationId: string, messages: readonly ChatMessage[], budgetTokens: number, signal: AbortSignal) => Promise<readonly ChatMessage[]>;
   metrics?: LlmStreamMetrics;
 }
 
@@ -86,12 +88,10 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
       const system = systemPrompt({ userEmail: input.userEmail });
       const tools = deps.tools();
       const fixed = estimateTextTokens(system) + estimateTextTokens(JSON.stringify(tools));
-      const stream = deps.llm.stream({
-        system,
-        messages: fitToContext(input.messages, Math.max(MIN_HISTORY_TOKENS, deps.promptBudgetTokens - fixed)),
-        tools,
-        signal: controller.signal,
-      });
+      const budget = Math.max(MIN_HISTORY_TOKENS, deps.promptBudgetTokens - fixed);
+      const messages = deps.foldHistory ? await deps.foldHistory(input.conversationId, input.messages, budget, controller.signal) : fitToContext(input.messages, budget);
+      if (settled) return;
+      const stream = deps.llm.stream({ system, messages, tools, signal: controller.signal });
       for await (const event of stream) {
         if (settled) return;
         switch (event.type) {

@@ -81,6 +81,14 @@ export interface HealthProbeTable {
   padding: string;
 }
 
+export interface ContextSummariesTable {
+  conversation_id: string;
+  /** How many of the conversation's first messages the summary stands for. */
+  through_count: number;
+  summary: string;
+  updated_at: string;
+}
+
 export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
@@ -90,4 +98,5 @@ export interface Database {
   conversation_events: ConversationEventsTable;
   inspector_reveals: InspectorRevealsTable;
   health_probe: HealthProbeTable;
+  context_summaries: ContextSummariesTable;
 }

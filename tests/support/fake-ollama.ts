@@ -54,7 +54,8 @@ export interface FakeOllamaOptions {
   port?: number;
 }
 
-type Responder = (req: RecordedChatRequest, index: number) => ChatScript;
+/** A script for this request; `undefined` takes the next enqueued one. */
+type Responder = (req: RecordedChatRequest, index: number) => ChatScript | undefined;
 interface LiveRequest {
   record: RecordedChatRequest;
   // A socket the fake itself destroyed (drop, stop, close) is not a client abort.

@@ -4,6 +4,7 @@ import { summaries } from './0002-summaries.js';
 import { inspector } from './0003-inspector.js';
 import { toolDecisions } from './0004-tool-decisions.js';
 import { healthProbe } from './0005-health-probe.js';
+import { contextSummaries } from './0006-context-summaries.js';
 
 /** Migrations are imported, not read from a folder, so they work the same under tsx, a bundle or a compiled build. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-inspector': inspector,
   '0004-tool-decisions': toolDecisions,
   '0005-health-probe': healthProbe,
+  '0006-context-summaries': contextSummaries,
 };
 
 export const migrationProvider: MigrationProvider = {
