@@ -270,7 +270,7 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
     try {
       await Promise.all(nodes.map((db) => migrateToLatest(db)));
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(nodes[0]!);
-      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector', '0004-tool-decisions', '0005-health-probe']);
+      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector', '0004-tool-decisions', '0005-health-probe', '0006-context-summaries']);
       await new ConversationStore(nodes[1]!).create({ id: 'c', userEmail: 'a@example.com', title: '' });
       expect(await new ConversationStore(nodes[2]!).find('c')).toMatchObject({ id: 'c', lastSeq: 0 });
     } finally {
