@@ -11,7 +11,7 @@ describe('retries and fallbacks before the first token', () => {
   const runtimes = runtimesClosedAfterEach(() => ({ mcp: false }));
 
   async function backup(): Promise<FakeOllama> {
-    const o = await FakeOllama.start();
+    const o = await FakeOllama.start({ models: ['qwen2.5:7b'] });
     ollamas.push(o);
     return o;
   }
@@ -27,20 +27,26 @@ describe('retries and fallbacks before the first token', () => {
 
   it('the primary down: the fallback answers the turn, and /health shows both', async () => {
     const other = await backup();
-    const rt = await runtimes.start({ config: { llm: { retries: 1, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'llama3.1:8b' }] } } });
+    const rt = await runtimes.start({ config: { llm: { retries: 1, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'qwen2.5:7b' }] } } });
     await rt.ollama.close();
     other.enqueue({ tokens: ['From', ' the', ' fallback'] });
     const client = await rt.client('alice@example.com');
     const turn = await client.chat('Hi');
     expect(textOf(turn)).toBe('From the fallback');
     expect(turn.at(-1)).toMatchObject({ type: 'done' });
-    const health = (await (await fetch(`${rt.httpUrl}/health`)).json()) as { llm: { providers?: Array<{ name: string; status: string }> } };
-    expect(health.llm.providers?.map((p) => p.name)).toEqual(['ollama:llama3.1:8b', 'ollama:llama3.1:8b']);
+    const health = (await (await fetch(`${rt.httpUrl}/health`)).json()) as { llm: { providers?: Array<{ name: string; status: string; base_url: string }> } };
+    expect(health.llm.providers?.map((p) => p.base_url)).toEqual([rt.ollama.url, other.url]);
+    // Who answered is in the history (stored) and in the metrics.
+    const rows = await rt.runtime.db.selectFrom('messages').select(['role', 'body']).where('role', '=', 'assistant').execute();
+    expect(rows.map((r) => JSON.parse(r.body) as { provider?: string }).map((m) => m.provider)).toEqual(['ollama:qwen2.5:7b']);
+    const metrics = await (await fetch(`${rt.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/llm_answers_total\{provider="ollama:qwen2\.5:7b"\} 1/);
+    expect(metrics).not.toMatch(/llm_answers_total\{provider="ollama:llama3\.1:8b"\}/);
   });
 
   it('after tokens were shown, a failure is not retried: the turn ends with llm_error and the partial answer kept', async () => {
     const other = await backup();
-    const rt = await runtimes.start({ config: { llm: { retries: 2, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'llama3.1:8b' }] } } });
+    const rt = await runtimes.start({ config: { llm: { retries: 2, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'qwen2.5:7b' }] } } });
     rt.ollama.enqueue({ tokens: ['Partial', ' answer', ' never', ' seen'], delayMs: 20, dropAfterChunks: 2 });
     const client = await rt.client('alice@example.com');
     const turn = await client.chat('Hi');

@@ -23,7 +23,7 @@ export interface PlannedToolCall extends ToolCallRequest {
 /** Events the stream sends to its conversation. Tokens are not among them: they go straight to the relay. */
 export type LlmStreamOutput =
   | { type: 'LLM.FIRST_TOKEN' }
-  | { type: 'LLM.DONE'; content: string; toolCalls: PlannedToolCall[]; completionTokens: number }
+  | { type: 'LLM.DONE'; content: string; toolCalls: PlannedToolCall[]; completionTokens: number; provider?: string }
   | { type: 'LLM.ERROR'; code: ErrorCodeType; message: string; partial: string }
   | { type: 'LLM.CANCELLED'; partial: string };
 
@@ -52,6 +52,8 @@ export interface LlmStreamDeps {
 export interface LlmStreamMetrics {
   /** Once per request that streams any text: seconds from the request to its first token. */
   firstToken(seconds: number): void;
+  /** Once per answered request: who answered and the tokens it counted. */
+  answered(provider: string, promptTokens: number, completionTokens: number): void;
 }
 
 /** Whatever the tools cost, the question and some history are sent: a model without them cannot answer at all. */
@@ -84,6 +86,7 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
     const run = async () => {
       const toolCalls: PlannedToolCall[] = [];
       let completionTokens = 0;
+      let provider: string | undefined;
       const requestedAt = performance.now();
       const system = systemPrompt({ userEmail: input.userEmail });
       const tools = deps.tools();
@@ -118,10 +121,12 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
             break;
           case 'done':
             completionTokens = event.completionTokens;
+            provider = event.provider;
+            deps.metrics?.answered(event.provider ?? 'unknown', event.promptTokens, event.completionTokens);
             break;
         }
       }
-      finish({ type: 'LLM.DONE', content: content.toString(), toolCalls, completionTokens });
+      finish({ type: 'LLM.DONE', content: content.toString(), toolCalls, completionTokens, ...(provider ? { provider } : {}) });
     };
 
     run().catch((error: unknown) => {

@@ -30,6 +30,8 @@ export const ChatMessageSchema = z.discriminatedUnion('role', [
     toolCalls: z.array(ToolCallRequestSchema).optional(),
     /** Set when the answer was cut short (cancel, error); the text is what the user saw. */
     interrupted: z.boolean().optional(),
+    /** Who answered, `provider:model` (with fallbacks configured, not always the first). */
+    provider: z.string().optional(),
   }),
   z.object({
     role: z.literal('tool'),
@@ -43,3 +45,8 @@ export const ChatMessageSchema = z.discriminatedUnion('role', [
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 export type AssistantMessage = Extract<ChatMessage, { role: 'assistant' }>;
 export type ToolMessage = Extract<ChatMessage, { role: 'tool' }>;
+
+/** The `provider` field of an assistant message, from an LLM answer that says who gave it. */
+export function answeredBy(answer: { provider?: string }): { provider?: string } {
+  return answer.provider ? { provider: answer.provider } : {};
+}

@@ -77,9 +77,13 @@ export class FallbackLlmClient implements LlmClient {
         let shown = false;
         try {
           for await (const event of provider.client.stream(request)) {
-            if (event.type !== 'done') shown = true;
-            else this.options.onAnswered?.(provider.name);
-            yield event;
+            if (event.type !== 'done') {
+              shown = true;
+              yield event;
+            } else {
+              this.options.onAnswered?.(provider.name);
+              yield { ...event, provider: provider.name };
+            }
           }
           return;
         } catch (error) {

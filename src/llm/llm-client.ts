@@ -5,7 +5,8 @@ import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 export type LlmStreamEvent =
   | { type: 'token'; text: string }
   | { type: 'tool_calls'; calls: Array<Omit<ToolCallRequest, 'id'>> }
-  | { type: 'done'; reason: string; promptTokens: number; completionTokens: number };
+  /** `provider` names who answered (`openai:gpt-4o-mini`) where several are configured. */
+  | { type: 'done'; reason: string; promptTokens: number; completionTokens: number; provider?: string };
 
 export interface LlmChatRequest {
   system: string;

@@ -3,7 +3,7 @@ import type { LlmStreamLogic, LlmStreamOutput } from '../actors/llm-stream.js';
 import type { PersistenceLogic, PersistenceOutput } from '../actors/persistence.js';
 import type { ToolCallLogic, ToolCallOutput } from '../actors/tool-call.js';
 import { NO_GRANTS, type ApprovalGrants } from '../conversations/approval-grants.js';
-import type { ChatMessage, ToolResult } from '../conversations/chat-message.js';
+import { answeredBy, type ChatMessage, type ToolResult } from '../conversations/chat-message.js';
 import {
   CANCELLED_RESULT,
   CallDecision,
@@ -207,7 +207,7 @@ export function createConversationMachine(actors: ConversationActors) {
         const batch = planBatch(event.toolCalls, context.grants);
         const toolCalls = batch.map(({ id, name, arguments: args }) => ({ id, name, arguments: args }));
         enqueue.assign({
-          messages: [...context.messages, { role: 'assistant' as const, content: event.content, toolCalls }],
+          messages: [...context.messages, { role: 'assistant' as const, content: event.content, toolCalls, ...answeredBy(event) }],
           batch,
           step: context.step + 1,
         });
@@ -287,7 +287,7 @@ export function createConversationMachine(actors: ConversationActors) {
             {
               guard: 'noToolCalls',
               target: 'done',
-              actions: [assign(({ context, event }) => ({ messages: [...context.messages, { role: 'assistant' as const, content: event.content }] })), 'persistNew'],
+              actions: [assign(({ context, event }) => ({ messages: [...context.messages, { role: 'assistant' as const, content: event.content, ...answeredBy(event) }] })), 'persistNew'],
             },
             {
               guard: 'stepLimitReached',
@@ -296,7 +296,7 @@ export function createConversationMachine(actors: ConversationActors) {
                 assign(({ context, event }) => ({
                   messages: [
                     ...context.messages,
-                    { role: 'assistant' as const, content: event.content, toolCalls: event.toolCalls.map(({ id, name, arguments: args }) => ({ id, name, arguments: args })) },
+                    { role: 'assistant' as const, content: event.content, toolCalls: event.toolCalls.map(({ id, name, arguments: args }) => ({ id, name, arguments: args })), ...answeredBy(event) },
                     ...planBatch(event.toolCalls, NO_GRANTS).map((c) => toolMessage(c, STEP_LIMIT_RESULT(context.maxToolSteps))),
                   ],
                   outcome: TurnOutcome.MaxToolSteps,

@@ -41,6 +41,8 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
   private readonly toolCallErrors: Counter<'tool'>;
   private readonly summaries: SummaryMetrics;
   private readonly rateLimitHits: Counter<'scope'>;
+  private readonly llmAnswers: Counter<'provider'>;
+  private readonly llmTokens: Counter<'provider' | 'kind'>;
 
   constructor(private readonly options: RuntimeMetricsOptions) {
     const registers = [this.registry];
@@ -65,6 +67,8 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
       registers,
     });
     this.summaries = new SummaryMetrics(this.registry);
+    this.llmAnswers = new Counter({ name: `${PREFIX}llm_answers_total`, help: 'LLM requests answered, by the provider that answered (fallbacks included).', labelNames: ['provider'], registers });
+    this.llmTokens = new Counter({ name: `${PREFIX}llm_tokens_total`, help: 'Tokens the providers counted, by provider and kind (prompt, completion).', labelNames: ['provider', 'kind'], registers });
     this.rateLimitHits = new Counter({ name: `${PREFIX}rate_limit_hits_total`, help: 'Requests refused by a rate limit, by scope.', labelNames: ['scope'], registers });
   }
 
@@ -74,6 +78,12 @@ export class RuntimeMetrics implements ConversationHubMetrics, LlmStreamMetrics,
 
   firstToken(seconds: number): void {
     this.timeToFirstToken.observe(seconds);
+  }
+
+  answered(provider: string, promptTokens: number, completionTokens: number): void {
+    this.llmAnswers.inc({ provider });
+    this.llmTokens.inc({ provider, kind: 'prompt' }, promptTokens);
+    this.llmTokens.inc({ provider, kind: 'completion' }, completionTokens);
   }
 
   toolCallFinished(tool: string, seconds: number, failed: boolean): void {
