@@ -115,6 +115,8 @@ describe('GET /metrics', () => {
       ai_runtime_actors: 'gauge',
       ai_runtime_tokens_relayed_total: 'counter',
       ai_runtime_llm_time_to_first_token_seconds: 'histogram',
+      ai_runtime_llm_answers_total: 'counter',
+      ai_runtime_llm_tokens_total: 'counter',
       ai_runtime_tool_call_duration_seconds: 'histogram',
       ai_runtime_tool_call_errors_total: 'counter',
       ai_runtime_summary_job_duration_seconds: 'histogram',
