@@ -5,7 +5,17 @@ import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 export type LlmStreamEvent =
   | { type: 'token'; text: string }
   | { type: 'tool_calls'; calls: Array<Omit<ToolCallRequest, 'id'>> }
-  | { type: 'done'; reason: string; promptTokens: number; completionTokens: number };
+  | {
+      type: 'done';
+      reason: string;
+      /** The whole prompt, cached parts included. */
+      promptTokens: number;
+      completionTokens: number;
+      /** Of `promptTokens`, read from the provider's prompt cache (Anthropic); absent where there is none. */
+      cacheReadTokens?: number;
+      /** Of `promptTokens`, written to the prompt cache by this request (Anthropic). */
+      cacheCreationTokens?: number;
+    };
 
 export interface LlmChatRequest {
   system: string;
