@@ -96,6 +96,8 @@ export class AnthropicClient implements LlmClient {
       );
       const accumulator = new StreamAccumulator();
       for await (const raw of events) {
+        // Events the SDK had already buffered still come after an abort; the caller asked for no more.
+        if (request.signal.aborted) return;
         const event = parseStreamEvent(raw);
         if (event === undefined) continue;
         for (const out of accumulator.accept(event)) {
