@@ -40,6 +40,8 @@ export interface FakeAnthropicOptions {
   prefillMsPer1kTokens?: number;
   /** Shorter marked prefixes are not cached, as on the real API. @default 1024 */
   minCacheableTokens?: number;
+  /** false: answer as if the request had no `cache_control` at all (the baseline caching is measured against). @default true */
+  honourCacheControl?: boolean;
 }
 
 const RequestSchema = z.looseObject({
@@ -111,7 +113,7 @@ export class FakeAnthropic {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    const full = { apiKey: 'test-key', models: ['claude-test'], prefillMsPer1kTokens: 0, minCacheableTokens: 1024, ...options };
+    const full = { apiKey: 'test-key', models: ['claude-test'], prefillMsPer1kTokens: 0, minCacheableTokens: 1024, honourCacheControl: true, ...options };
     return new FakeAnthropic(server, `http://127.0.0.1:${port}`, full);
   }
 
@@ -217,7 +219,8 @@ export class FakeAnthropic {
       return sendError(res, status, type, message, retryAfter ? { 'retry-after': retryAfter } : {});
     }
 
-    const usage = this.cache.apply(promptBlocks(body));
+    const blocks = promptBlocks(body).map((b) => (this.options.honourCacheControl ? b : { ...b, marked: false }));
+    const usage = this.cache.apply(blocks);
     record.usage = usage;
     // Prefill reads every prompt token not served from the cache (a cache write costs a full read).
     const uncached = usage.input_tokens + usage.cache_creation_input_tokens;
