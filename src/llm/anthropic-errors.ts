@@ -48,7 +48,7 @@ export function anthropicUnreachable(context: AnthropicErrorContext, cause: unkn
 export function anthropicModelMissing(context: AnthropicErrorContext, cause?: unknown): LlmUnavailableError {
   return new LlmUnavailableError(
     ErrorCode.ModelNotFound,
-    `Model "${context.model}" is not available from Anthropic at ${context.baseUrl}. Set [llm] model to a model your key can use (e.g. "claude-sonnet-4-5").`,
+    `Model "${context.model}" is not available from Anthropic at ${context.baseUrl}. Set [llm] model to a model your key can use (e.g. "claude-sonnet-5").`,
     context.baseUrl,
     cause === undefined ? undefined : { cause },
   );
