@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ConfigInput } from '../src/config/schema.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { FakeAnthropic, type FakeAnthropicOptions } from './support/fake-anthropic.js';
@@ -15,10 +16,10 @@ const WORDS = ['Voici', ' vos', ' emails', ' du', ' jour', '.'];
 describe('[llm] provider = "anthropic": whole turns through the runtime', () => {
   let fake: FakeAnthropic;
   const runtimes: TestRuntime[] = [];
-  const start = async (options: TestRuntimeOptions = {}): Promise<TestRuntime> => {
+  const start = async (options: TestRuntimeOptions = {}, llm: Partial<NonNullable<ConfigInput['llm']>> = {}): Promise<TestRuntime> => {
     const rt = await TestRuntime.start({
       ...options,
-      config: { ...options.config, llm: { provider: 'anthropic', base_url: fake.url, model: 'claude-test', api_key: 'test-key' } },
+      config: { ...options.config, llm: { provider: 'anthropic', base_url: fake.url, model: 'claude-test', api_key: 'test-key', ...llm } },
     });
     runtimes.push(rt);
     return rt;
@@ -103,6 +104,21 @@ describe('[llm] provider = "anthropic": whole turns through the runtime', () => 
     expect(rt.mcp!.calls).toEqual([{ name: 'delete_note', arguments: { id: 'n7' }, aborted: false }]);
     expect(textOf(turn)).toBe('Note supprimée');
     expect(fake.requests[1]!.body.messages.at(-1)!.content).toEqual([expect.objectContaining({ type: 'tool_result', tool_use_id: request.call_id, is_error: false })]);
+  });
+
+  it('an overload before the first token (529, then overloaded_error mid-stream) is retried by the fallback layer above', async () => {
+    // The harness turns retries off for everyone else; this test is about them.
+    const rt = await start({ mcp: false }, { retries: 2 });
+    fake.enqueue(
+      { httpError: { status: 529, type: 'overloaded_error', message: 'Overloaded', retryAfter: '0' } },
+      { text: ['jamais vu'], streamError: { afterEvents: 1, type: 'overloaded_error', message: 'Overloaded' } },
+      { text: ['Enfin', ' là'] },
+    );
+    const client = await rt.client('olga@example.com');
+    const turn = await client.chat('Tu es là ?', {}, 15_000);
+    expect(textOf(turn)).toBe('Enfin là');
+    expect(only(turn, 'error')).toEqual([]);
+    expect(fake.requests).toHaveLength(3);
   });
 
   it('the cached system+tools prefix makes the second turn\'s first token come sooner', async (context) => {
