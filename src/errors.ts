@@ -47,7 +47,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Ollama could not be reached, or does not have the model. The message says what to run. */
+/** The LLM provider could not be reached, or does not have the model. The message says what to do. */
 export class LlmUnavailableError extends RuntimeError {
   readonly baseUrl: string;
   constructor(code: typeof ErrorCode.LlmUnavailable | typeof ErrorCode.ModelNotFound, message: string, baseUrl: string, options?: ErrorOptions) {

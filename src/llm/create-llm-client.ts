@@ -1,5 +1,6 @@
 import type { LlmConfig, LlmProviderConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import { AnthropicClient } from './anthropic-client.js';
 import type { Logger } from '../logger.js';
 import { FallbackLlmClient } from './fallback-client.js';
 import type { LlmClient } from './llm-client.js';
@@ -34,8 +35,13 @@ export function createLlmClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv
   switch (entry.provider) {
     case 'ollama':
       return new OllamaClient(entry);
+    case 'anthropic': {
+      const apiKey = apiKeyOf(entry, env);
+      // At start, not on the first message: a missing key would otherwise look like an outage to every user.
+      if (apiKey === '') throw new ConfigError(`[llm] provider = "anthropic" needs an API key: set [llm] api_key or ANTHROPIC_API_KEY.`);
+      return new AnthropicClient(entry, { apiKey });
+    }
     case 'openai':
-    case 'anthropic':
       void apiKeyOf(entry, env);
       throw new ConfigError(`[llm] provider = "${entry.provider}" is not available in this build yet.`);
   }

@@ -5,8 +5,19 @@ import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 export type LlmStreamEvent =
   | { type: 'token'; text: string }
   | { type: 'tool_calls'; calls: Array<Omit<ToolCallRequest, 'id'>> }
-  /** `provider` names who answered (`openai:gpt-4o-mini`) where several are configured. */
-  | { type: 'done'; reason: string; promptTokens: number; completionTokens: number; provider?: string };
+  | {
+      type: 'done';
+      reason: string;
+      /** The whole prompt, cached parts included. */
+      promptTokens: number;
+      completionTokens: number;
+      /** Of `promptTokens`, read from the provider's prompt cache (Anthropic); absent where there is none. */
+      cacheReadTokens?: number;
+      /** Of `promptTokens`, written to the prompt cache by this request (Anthropic). */
+      cacheCreationTokens?: number;
+      /** Who answered (`anthropic:claude-…`), where several providers are configured. */
+      provider?: string;
+    };
 
 export interface LlmChatRequest {
   system: string;
