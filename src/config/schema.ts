@@ -199,8 +199,13 @@ export const SummarizationConfigSchema = z.strictObject({
   auto_summarize: z.boolean().default(true),
   /** Run a summary worker inside the runtime; off for nodes that only serve sockets (`npm run worker` runs workers alone). @default true */
   worker: z.boolean().default(true),
-  /** Model for summaries; defaults to `[llm] model`. */
+  /** Model for summaries on the `[llm]` provider; defaults to `[llm] model`. */
   model: z.string().min(1).optional(),
+  /**
+   * `[summarization.llm]`: a provider of their own for summaries (same keys as `[llm]`), e.g. a small local model for
+   * summaries and a hosted one for chat. Unset: the `[llm]` provider and its fallbacks.
+   */
+  llm: LlmProviderConfigSchema.optional(),
   /** Summaries computed at once per worker. @default 2 */
   concurrency: z.int().positive().default(2),
   /** At most this many summary LLM calls per `rate_limit_window_ms`, across all workers. @default 20 */

@@ -98,10 +98,12 @@ export class FallbackLlmClient implements LlmClient {
 
   async complete(request: LlmCompletionRequest): Promise<string> {
     let last: unknown;
-    for (const provider of this.providers) {
+    for (const [index, provider] of this.providers.entries()) {
+      // A model named for the call (`[summarization] model`) belongs to the first provider; the others use their own.
+      const asked = index === 0 ? request : { ...request, model: undefined };
       for (let attempt = 1; ; attempt++) {
         try {
-          const answer = await provider.client.complete(request);
+          const answer = await provider.client.complete(asked);
           this.options.onAnswered?.(provider.name);
           return answer;
         } catch (error) {

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { createLlmClient } from '../llm/create-llm-client.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
@@ -27,6 +28,8 @@ export function startSummaryPipeline({ config, llm, summaries, logger }: { confi
     return undefined;
   }
   const s = config.summarization;
+  // A provider of its own for summaries, else the chat's (with its fallbacks).
+  const summaryLlm = s.llm ? createLlmClient(s.llm) : llm;
   const queue = new SummaryQueue({ url, prefix: config.redis.prefix, attempts: s.attempts, backoffMs: s.backoff_ms, logger });
   const bus = new NotificationBus({ url, prefix: config.redis.prefix, logger });
   const worker = s.worker
@@ -36,8 +39,8 @@ export function startSummaryPipeline({ config, llm, summaries, logger }: { confi
         concurrency: s.concurrency,
         limiter: { max: s.rate_limit_max, durationMs: s.rate_limit_window_ms },
         stalledAfterMs: s.stalled_after_s * 1000,
-        llm,
-        model: s.model ?? config.llm.model,
+        llm: summaryLlm,
+        model: s.llm?.model ?? s.model ?? config.llm.model,
         store: summaries,
         notifications: bus,
         logger,
@@ -51,7 +54,7 @@ export function startSummaryPipeline({ config, llm, summaries, logger }: { confi
     close() {
       closing ??= (async () => {
         await worker?.close();
-        await Promise.allSettled([queue.close(), bus.close()]);
+        await Promise.allSettled([queue.close(), bus.close(), ...(summaryLlm !== llm ? [summaryLlm.close()] : [])]);
       })();
       return closing;
     },
