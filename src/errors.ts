@@ -47,7 +47,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Ollama could not be reached, or does not have the model. The message says what to run. */
+/** The LLM provider could not be reached, or does not have the model. The message says what to do. */
 export class LlmUnavailableError extends RuntimeError {
   readonly baseUrl: string;
   constructor(code: typeof ErrorCode.LlmUnavailable | typeof ErrorCode.ModelNotFound, message: string, baseUrl: string, options?: ErrorOptions) {
@@ -56,11 +56,15 @@ export class LlmUnavailableError extends RuntimeError {
   }
 }
 
+/** The provider refused or failed a request. `status` is its HTTP status when it answered with one. */
 export class LlmRequestError extends RuntimeError {
   readonly status: number | undefined;
-  constructor(message: string, status: number | undefined, options?: ErrorOptions) {
+  /** The provider's `Retry-After` (429, 503), for whoever retries or falls back; absent when it sent none. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status: number | undefined, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(ErrorCode.LlmError, message, options);
     this.status = status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -2,6 +2,7 @@ import type { LlmProviderConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { LlmClient } from './llm-client.js';
 import { OllamaClient } from './ollama-client.js';
+import { OpenAiClient } from './openai-client.js';
 
 const API_KEY_VARIABLES = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' } as const;
 
@@ -17,6 +18,7 @@ export function createLlmClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv
     case 'ollama':
       return new OllamaClient(entry);
     case 'openai':
+      return new OpenAiClient(entry, { apiKey: apiKeyOf(entry, env) });
     case 'anthropic':
       void apiKeyOf(entry, env);
       throw new ConfigError(`[llm] provider = "${entry.provider}" is not available in this build yet.`);
