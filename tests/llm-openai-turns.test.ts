@@ -1,8 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
+import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { FakeOpenAi } from './support/fake-openai.js';
+import { TestRedis } from './support/redis-launcher.js';
 import { TestRuntime } from './support/runtime-harness.js';
 import { textOf, typesOf } from './support/ws-client.js';
 
@@ -113,5 +115,41 @@ describe('a conversation on an OpenAI-compatible provider', () => {
     expect(only(turn, 'error')[0]).toMatchObject({ code: ErrorCode.LlmError, message: expect.stringContaining('429') });
     expect(turn.at(-1)).toMatchObject({ type: 'done', reason: 'error' });
     expect(textOf(await client.chat('Again'))).toBe('ok');
+  });
+});
+
+describe('summaries on an OpenAI-compatible provider', () => {
+  let redis: TestRedis;
+  let fake: FakeOpenAi;
+  let rt: TestRuntime | undefined;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  afterAll(() => redis.close());
+  beforeEach(async () => {
+    fake = await FakeOpenAi.start({ models: ['gpt-test', 'gpt-mini'] });
+  });
+  afterEach(async () => {
+    await rt?.close();
+    rt = undefined;
+    await fake.close();
+  });
+
+  it('POST /api/generate-summary answers with one non-streamed completion on the summarization model', async () => {
+    rt = await TestRuntime.start({
+      mcp: false,
+      redisUrl: redis.url,
+      config: { llm: { provider: 'openai', base_url: `${fake.url}/v1`, model: 'gpt-test' }, summarization: { model: 'gpt-mini' } },
+    });
+    await rt.runtime.notificationsReady;
+    fake.enqueue({ tokens: ['Réunion demain à 15h.'] });
+    const body = { user_email: 'alice@example.com', email_id: 'openai.eml', from: 'sender@example.com', subject: 'Meeting', body: "Let's meet at 3pm" };
+    const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ summary: 'Réunion demain à 15h.' });
+    const [sent] = fake.requests;
+    expect(sent!.body).toMatchObject({ model: 'gpt-mini', stream: false });
+    expect(sent!.body.messages[0]).toEqual({ role: 'system', content: SUMMARY_SYSTEM_PROMPT });
+    expect(sent!.body.messages[1]!.content).toContain("Let's meet at 3pm");
   });
 });
