@@ -186,6 +186,7 @@ export class FakeOpenAi {
     });
     this.notify();
 
+    if (!streaming && body.stream_options != null) return this.finish(record, () => sendError(res, 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."));
     const pairing = checkToolPairs(body.messages);
     if (pairing !== undefined) return this.finish(record, () => sendError(res, 400, pairing));
     if (!this.options.models.includes(body.model)) {
