@@ -56,14 +56,15 @@ export class LlmUnavailableError extends RuntimeError {
   }
 }
 
+/** The provider refused or failed a request. `status` is its HTTP status when it answered with one. */
 export class LlmRequestError extends RuntimeError {
   readonly status: number | undefined;
-  /** The provider's `Retry-After`, when it said when to come back (429, 503, 529). */
+  /** The provider's `Retry-After` (429, 503), for whoever retries or falls back; absent when it sent none. */
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, status: number | undefined, options?: ErrorOptions, retryAfterMs?: number) {
+  constructor(message: string, status: number | undefined, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(ErrorCode.LlmError, message, options);
     this.status = status;
-    this.retryAfterMs = retryAfterMs;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -1,5 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
+import { retryAfterMsOf } from './retry-after.js';
 
 /**
  * An `event: error` mid-stream comes after a 200, so it has no status of its own; these are the statuses Anthropic uses
@@ -18,17 +19,6 @@ const STATUS_OF_ERROR_TYPE: Readonly<Record<string, number>> = {
   overloaded_error: 529,
 };
 
-/** `retry-after-ms` (the SDK's preferred, non-standard), else `retry-after` in seconds or as an HTTP date. */
-export function retryAfterMsOf(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return Math.round(ms);
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
 
 export interface AnthropicErrorContext {
   baseUrl: string;
@@ -79,5 +69,5 @@ export function translateAnthropicError(error: unknown, context: AnthropicErrorC
   if (status === 404) return anthropicModelMissing(context, error);
   const what = [error.type, error.apiMessage].filter(Boolean).join(': ') || 'no details';
   const during = error.status === undefined ? ' mid-stream' : '';
-  return new LlmRequestError(`Anthropic answered ${status ?? 'an error'}${during} (${what})`, status, { cause: error }, retryAfterMsOf(error.headers));
+  return new LlmRequestError(`Anthropic answered ${status ?? 'an error'}${during} (${what})`, status, { cause: error, retryAfterMs: retryAfterMsOf(error.headers) });
 }

@@ -1,10 +1,11 @@
 import type { LlmConfig, LlmProviderConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { AnthropicClient } from './anthropic-client.js';
 import type { Logger } from '../logger.js';
+import { AnthropicClient } from './anthropic-client.js';
 import { FallbackLlmClient } from './fallback-client.js';
 import type { LlmClient } from './llm-client.js';
 import { OllamaClient } from './ollama-client.js';
+import { OpenAiClient } from './openai-client.js';
 
 const API_KEY_VARIABLES = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' } as const;
 
@@ -42,7 +43,6 @@ export function createLlmClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv
       return new AnthropicClient(entry, { apiKey });
     }
     case 'openai':
-      void apiKeyOf(entry, env);
-      throw new ConfigError(`[llm] provider = "${entry.provider}" is not available in this build yet.`);
+      return new OpenAiClient(entry, { apiKey: apiKeyOf(entry, env) });
   }
 }
