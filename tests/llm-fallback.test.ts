@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOllama } from './support/fake-ollama.js';
+import { TestRedis } from './support/redis-launcher.js';
 import { runtimesClosedAfterEach } from './support/runtime-harness.js';
 import { textOf } from './support/ws-client.js';
 
@@ -53,5 +54,37 @@ describe('retries and fallbacks before the first token', () => {
     expect(turn.find((m) => m.type === 'error')).toMatchObject({ code: 'llm_error' });
     expect(rt.ollama.requests).toHaveLength(1);
     expect(other.requests).toHaveLength(0);
+  });
+});
+
+describe('[summarization.llm]: summaries on a provider of their own', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  afterAll(() => redis?.close());
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false, redisUrl: redis.url }));
+
+  it('a summary is made by the summarization provider and model; the chat stays on [llm]', async () => {
+    const small = await FakeOllama.start({ models: ['qwen2.5:3b'] });
+    try {
+      const rt = await runtimes.start({ config: { summarization: { llm: { provider: 'ollama', base_url: small.url, model: 'qwen2.5:3b' } } } });
+      await rt.runtime.notificationsReady;
+      small.enqueue({ tokens: ['A short summary.'] });
+      const response = await fetch(`${rt.httpUrl}/api/generate-summary`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user_email: 'alice@example.com', email_id: 'small-1', from: 'bob@example.com', subject: 'Hi', body: 'Lunch tomorrow?' }),
+      });
+      expect(await response.json()).toEqual({ summary: 'A short summary.' });
+      expect(small.requests.map((r) => r.body.model)).toEqual(['qwen2.5:3b']);
+      expect(rt.ollama.requests).toHaveLength(0);
+      rt.ollama.enqueue({ tokens: ['Chat answer'] });
+      const client = await rt.client('alice@example.com');
+      expect(textOf(await client.chat('Hi'))).toBe('Chat answer');
+      expect(small.requests).toHaveLength(1);
+    } finally {
+      await small.close();
+    }
   });
 });
