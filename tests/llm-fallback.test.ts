@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOllama } from './support/fake-ollama.js';
+import { FakeOpenAi } from './support/fake-openai.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { runtimesClosedAfterEach } from './support/runtime-harness.js';
 import { textOf } from './support/ws-client.js';
@@ -17,13 +18,14 @@ describe('retries and fallbacks before the first token', () => {
     return o;
   }
 
-  it('a 503 is tried again on the same provider, and the retry answers', async () => {
-    const rt = await runtimes.start({ config: { llm: { retries: 2 } } });
+  it('a 503 is tried again on the same provider, and the retry answers (each request keeping the model loaded)', async () => {
+    const rt = await runtimes.start({ config: { llm: { retries: 2, keep_alive: '30m' } } });
     rt.ollama.enqueue({ httpError: { status: 503, message: 'overloaded' } }, { tokens: ['Hello', ' again'] });
     const client = await rt.client('alice@example.com');
     const turn = await client.chat('Hi');
     expect(textOf(turn)).toBe('Hello again');
     expect(rt.ollama.requests).toHaveLength(2);
+    expect(rt.ollama.requests.map((r) => r.body.keep_alive)).toEqual(['30m', '30m']);
   });
 
   it('the primary down: the fallback answers the turn, and /health shows both', async () => {
@@ -43,6 +45,22 @@ describe('retries and fallbacks before the first token', () => {
     const metrics = await (await fetch(`${rt.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/llm_answers_total\{provider="ollama:qwen2\.5:7b"\} 1/);
     expect(metrics).not.toMatch(/llm_answers_total\{provider="ollama:llama3\.1:8b"\}/);
+  });
+
+  it('a hosted provider of another kind answers when the local one is down (ollama → openai)', async () => {
+    const hosted = await FakeOpenAi.start({ apiKey: 'sk-fallback' });
+    try {
+      const rt = await runtimes.start({ config: { llm: { retries: 0, fallbacks: [{ provider: 'openai', base_url: `${hosted.url}/v1`, model: 'gpt-test', api_key: 'sk-fallback' }] } } });
+      await rt.ollama.close();
+      hosted.enqueue({ tokens: ['Hosted', ' answer'] });
+      const client = await rt.client('alice@example.com');
+      expect(textOf(await client.chat('Hi'))).toBe('Hosted answer');
+      expect(hosted.requests).toHaveLength(1);
+      const rows = await rt.runtime.db.selectFrom('messages').select('body').where('role', '=', 'assistant').execute();
+      expect(rows.map((r) => (JSON.parse(r.body) as { provider?: string }).provider)).toEqual(['openai:gpt-test']);
+    } finally {
+      await hosted.close();
+    }
   });
 
   it('after tokens were shown, a failure is not retried: the turn ends with llm_error and the partial answer kept', async () => {

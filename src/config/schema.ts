@@ -38,6 +38,11 @@ const llmProviderFields = {
   max_tokens: z.int().positive().default(2000),
   /** The model's context window; Ollama gets it as `num_ctx` (it silently truncates longer prompts when unset). @default 4096 */
   context_size: z.int().positive().default(4096),
+  /**
+   * Ollama: how long the model stays loaded after a request (`"30m"`, `"-1"` for ever), so the next turn finds it and
+   * its cached prompt prefix warm. Unset: Ollama's own default (5 minutes).
+   */
+  keep_alive: z.string().regex(/^-?\d+(\.\d+)?(ms|s|m|h)?$/, 'a duration like "30m", "1h" or "-1"').optional(),
 };
 
 function withBaseUrl<T extends { provider: LlmProvider; base_url?: string | undefined }>(entry: T): T & { base_url: string } {

@@ -122,6 +122,7 @@ export class OllamaClient implements LlmClient {
         model: this.model,
         messages,
         stream: true,
+        ...(this.config.keep_alive !== undefined ? { keep_alive: this.config.keep_alive } : {}),
         ...(request.tools.length ? { tools: request.tools.map(toOllamaTool) } : {}),
         options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
       });
@@ -153,6 +154,7 @@ export class OllamaClient implements LlmClient {
           { role: 'user', content: request.prompt },
         ],
         stream: false,
+        ...(this.config.keep_alive !== undefined ? { keep_alive: this.config.keep_alive } : {}),
         options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
       });
       const content = ChatChunkSchema.parse(response).message?.content ?? '';
