@@ -7,6 +7,8 @@ import { MailboxUnavailableError } from '../maildir/index.js';
 export class ConnectionSlots {
   private used = 0;
   private readonly waiting: Array<() => void> = [];
+  /** Pools that can give a slot back by logging out a connection nobody uses right now. */
+  private readonly reclaimers = new Set<() => boolean>();
 
   constructor(readonly max: number) {}
 
@@ -20,6 +22,8 @@ export class ConnectionSlots {
    */
   async take(timeoutMs = Number.POSITIVE_INFINITY, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
+    // Idle pooled connections must not keep a watcher or a call waiting: the oldest idle one goes first.
+    if (this.used >= this.max) this.reclaimOne();
     // A freed slot passes straight to the next waiter, so that a newcomer cannot take it between the two.
     if (this.used < this.max) this.used += 1;
     else await this.wait(timeoutMs, signal);
@@ -31,6 +35,16 @@ export class ConnectionSlots {
       if (next) next();
       else this.used -= 1;
     };
+  }
+
+  /** `reclaim` logs out one idle connection and says whether it did; returns the way to stop asking it. */
+  addReclaimer(reclaim: () => boolean): () => void {
+    this.reclaimers.add(reclaim);
+    return () => this.reclaimers.delete(reclaim);
+  }
+
+  private reclaimOne(): void {
+    for (const reclaim of this.reclaimers) if (reclaim()) return;
   }
 
   private wait(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {

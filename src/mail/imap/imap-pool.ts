@@ -40,8 +40,11 @@ export class ImapPool {
   private retryAt = 0;
   private lastFailure: MailboxUnavailableError | undefined;
   private closed = false;
+  private readonly stopReclaiming: () => void;
 
-  constructor(private readonly options: ImapPoolOptions) {}
+  constructor(private readonly options: ImapPoolOptions) {
+    this.stopReclaiming = options.slots.addReclaimer(() => this.dropOldestIdle());
+  }
 
   /**
    * Runs `work` on a connection. A connection that dies under it is replaced and `work` tried once more: IMAP commands
@@ -67,9 +70,18 @@ export class ImapPool {
   /** Logs every connection out. Safe to call twice. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopReclaiming();
     const idle = this.idle.splice(0);
     await Promise.allSettled(idle.map((pooled) => this.discard(pooled)));
     for (const waiter of this.queue.splice(0)) waiter();
+  }
+
+  /** For the global cap: the connection idle longest is logged out, its slot freed at once. */
+  private dropOldestIdle(): boolean {
+    const oldest = this.idle.shift();
+    if (!oldest) return false;
+    void this.discard(oldest);
+    return true;
   }
 
   private async acquire(): Promise<Pooled> {

@@ -79,6 +79,10 @@ export class NewMailWatcher {
       throw error;
     }
     const ended = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    // A stop while connecting (or while the server is slow to answer) closes the connection, which ends every wait.
+    const stop = (): void => client.close();
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
     let poll: NodeJS.Timeout | undefined;
     try {
       await client.connect();
@@ -99,10 +103,10 @@ export class NewMailWatcher {
         if (event.path === 'INBOX') again();
       });
       poll = setInterval(again, this.options.pollMs ?? 300_000);
-      const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-      await Promise.race([ended, stopped]);
+      await ended;
       if (!signal.aborted) throw Object.assign(new Error('the server closed the connection'), { code: 'EConnectionClosed' });
     } finally {
+      signal.removeEventListener('abort', stop);
       clearInterval(poll);
       if (client.usable) await client.logout().catch(() => undefined);
       client.close();
