@@ -4,6 +4,7 @@
  *
  * Baseline: the official `ollama` client streaming from the fake Ollama (same HTTP, same NDJSON).
  * Runtime: a WebSocket client → uWS → conversation actor → the same client → the same fake, and back.
+ * Then what an idle watched IMAP account costs the mail server (`bench/imap-accounts.ts`, against a private Dovecot).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import WebSocket from 'ws';
 import { FakeOllama } from '../tests/support/fake-ollama.js';
 import { TestRuntime } from '../tests/support/runtime-harness.js';
 import { TestClient } from '../tests/support/ws-client.js';
+import { IMAP_BENCH_KNOBS, imapAccountCost } from './imap-accounts.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
 const TOKENS_PER_ANSWER = 20;
@@ -216,9 +218,10 @@ const started = new Date().toISOString();
 const report = [
   `## Run of ${started}`,
   '',
-  `Command: \`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SOCKETS=${IDLE_SOCKETS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
+  `Command: \`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SOCKETS=${IDLE_SOCKETS}, ${IMAP_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
   '',
   ...(await latencyAndThroughput()),
   ...(await idleSocketCost()),
+  ...(await imapAccountCost()),
 ];
 process.stdout.write(`${report.join('\n')}\n`);
