@@ -63,6 +63,24 @@ describe('retries and fallbacks before the first token', () => {
     }
   });
 
+  it('a 429 with Retry-After from a hosted provider is waited out and tried again, before any token', async () => {
+    const hosted = await FakeOpenAi.start();
+    try {
+      const rt = await runtimes.start({ config: { llm: { provider: 'openai', base_url: `${hosted.url}/v1`, model: 'gpt-test', retries: 2 } } });
+      hosted.enqueue({ httpError: { status: 429, message: 'Rate limit reached for gpt-test', retryAfter: '1' } }, { tokens: ['After', ' the', ' wait'] });
+      const client = await rt.client('alice@example.com');
+      const asked = Date.now();
+      const turn = await client.chat('Hi', {}, 15_000);
+      expect(textOf(turn)).toBe('After the wait');
+      expect(turn.some((m) => m.type === 'error')).toBe(false);
+      expect(hosted.requests).toHaveLength(2);
+      // Retry-After: 1 is honoured (a lower bound: a loaded machine only makes it later).
+      expect(Date.now() - asked).toBeGreaterThanOrEqual(950);
+    } finally {
+      await hosted.close();
+    }
+  });
+
   it('after tokens were shown, a failure is not retried: the turn ends with llm_error and the partial answer kept', async () => {
     const other = await backup();
     const rt = await runtimes.start({ config: { llm: { retries: 2, fallbacks: [{ provider: 'ollama', base_url: other.url, model: 'qwen2.5:7b' }] } } });
