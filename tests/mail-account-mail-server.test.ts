@@ -22,7 +22,8 @@ describe('connecting a mailbox through the runtime and the real mail server', ()
   let rt: TestRuntime;
   beforeAll(async () => {
     dovecot = await TestDovecot.start({ users: { [ALICE]: PASSWORD } });
-    mail = await TestMailServer.start({ mail: { secret_key: KEY, auth_token: TOKEN }, logger: logs.logger });
+    // The test's Dovecot is on loopback, which users may only reach where the operator allows private hosts.
+    mail = await TestMailServer.start({ mail: { secret_key: KEY, auth_token: TOKEN, private_account_hosts: true }, logger: logs.logger });
     rt = await TestRuntime.start({ mcp: false, logger: logs.logger, config: { mcp: { mail_server_url: mail.mcpUrl }, mail: { auth_token: TOKEN } } });
   }, 30_000);
   afterAll(async () => {

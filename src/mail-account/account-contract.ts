@@ -44,6 +44,7 @@ export const AccountErrorCode = {
   Unreachable: 'unreachable',
   NoInbox: 'no_inbox',
   SmtpFailed: 'smtp_failed',
+  HostNotAllowed: 'host_not_allowed',
   Invalid: 'invalid',
   ManagedByOperator: 'managed_by_operator',
   NoSecretKey: 'no_secret_key',

@@ -15,6 +15,7 @@ const ADVICE: Partial<Record<AccountErrorCode, string>> = {
   unreachable: 'The mail server could not be reached: check the host names and ports.',
   no_inbox: 'Signed in, but this account has no INBOX.',
   smtp_failed: 'Reading mail works, but sending does not: check the SMTP URL.',
+  host_not_allowed: 'This server only connects to mail servers on the internet, not to private or local addresses.',
   managed_by_operator: 'This mailbox is set up by the operator and cannot be changed here.',
   no_secret_key: 'Connecting mailboxes is not set up on this server yet (the mail server needs a secret key).',
   not_supported: 'This mail server does not support connecting your own mailbox.',
