@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTransport } from 'nodemailer';
+import { stopWhenTestProcessDies } from './watchdog.js';
 import { freePort } from './embedded-config.js';
 import { SmtpSink, type SunkMessage } from './smtp-sink.js';
 
@@ -176,6 +177,11 @@ export class TestDovecot {
     return this.ports.imap;
   }
 
+  /** The Dovecot master's pid while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Started and not stopped since. */
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
@@ -225,6 +231,7 @@ export class TestDovecot {
     child.stderr.on('data', (d: Buffer) => (this.output += String(d)));
     this.exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.child = child;
+    if (child.pid !== undefined) stopWhenTestProcessDies(child.pid);
     await this.waitListening();
   }
 

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { EmbeddedRedis } from '../../src/embedded/redis-server.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort } from './embedded-config.js';
+import { stopWhenTestProcessDies } from './watchdog.js';
 
 const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
 
@@ -35,7 +36,18 @@ export class TestRedis {
   static async start(args: readonly string[] = []): Promise<TestRedis> {
     const redis = new TestRedis(await freePort(), mkdtempSync(join(tmpdir(), 'ai-runtime-redis-')), args);
     await redis.redis.start();
+    redis.watch();
     return redis;
+  }
+
+  /** The redis-server's pid while it runs. */
+  get pid(): number {
+    return Number(readFileSync(join(this.dir, 'data', 'redis.pid'), 'utf8').trim());
+  }
+
+  /** Stopped with the test process, even one killed. */
+  private watch(): void {
+    if (this.pid > 0) stopWhenTestProcessDies(this.pid);
   }
 
   get url(): string {
@@ -50,6 +62,7 @@ export class TestRedis {
   async restart(): Promise<void> {
     this.redis = this.create();
     await this.redis.start();
+    this.watch();
   }
 
   /**
