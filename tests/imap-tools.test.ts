@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDovecot } from './support/dovecot.js';
+import { EMAIL_FIXTURES_DIR, emailFixtures } from './support/email-fixtures.js';
 import { TestMailServer, toolText } from './support/mail-harness.js';
 
 const ALICE = 'alice@example.org';
@@ -165,12 +165,8 @@ describe('the seven tools over an IMAP account (a real Dovecot)', () => {
 });
 
 describe('real-world mail in an IMAP mailbox', () => {
-  const FIXTURES = new URL('./fixtures/emails/', import.meta.url).pathname;
-  const files = (dir: string): string[] =>
-    readdirSync(dir).flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? files(path) : name.endsWith('.eml') ? [path] : [];
-    });
+  const FIXTURES = EMAIL_FIXTURES_DIR;
+  const files = emailFixtures;
 
   it('every fixture appended over IMAP is listed and readable through the tools', async () => {
     const fixtures = files(FIXTURES);

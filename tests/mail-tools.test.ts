@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMAIL_FIXTURES_DIR, emailFixtures } from './support/email-fixtures.js';
 import { TestMailServer, toolText } from './support/mail-harness.js';
 
 const ALICE = 'alice@example.com';
@@ -156,12 +157,8 @@ describe('mail MCP server access', () => {
 });
 
 describe('real-world mail over SMTP', () => {
-  const FIXTURES = new URL('./fixtures/emails/', import.meta.url).pathname;
-  const files = (dir: string): string[] =>
-    readdirSync(dir).flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? files(path) : name.endsWith('.eml') ? [path] : [];
-    });
+  const FIXTURES = EMAIL_FIXTURES_DIR;
+  const files = emailFixtures;
 
   it('delivers every fixture through SMTP intake; each is listed, read and searchable through the tools, none lost', async () => {
     expect(existsSync(FIXTURES)).toBe(true);

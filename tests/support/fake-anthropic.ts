@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { FakePromptCache, promptBlocks, type CacheUsage } from './fake-anthropic-cache.js';
 import { checkMessages } from './fake-anthropic-checks.js';
+import { ChangeWaiters } from './change-waiters.js';
 
 /**
  * A fake Anthropic Messages API over real HTTP, written from the public docs, for the official SDK to talk to: SSE
@@ -91,7 +92,7 @@ export class FakeAnthropic {
   closedStreams = 0;
   private readonly queue: MessageScript[] = [];
   private readonly sockets = new Set<Socket>();
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new ChangeWaiters('FakeAnthropic');
   private models: string[];
 
   private constructor(private readonly server: Server, readonly url: string, private readonly options: Required<FakeAnthropicOptions>) {
@@ -130,20 +131,7 @@ export class FakeAnthropic {
   }
 
   waitFor(done: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!done()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`FakeAnthropic: timed out after ${timeoutMs}ms waiting for ${what}`));
-      }, timeoutMs);
-      this.waiters.add(check);
-    });
+    return this.changes.waitFor(done, what, timeoutMs);
   }
 
   waitForAbort(index: number): Promise<void> {
@@ -154,10 +142,6 @@ export class FakeAnthropic {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
-  }
-
-  private notify(): void {
-    for (const check of [...this.waiters]) check();
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -196,7 +180,7 @@ export class FakeAnthropic {
     const arrivedAt = performance.now();
     const record: RecordedRequest = { body, headers: req.headers, aborted: false };
     this.requests.push(record);
-    this.notify();
+    this.changes.notify();
     if (!this.models.includes(body.model)) return sendError(res, 404, 'not_found_error', `model: ${body.model}`);
 
     const script = this.queue.shift() ?? DEFAULT_SCRIPT;
@@ -205,7 +189,7 @@ export class FakeAnthropic {
     res.once('close', () => {
       closed.abort();
       if (!finished) record.aborted = true;
-      this.notify();
+      this.changes.notify();
     });
     const wait = async (ms: number): Promise<boolean> => {
       if (ms > 0) await sleep(ms, undefined, { signal: closed.signal }).catch(() => undefined);
@@ -237,7 +221,7 @@ export class FakeAnthropic {
     this.openedStreams += 1;
     res.once('close', () => {
       this.closedStreams += 1;
-      this.notify();
+      this.changes.notify();
     });
     let sent = 0;
     for (const [name, data] of events) {

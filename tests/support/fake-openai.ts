@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chatRequestSchema, checkToolPairs, completionOf, streamChunksOf, type ChatRequestBody } from './fake-openai-wire.js';
+import { ChangeWaiters } from './change-waiters.js';
 
 /**
  * A Chat Completions server over real HTTP, written from OpenAI's public API reference: SSE `chat.completion.chunk`s
@@ -70,7 +71,7 @@ export class FakeOpenAi {
   streamsClosed = 0;
   private readonly queue: OpenAiScript[] = [];
   private readonly sockets = new Set<Socket>();
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new ChangeWaiters('FakeOpenAi');
 
   private constructor(
     private readonly server: Server,
@@ -109,11 +110,11 @@ export class FakeOpenAi {
   }
 
   waitForRequests(n: number, timeoutMs = 5000): Promise<void> {
-    return this.waitFor(() => this.requests.length >= n, timeoutMs, `${n} request(s)`);
+    return this.changes.waitFor(() => this.requests.length >= n, `${n} request(s)`, timeoutMs);
   }
 
   waitForAbort(index: number, timeoutMs = 5000): Promise<void> {
-    return this.waitFor(() => this.requests[index]?.aborted === true, timeoutMs, `abort of request ${index}`);
+    return this.changes.waitFor(() => this.requests[index]?.aborted === true, `abort of request ${index}`, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -121,27 +122,6 @@ export class FakeOpenAi {
     // Keep-alive and hung streams would otherwise hold server.close() open forever.
     for (const socket of this.sockets) socket.destroy();
     await closed;
-  }
-
-  private waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!done()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`FakeOpenAi: timed out after ${timeoutMs}ms waiting for ${what}`));
-      }, timeoutMs);
-      this.waiters.add(check);
-    });
-  }
-
-  private notify(): void {
-    for (const check of [...this.waiters]) check();
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -182,9 +162,9 @@ export class FakeOpenAi {
       closed.abort();
       if (streaming) this.streamsClosed += 1;
       if (!record.finished) record.aborted = true;
-      this.notify();
+      this.changes.notify();
     });
-    this.notify();
+    this.changes.notify();
 
     if (!streaming && body.stream_options != null) return this.finish(record, () => sendError(res, 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."));
     const pairing = checkToolPairs(body.messages);
