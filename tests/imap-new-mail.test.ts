@@ -110,6 +110,9 @@ describe('new mail in an IMAP account reaches the summary pipeline', () => {
     await watching(first);
     await dovecot.deliver(ALICE, mail('Before the stop'));
     await waitFor('announced', () => webhook.accepted.length === 1);
+    // Settled, not only received: a close while the runtime's 2xx is on its way keeps the entry, and the next start
+    // announces it again (at-least-once; the runtime's job id makes that harmless). This test is about the watcher.
+    await waitFor('accepted and out of the outbox', async () => (await pending(first)) === 0);
     await first.close();
     await dovecot.deliver(ALICE, mail('While down 1'));
     await dovecot.deliver(ALICE, mail('While down 2'));
@@ -151,6 +154,9 @@ describe('new mail in an IMAP account reaches the summary pipeline', () => {
     await watching(first);
     await dovecot.deliver(ALICE, mail('Seen before'));
     await waitFor('announced', () => webhook.accepted.length === 1);
+    // Settled, not only received: a close while the runtime's 2xx is on its way keeps the entry, and the next start
+    // announces it again (at-least-once; the runtime's job id makes that harmless). This test is about the watcher.
+    await waitFor('accepted and out of the outbox', async () => (await pending(first)) === 0);
     await first.close();
     // Dovecot gives the mailbox a new UIDVALIDITY when its UID list is lost, as after a restore from backup.
     await dovecot.stop();
