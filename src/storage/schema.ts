@@ -44,6 +44,28 @@ export interface SummariesTable {
   summary: string;
   model: string;
   created_at: string;
+  /** A Category or `unknown`. */
+  category: Generated<string>;
+  /** A Priority or `unknown`. */
+  priority: Generated<string>;
+  /** 1, 0, or null when not known. */
+  needs_reply: number | null;
+  triage_reason: Generated<string>;
+}
+
+/** A user's own triage rules: patterns applied before the LLM, or plain words the LLM is given. */
+export interface TriageRulesTable {
+  id: string;
+  user_email: string;
+  from_pattern: string | null;
+  subject_pattern: string | null;
+  words: string | null;
+  category: string | null;
+  priority: string | null;
+  needs_reply: number | null;
+  /** 1: mail from this sender is never spam (the user said so). */
+  not_spam: Generated<number>;
+  created_at: string;
 }
 
 /** Per user, the `created_at` of the newest notification they acknowledged; replay starts after it. */
@@ -99,4 +121,5 @@ export interface Database {
   inspector_reveals: InspectorRevealsTable;
   health_probe: HealthProbeTable;
   context_summaries: ContextSummariesTable;
+  triage_rules: TriageRulesTable;
 }

@@ -5,6 +5,7 @@ import { inspector } from './0003-inspector.js';
 import { toolDecisions } from './0004-tool-decisions.js';
 import { healthProbe } from './0005-health-probe.js';
 import { contextSummaries } from './0006-context-summaries.js';
+import { triage } from './0007-triage.js';
 
 /** Migrations are imported, not read from a folder, so they work the same under tsx, a bundle or a compiled build. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-tool-decisions': toolDecisions,
   '0005-health-probe': healthProbe,
   '0006-context-summaries': contextSummaries,
+  '0007-triage': triage,
 };
 
 export const migrationProvider: MigrationProvider = {
