@@ -4,6 +4,26 @@ import { z } from 'zod';
 import { AddressSchema } from './maildir/mailbox-address.js';
 import { signWebhook } from './webhook-signature.js';
 
+/**
+ * The headers triage reads without the LLM (bulk mail, auto-replies, a spam filter's verdict), lower-case. Only these
+ * travel with an announcement: the rest of the header block is the sender's to write and the triage has no use for it.
+ */
+export const TRIAGE_HEADERS = [
+  'list-unsubscribe',
+  'list-id',
+  'precedence',
+  'auto-submitted',
+  'x-auto-response-suppress',
+  'x-spam-flag',
+  'x-spam-status',
+  'x-spam-score',
+  'x-spam-level',
+  'x-rspamd-score',
+] as const;
+export type TriageHeader = (typeof TRIAGE_HEADERS)[number];
+/** Each value is cut here by the sender of the announcement (a longer one is refused, and refused is never resent). */
+export const MAX_TRIAGE_HEADER_CHARS = 1_000;
+
 export const EmailWebhookPayloadSchema = z.object({
   user_email: AddressSchema,
   email_id: z.string().min(1),
@@ -12,6 +32,8 @@ export const EmailWebhookPayloadSchema = z.object({
   body: z.string(),
   date: z.string().optional(),
   to: z.string().optional(),
+  /** Absent from announcements of a mail server older than triage: the rules then go by `from` alone. */
+  headers: z.partialRecord(z.enum(TRIAGE_HEADERS), z.string().max(MAX_TRIAGE_HEADER_CHARS)).optional(),
 });
 export type EmailWebhookPayload = z.infer<typeof EmailWebhookPayloadSchema>;
 
