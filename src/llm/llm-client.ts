@@ -50,6 +50,18 @@ export interface LlmCompletionRequest {
   /** Overrides the configured model (summaries may use a smaller one). */
   model?: string;
   signal?: AbortSignal;
+  /**
+   * Structured output: the answer is JSON text meant to match `schema` (Ollama's `format`, OpenAI's `json_schema`
+   * response format, Anthropic's equivalent). Meant, not guaranteed: the caller still parses and validates it.
+   */
+  format?: JsonOutputFormat;
+}
+
+export interface JsonOutputFormat {
+  /** A short identifier (OpenAI wants one): letters, digits, `_` and `-`. */
+  name: string;
+  /** A JSON Schema object (e.g. from `z.toJSONSchema`). */
+  schema: Record<string, unknown>;
 }
 
 export interface LlmClient {
