@@ -37,11 +37,13 @@ import { ConversationWriter } from './storage/conversation-writer.js';
 import { StorageHealth } from './storage/storage-health.js';
 import { WriteProbe } from './storage/write-probe.js';
 import { SummaryStore } from './storage/summary-store.js';
+import { TriageRuleStore } from './storage/triage-rule-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { mailAccountRoutes } from './server/mail-account-routes.js';
+import { triageRoutes } from './server/triage-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -101,6 +103,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
+  const triageRules = new TriageRuleStore(db);
   const contextSummaries = new ContextSummaryStore(db);
   const llm = createLlmChain(config.llm, logger);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
@@ -195,7 +198,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     }),
   );
 
-  const pipeline = startSummaryPipeline({ config, llm, summaries, logger });
+  const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger });
 
   const reportLlm = async () => {
     const health = await llm.checkHealth();
@@ -252,6 +255,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
+      ...triageRoutes({ rules: triageRules, summaries, authenticate, logger }),
       ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
     },
     sockets: inspector.sockets,

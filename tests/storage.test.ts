@@ -8,7 +8,7 @@ import { NO_GRANTS } from '../src/conversations/approval-grants.js';
 import { InspectorStore } from '../src/inspector/inspector-store.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
-import { SummaryStore, type EmailSummaryRecord } from '../src/storage/summary-store.js';
+import { SummaryStore, UNTRIAGED, type EmailSummaryRecord } from '../src/storage/summary-store.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TEST_DATABASE_URL, TestSchema, warnPostgresSkipped } from './support/postgres.js';
 import { TestRuntime } from './support/runtime-harness.js';
@@ -56,6 +56,7 @@ function summary(n: number, overrides: Partial<EmailSummaryRecord> = {}): EmailS
     summary: `Summary ${n}`,
     model: 'llama3.1:8b',
     createdAt: `2025-01-0${n}T10:00:00.000Z`,
+    triage: UNTRIAGED,
     ...overrides,
   };
 }
