@@ -83,7 +83,7 @@ export function toOpenAiTool(tool: ToolDescriptor): ChatCompletionTool {
  * that only narrow the schema, so a strict answer still matches the caller's schema. A schema it cannot represent
  * exactly (an optional field that is not nullable, an open record) goes as given with `strict: false`: the model is
  * still guided by it, nothing is silently changed, and the caller validates either way. Compatible servers (vLLM,
- * llama.cpp, Ollama) read the schema and ignore `strict`.
+ * llama.cpp, Ollama's /v1) turn the schema into a grammar by their own rules, whatever `strict` says.
  */
 export function toOpenAiResponseFormat(format: JsonOutputFormat): ResponseFormatJSONSchema {
   const strict = strictSchemaOf(format.schema);
