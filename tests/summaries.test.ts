@@ -59,6 +59,8 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     const request = rt.ollama.requests[0]!.body;
     expect(request.stream).toBe(false);
     expect(request.messages![0]).toEqual({ role: 'system', content: triageSystemPrompt([]) });
+    // Summary and triage in one call, under Ollama's structured output.
+    expect(request.format).toMatchObject({ type: 'object', properties: { category: { enum: expect.arrayContaining(['work', 'spam']) } }, required: expect.arrayContaining(['summary', 'category', 'priority', 'needs_reply']) });
     expect(request.messages![1]!.content).toContain("Let's meet at 3pm");
   });
 

@@ -28,3 +28,38 @@ export function jsonPieces(text: string, size = JSON_PIECE_CHARS): string[] {
   for (let at = 0; at < text.length; at += size) out.push(text.slice(at, at + size));
   return out;
 }
+
+export interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  const?: unknown;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+}
+
+/**
+ * The plainest instance of a schema: the first enum value, `text` for strings, false, 0, one item per array. What an
+ * unscripted fake "model" writes under a JSON Schema format, so that callers that do not care get a valid answer.
+ */
+export function instanceOf(schema: JsonSchema, text: string): unknown {
+  if (schema.const !== undefined) return schema.const;
+  if (schema.enum?.length) return schema.enum[0];
+  if (schema.anyOf?.length) return instanceOf(schema.anyOf[0]!, text);
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object':
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([name, property]) => [name, instanceOf(property, text)]));
+    case 'array':
+      return schema.items ? [instanceOf(schema.items, text)] : [];
+    case 'boolean':
+      return false;
+    case 'number':
+    case 'integer':
+      return 0;
+    case 'null':
+      return null;
+    default:
+      return text;
+  }
+}

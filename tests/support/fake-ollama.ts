@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { answerOf, chatRequestSchema, formatProblem, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
+import { instanceOf, type JsonSchema } from './fake-json-answer.js';
 
 export type { ChatRequestBody, ChatScript } from './fake-ollama-wire.js';
 
@@ -31,6 +32,7 @@ interface LiveRequest {
 }
 
 const DEFAULT_SCRIPT: ChatScript = { tokens: ['Hello', ' from', ' fake', ' Ollama'] };
+const DEFAULT_TEXT = 'Hello from fake Ollama';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 // Ollama resolves an untagged name to ":latest", so "llama3" and "llama3:latest" are the same model.
@@ -244,7 +246,9 @@ export class FakeOllama {
       return sendJson(res, 400, { error: badFormat });
     }
     // Checked after the model so an unknown-model request does not eat a queued script.
-    const script = this.responder?.(record, index) ?? this.queue.shift() ?? DEFAULT_SCRIPT;
+    // Unscripted, a request with a JSON Schema gets what a model decoding under it writes: an instance of the schema.
+    const unscripted = typeof body.format === 'object' && body.format !== null ? { json: instanceOf(body.format as JsonSchema, DEFAULT_TEXT) } : DEFAULT_SCRIPT;
+    const script = this.responder?.(record, index) ?? this.queue.shift() ?? unscripted;
     const wait = async (ms: number | undefined): Promise<boolean> => {
       if (ms !== undefined && ms > 0) await sleep(ms, undefined, { signal: closed.signal }).catch(() => undefined);
       return !closed.signal.aborted;
