@@ -33,6 +33,17 @@ function toRule(row: Row): TriageRule {
   };
 }
 
+let lastCreatedMs = 0;
+
+/**
+ * Strictly increasing in this process: rules added in the same millisecond (a script, a fast double click) still keep
+ * the order they were added in, which decides which of two matching rules wins.
+ */
+function nextCreatedAt(): string {
+  lastCreatedMs = Math.max(Date.now(), lastCreatedMs + 1);
+  return new Date(lastCreatedMs).toISOString();
+}
+
 export class TooManyRulesError extends Error {
   constructor() {
     super(`A user may have at most ${MAX_RULES_PER_USER} triage rules; delete some first.`);
@@ -68,7 +79,7 @@ export class TriageRuleStore {
       priority: input.priority ?? null,
       needs_reply: input.needs_reply === undefined ? null : input.needs_reply ? 1 : 0,
       not_spam: input.not_spam ? 1 : 0,
-      created_at: new Date().toISOString(),
+      created_at: nextCreatedAt(),
     };
     // Counted and inserted in one transaction, so that two tabs adding at once cannot pass the cap together.
     await this.db.transaction().execute(async (trx) => {

@@ -25,19 +25,14 @@ function withoutSpamVerdict(headers: TriageHeaders): TriageHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !SPAM_HEADERS.includes(name as keyof TriageHeaders)));
 }
 
-/** Field by field, the first decision that sets a field wins: the user's rules, then the headers. */
-function merge(decisions: ReadonlyArray<TriageDecision | undefined>): TriageDecision {
-  const merged: TriageDecision = { reason: '' };
-  const reasons: string[] = [];
-  for (const d of decisions) {
-    if (!d) continue;
-    const before = { ...merged };
-    merged.category ??= d.category;
-    merged.priority ??= d.priority;
-    merged.needsReply ??= d.needsReply;
-    if (merged.category !== before.category || merged.priority !== before.priority || merged.needsReply !== before.needsReply) reasons.push(d.reason);
-  }
-  return { ...merged, reason: reasons.join('; ') };
+/** Field by field, the user's rules win over the headers; the headers' reason is kept only where they decided something. */
+function merge(user: TriageDecision | undefined, headers: TriageDecision | undefined): TriageDecision {
+  const merged: TriageDecision = { category: user?.category, priority: user?.priority, needsReply: user?.needsReply, reason: '' };
+  merged.category ??= headers?.category;
+  merged.priority ??= headers?.priority;
+  merged.needsReply ??= headers?.needsReply;
+  const headersDecided = headers !== undefined && (merged.category !== user?.category || merged.priority !== user?.priority || merged.needsReply !== user?.needsReply);
+  return { ...merged, reason: [user?.reason ?? '', headersDecided ? headers.reason : ''].filter(Boolean).join('; ') };
 }
 
 /** The rules' and headers' certain answers, before any LLM call: cheap, and what the bench measures as "rules only". */
@@ -45,7 +40,7 @@ export function certainTriage(email: Pick<EmailWebhookPayload, 'from' | 'subject
   const user = applyUserRules(rules, email);
   const headers = email.headers ?? {};
   const fromHeaders = triageFromHeaders(email.from, user.notSpam ? withoutSpamVerdict(headers) : headers, settings.spamScoreThreshold);
-  return { decision: merge([user.decision, fromHeaders]), notSpam: user.notSpam, words: user.words };
+  return { decision: merge(user.decision, fromHeaders), notSpam: user.notSpam, words: user.words };
 }
 
 function completeTriage(certain: TriageDecision, llm: TriageAnswer | undefined, llmProblem: string | undefined): EmailTriage {

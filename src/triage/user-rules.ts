@@ -81,6 +81,6 @@ export function applyUserRules(rules: readonly TriageRule[], mail: { from: strin
     if (setSomething || rule.not_spam) reasons.push(describe(rule));
   }
   const words = newestFirst.flatMap((r) => (r.words !== undefined ? [r.words] : [])).slice(0, MAX_WORDS_RULES_IN_PROMPT);
-  const decided = decision.category !== undefined || decision.priority !== undefined || decision.needsReply !== undefined;
-  return { ...(decided ? { decision: { ...decision, reason: reasons.join('; ') } } : {}), notSpam, words };
+  // A "not spam" rule decides nothing by itself, but says why a spam verdict was not taken.
+  return { ...(reasons.length > 0 ? { decision: { ...decision, reason: reasons.join('; ') } } : {}), notSpam, words };
 }
