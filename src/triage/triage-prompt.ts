@@ -7,7 +7,7 @@ import { CATEGORIES, PRIORITIES } from './triage.js';
 const MAX_SUMMARY_CHARS = 2_000;
 
 /** The one answer the LLM gives per mail: its summary and its triage, together. */
-function answerSchema(allowSpam: boolean) {
+function makeAnswerSchema(allowSpam: boolean) {
   const categories = allowSpam ? CATEGORIES : CATEGORIES.filter((c) => c !== 'spam');
   return z.strictObject({
     summary: z.string().trim().min(1).max(MAX_SUMMARY_CHARS),
@@ -16,6 +16,9 @@ function answerSchema(allowSpam: boolean) {
     needs_reply: z.boolean(),
   });
 }
+// Built once each: every mail uses one of the two.
+const ANSWER_SCHEMAS = { withSpam: makeAnswerSchema(true), withoutSpam: makeAnswerSchema(false) };
+const answerSchema = (allowSpam: boolean) => (allowSpam ? ANSWER_SCHEMAS.withSpam : ANSWER_SCHEMAS.withoutSpam);
 export type TriageAnswer = { summary: string; category: (typeof CATEGORIES)[number]; priority: (typeof PRIORITIES)[number]; needs_reply: boolean };
 
 /**
@@ -23,9 +26,14 @@ export type TriageAnswer = { summary: string; category: (typeof CATEGORIES)[numb
  * model then cannot say it, rather than being overruled afterwards.
  */
 export function triageAnswerFormat(allowSpam: boolean): JsonOutputFormat {
-  const { $schema: _ignored, ...schema } = z.toJSONSchema(answerSchema(allowSpam)) as Record<string, unknown>;
-  return { name: 'email_triage', schema };
+  return allowSpam ? ANSWER_FORMATS.withSpam : ANSWER_FORMATS.withoutSpam;
 }
+
+function jsonSchemaOf(schema: z.ZodType): JsonOutputFormat {
+  const { $schema: _ignored, ...jsonSchema } = z.toJSONSchema(schema) as Record<string, unknown>;
+  return { name: 'email_triage', schema: jsonSchema };
+}
+const ANSWER_FORMATS = { withSpam: jsonSchemaOf(ANSWER_SCHEMAS.withSpam), withoutSpam: jsonSchemaOf(ANSWER_SCHEMAS.withoutSpam) };
 
 const TRIAGE_INSTRUCTIONS = [
   'Also sort the email. Answer with one JSON object: {"summary", "category", "priority", "needs_reply"}.',
