@@ -71,7 +71,7 @@ export function createSummaryProcessor({ llm, model, store, rules, triage, notif
     }
     const { category, priority } = record.triage;
     logger.info({ ...jobFields(job), created, category, priority, durationMs: Math.round(performance.now() - startedAt) }, 'email summarized');
-    return { summary: record.summary, model: record.model, created_at: record.createdAt, created };
+    return { summary: record.summary, model: record.model, created_at: record.createdAt, created, category, priority };
   };
 }
 
