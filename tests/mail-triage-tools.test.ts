@@ -252,6 +252,19 @@ describe('a tool server built without a database', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('tells the LLM what the items carry and how to ask "what is important today?" in one call', async () => {
+    const { tools } = await client.listTools();
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    for (const name of ['list_emails', 'search_emails']) {
+      expect(byName[name]!.description).toMatch(/category, priority/);
+      expect(byName[name]!.description).toMatch(/reply/);
+      const properties = byName[name]!.inputSchema.properties as Record<string, { enum?: string[] }>;
+      expect(properties['category']!.enum).toEqual(['personal', 'work', 'newsletter', 'notification', 'finance', 'spam']);
+      expect(properties['priority']!.enum).toEqual(['high', 'normal', 'low']);
+    }
+    expect(byName['list_emails']!.description).toContain('{priority: "high", since: "<today\'s date>"}');
+  });
+
   it('lists without triage fields, and answers category and priority filters with a tool error saying why', async () => {
     const listed = await client.callTool({ name: 'list_emails', arguments: { email: 'dave@example.com' } });
     expect(emails(listed)).toHaveLength(1);
