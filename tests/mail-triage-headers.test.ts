@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EmailWebhookPayloadSchema, MAX_TRIAGE_HEADER_CHARS, TRIAGE_HEADERS, webhookPayloadFrom, type TriageHeaders } from '../src/mail/email-webhook.js';
+import { EmailWebhookPayloadSchema, MAX_TRIAGE_HEADER_CHARS, TRIAGE_HEADERS, webhookPayloadFrom, type EmailWebhookPayload } from '../src/mail/email-webhook.js';
 import { TestDovecot } from './support/dovecot.js';
 import { EMAIL_FIXTURES_DIR, emailFixtures } from './support/email-fixtures.js';
 import { waitFor } from './support/mail-announcements.js';
@@ -17,7 +17,7 @@ const triageFixture = (name: string): Buffer => readFileSync(`${TRIAGE_FIXTURES_
  * carry: read off the files by hand. Every other fixture must carry none (a `List-Unsubscribe` inside an attached
  * message, as in multipart_report_multiple_status.eml, is not the mail's own).
  */
-const EXPECTED_IN_REAL_WORLD: Record<string, TriageHeaders> = {
+const EXPECTED_IN_REAL_WORLD: Record<string, EmailWebhookPayload['headers']> = {
   'error_emails/empty_in_reply_to.eml': { 'list-id': 'abuser@rg.com Mailing List' },
   'error_emails/empty_group_lists.eml': { 'x-spam-status': 'Yes' },
   'error_emails/trademark_character_in_subject.eml': {

@@ -107,7 +107,7 @@ function addressText(value: AddressObject | AddressObject[] | undefined): string
   return text || undefined;
 }
 
-export type TriageHeaders = NonNullable<EmailWebhookPayload['headers']>;
+type TriageHeaders = NonNullable<EmailWebhookPayload['headers']>;
 
 const isTriageHeader = (name: string): name is TriageHeader => (TRIAGE_HEADERS as readonly string[]).includes(name);
 
