@@ -144,6 +144,7 @@ describe('`npm run worker` metrics (private Redis)', () => {
     expect(Object.fromEntries([...types].filter(([name]) => name.startsWith('ai_runtime_')))).toEqual({
       ai_runtime_summary_job_duration_seconds: 'histogram',
       ai_runtime_summary_job_failures_total: 'counter',
+      ai_runtime_triaged_emails_total: 'counter',
       ai_runtime_summary_queue_jobs: 'gauge',
     });
     expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
