@@ -42,6 +42,8 @@ import type { SummaryQueue } from './queue/summary-queue.js';
 import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { mailAccountRoutes } from './server/mail-account-routes.js';
+import { replyRoutes } from './server/reply-routes.js';
+import { readOwnEmail } from './mcp/mail-tool.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -253,6 +255,15 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
       ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
+      ...replyRoutes({
+        llm,
+        summaries,
+        authenticate,
+        logger,
+        readEmail: (user, emailId, signal) => readOwnEmail(mcp, user, emailId, signal),
+        // Drafts cost an LLM call, as a chat message does: they share its budget.
+        limit: (user) => limits.consume('chat_per_user', user),
+      }),
     },
     sockets: inspector.sockets,
     logger,
