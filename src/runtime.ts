@@ -43,7 +43,7 @@ import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { mailAccountRoutes } from './server/mail-account-routes.js';
 import { replyRoutes } from './server/reply-routes.js';
-import { readOwnEmail } from './mcp/mail-tool.js';
+import { findMailTool, readOwnEmail } from './mcp/mail-tool.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -152,6 +152,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     logger,
     prepareArguments,
     grantTarget: (name) => grantTarget(mcp.find(name)),
+    sendMailTool: () => findMailTool(mcp.tools(), 'send_email'),
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     replayBufferChars: config.conversation.replay_buffer_chars,
