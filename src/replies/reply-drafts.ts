@@ -4,6 +4,7 @@ import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import type { SummaryStore } from '../storage/summary-store.js';
 import { REPLY_DRAFTS_FORMAT, REPLY_SYSTEM_PROMPT, parseReplyDrafts, replyAddress, replyPrompt, replySubject, type EmailToAnswer } from './reply-prompt.js';
+import type { ReplySuggestions } from './reply-wire.js';
 
 /** A local model writing three drafts can take a while; past this the user has given up on them anyway. */
 export const SUGGEST_TIMEOUT_MS = 120_000;
@@ -16,12 +17,6 @@ export interface ReplySuggestionsDeps {
   /** `read_email` on the user's own (pinned) mailbox; an error result when it cannot be read there. */
   readEmail: (userEmail: string, emailId: string, signal: AbortSignal) => Promise<ToolResult>;
   logger: Logger;
-}
-
-export interface ReplySuggestions {
-  to: string;
-  subject: string;
-  drafts: string[];
 }
 
 export type ReplySuggestionOutcome =

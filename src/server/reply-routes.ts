@@ -1,16 +1,11 @@
-import { z } from 'zod';
 import { ErrorCode, HttpError, RuntimeError } from '../errors.js';
 import { SUGGEST_TIMEOUT_MS, suggestReplies, type ReplySuggestionsDeps } from '../replies/reply-drafts.js';
+import { SuggestRepliesRequestSchema, type SuggestRepliesRequest, type ReplySuggestions } from '../replies/reply-wire.js';
 import { requireUser, type Authenticate } from './auth.js';
 import { rateLimited, refuseForeignOrigin, requireJson } from './http-refusals.js';
 import type { HttpRoute } from './http-types.js';
 
 export const SUGGEST_REPLIES_PATH = '/api/replies/suggest';
-
-/** Mail ids are file names or IMAP uids: far shorter than this. */
-const MAX_EMAIL_ID_CHARS = 300;
-
-export const SuggestRepliesRequestSchema = z.strictObject({ email_id: z.string().min(1).max(MAX_EMAIL_ID_CHARS) });
 
 export interface ReplyRoutesDeps extends ReplySuggestionsDeps {
   authenticate: Authenticate;
@@ -21,7 +16,7 @@ export interface ReplyRoutesDeps extends ReplySuggestionsDeps {
 /** The LLM's own failures: nothing the client can fix by changing the request. */
 const LLM_DOWN: ReadonlySet<string> = new Set([ErrorCode.LlmUnavailable, ErrorCode.ModelNotFound, ErrorCode.LlmError]);
 
-function parseRequest(body: Buffer): z.infer<typeof SuggestRepliesRequestSchema> {
+function parseRequest(body: Buffer): SuggestRepliesRequest {
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
@@ -53,7 +48,7 @@ export function replyRoutes(deps: ReplyRoutesDeps): Record<string, HttpRoute> {
         const outcome = await suggestReplies(deps, user, emailId, signal);
         switch (outcome.status) {
           case 'ok':
-            return { status: 200, body: outcome.suggestions, headers: { 'Cache-Control': 'no-store' } };
+            return { status: 200, body: outcome.suggestions satisfies ReplySuggestions, headers: { 'Cache-Control': 'no-store' } };
           case 'not_found':
             throw new HttpError(404, `No email "${emailId}" in your mailbox.`);
           case 'invalid_answer':
