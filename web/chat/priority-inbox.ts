@@ -39,6 +39,13 @@ export class PriorityInbox {
   /** Bumped by every refresh: an answer that comes back after a newer request was made is dropped. */
   private generation = 0;
   private timer: number | undefined;
+  /**
+   * Each item's element, kept across refreshes while its content is the same: a refresh (new mail comes in often)
+   * must not throw away drafts the user is reading.
+   */
+  private readonly drawn = new Map<string, { content: string; element: HTMLElement }>();
+  /** Folded sections the user opened stay open across refreshes. */
+  private readonly opened = new Set<SectionKey>();
 
   constructor(
     private readonly root: HTMLElement,
@@ -69,15 +76,28 @@ export class PriorityInbox {
       const key = sectionOf(item.triage);
       bySection.set(key, [...(bySection.get(key) ?? []), item]);
     }
+    const shown = new Set(items.map((item) => item.email_id));
+    for (const id of this.drawn.keys()) if (!shown.has(id)) this.drawn.delete(id);
     const sections = SECTIONS.flatMap(({ key, label, folded }) => {
       const list = bySection.get(key);
       if (!list) return [];
       const heading = `${label} (${list.length})`;
-      const items = h('ul', { class: 'plain inbox-items' }, ...list.map((item) => this.item(item)));
+      const items = h('ul', { class: 'plain inbox-items' }, ...list.map((item) => this.itemElement(item)));
       if (!folded) return [h('section', { class: 'inbox-section', 'data-testid': 'inbox-section', 'data-section': key, 'aria-label': label }, h('h3', {}, heading), items)];
-      return [h('details', { class: 'inbox-section folded', 'data-testid': 'inbox-section', 'data-section': key }, h('summary', {}, heading), items)];
+      const details = h('details', { class: 'inbox-section folded', 'data-testid': 'inbox-section', 'data-section': key, open: this.opened.has(key) }, h('summary', {}, heading), items);
+      details.addEventListener('toggle', () => (details.open ? this.opened.add(key) : this.opened.delete(key)));
+      return [details];
     });
     this.root.replaceChildren(...sections);
+  }
+
+  private itemElement(item: InboxItem): HTMLElement {
+    const content = JSON.stringify([item.from, item.subject, item.summary, item.created_at, item.triage]);
+    const drawn = this.drawn.get(item.email_id);
+    if (drawn?.content === content) return drawn.element;
+    const element = this.item(item);
+    this.drawn.set(item.email_id, { content, element });
+    return element;
   }
 
   private item(item: InboxItem): HTMLElement {
