@@ -177,6 +177,8 @@ function mailConfig(root: string, webhookPort: number, dovecot: TestDovecot, acc
       })),
       ...(maxConnections !== undefined ? { imap_max_connections: maxConnections } : {}),
     },
+    // The triage lookup's database (empty here), beside the Maildir rather than in the checkout's data/.
+    summarization: { db_path: `${root}.db` },
     webhooks: { secret: SECRET },
     log: { level: 'warn' },
   };

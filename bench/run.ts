@@ -16,6 +16,7 @@ import { FakeOllama } from '../tests/support/fake-ollama.js';
 import { TestRuntime } from '../tests/support/runtime-harness.js';
 import { TestClient } from '../tests/support/ws-client.js';
 import { IMAP_BENCH_KNOBS, imapAccountCost } from './imap-accounts.js';
+import { TRIAGE_BENCH_KNOBS, triageCost } from './triage.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
 const TOKENS_PER_ANSWER = 20;
@@ -218,10 +219,11 @@ const started = new Date().toISOString();
 const report = [
   `## Run of ${started}`,
   '',
-  `Command: \`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SOCKETS=${IDLE_SOCKETS}, ${IMAP_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
+  `Command: \`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SOCKETS=${IDLE_SOCKETS}, ${IMAP_BENCH_KNOBS}, ${TRIAGE_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
   '',
   ...(await latencyAndThroughput()),
   ...(await idleSocketCost()),
   ...(await imapAccountCost()),
+  ...(await triageCost()),
 ];
 process.stdout.write(`${report.join('\n')}\n`);

@@ -37,6 +37,7 @@ import { ConversationWriter } from './storage/conversation-writer.js';
 import { StorageHealth } from './storage/storage-health.js';
 import { WriteProbe } from './storage/write-probe.js';
 import { SummaryStore } from './storage/summary-store.js';
+import { TriageRuleStore } from './storage/triage-rule-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
@@ -44,6 +45,7 @@ import { MailAccountClient, mailAccountsUrl } from './mail-account/account-clien
 import { mailAccountRoutes } from './server/mail-account-routes.js';
 import { replyRoutes } from './server/reply-routes.js';
 import { findMailTool, readOwnEmail } from './mcp/mail-tool.js';
+import { triageRoutes } from './server/triage-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 
@@ -103,6 +105,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const store = new ConversationStore(db, storageHealth);
 
   const summaries = new SummaryStore(db);
+  const triageRules = new TriageRuleStore(db);
   const contextSummaries = new ContextSummaryStore(db);
   const llm = createLlmChain(config.llm, logger);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
@@ -198,7 +201,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     }),
   );
 
-  const pipeline = startSummaryPipeline({ config, llm, summaries, logger });
+  const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger });
 
   const reportLlm = async () => {
     const health = await llm.checkHealth();
@@ -255,6 +258,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       ...(queue
         ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
+      ...triageRoutes({ rules: triageRules, summaries, authenticate, logger }),
       ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
       ...replyRoutes({
         llm,

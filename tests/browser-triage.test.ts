@@ -1,6 +1,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
+import { openDatabase } from '../src/storage/database.js';
 import { SummaryStore } from '../src/storage/summary-store.js';
 import type { WireTriage } from '../src/triage/triage.js';
 import { lastAssistantMessage, openPage, sendChat, signInWithEmail } from './support/browser.js';
@@ -44,13 +46,8 @@ describe('triage in the chat UI (Chromium)', () => {
       summary: fields.summary,
       model: 'test',
       createdAt: new Date(Date.now() - fields.minutesAgo * 60_000).toISOString(),
+      triage: { category: fields.category, priority: fields.priority, needsReply: fields.needs_reply, reason: 'set by the test' },
     });
-    await rt.runtime.db
-      .updateTable('summaries')
-      .set({ category: fields.category, priority: fields.priority, needs_reply: fields.needs_reply === null ? null : Number(fields.needs_reply) })
-      .where('user_email', '=', user)
-      .where('email_id', '=', emailId)
-      .execute();
   }
 
   const inboxItem = (p: Page, emailId: string) => p.locator(`[data-testid=inbox-item][data-email-id="${emailId}"]`);
@@ -158,6 +155,51 @@ describe('triage in the chat UI (Chromium)', () => {
     const inbox = (await client.callTool({ name: 'list_emails', arguments: { email: colleague } })).structuredContent as { emails: Array<{ from: string; subject: string }> };
     await client.close();
     expect(inbox.emails.map((e) => [e.from, e.subject])).toEqual([[user, 'Re: Lunch on Thursday?']]);
+    await p.context().close();
+  });
+
+  it('email cards and new-mail toasts carry the triage chips', async () => {
+    const user = someone('chips');
+    await mail.sendSmtp({ from: 'billing@bank.example', to: user, subject: 'Your statement', text: 'Your monthly statement is ready.' });
+    const client = await mail.client();
+    const listed = (await client.callTool({ name: 'list_emails', arguments: { email: user } })).structuredContent as { emails: Array<{ id: string }> };
+    await client.close();
+    // Where the mail server reads triage from (the runtime's database in a deployment).
+    const mailDb = openDatabase(parseConfig({ summarization: { db_path: mail.dbPath } }));
+    await new SummaryStore(mailDb).insert({
+      userEmail: user,
+      emailId: listed.emails[0]!.id,
+      from: 'billing@bank.example',
+      subject: 'Your statement',
+      summary: 'The statement is ready.',
+      model: 'test',
+      createdAt: new Date().toISOString(),
+      triage: { category: 'finance', priority: 'high', needsReply: true, reason: 'set by the test' },
+    });
+    await mailDb.destroy();
+
+    rt.ollama.enqueue({ toolCalls: [{ name: 'list_emails', arguments: {} }] }, { tokens: ['One statement.'] });
+    const p = await page(user);
+    await sendChat(p, 'List my emails');
+    const card = p.getByTestId('email-card').first();
+    await card.waitFor();
+    expect(await card.getByTestId('category-chip').getAttribute('data-category')).toBe('finance');
+    expect(await card.getByTestId('priority-chip').count()).toBe(1);
+    expect(await card.getByTestId('needs-reply').count()).toBe(1);
+
+    // The user's own rule decides the triage of the next mail from this sender: its toast says so.
+    const rule = await fetch(`${rt.httpUrl}/api/triage/rules`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-email': user },
+      body: JSON.stringify({ from: '*@corp.example', category: 'work', priority: 'high' }),
+    });
+    expect(rule.status).toBe(201);
+    const body = JSON.stringify({ user_email: user, email_id: `boss-${Date.now()}.eml`, from: 'boss@corp.example', subject: 'Budget', body: 'Send me the budget today.' });
+    expect((await fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', headers: signWebhook(TEST_WEBHOOK_SECRET, body), body })).status).toBe(202);
+    const toast = p.getByTestId('toast');
+    await toast.waitFor({ timeout: 15_000 });
+    expect(await toast.getByTestId('category-chip').getAttribute('data-category')).toBe('work');
+    expect(await toast.getByTestId('priority-chip').count()).toBe(1);
     await p.context().close();
   });
 

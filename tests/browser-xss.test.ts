@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import { SummaryStore } from '../src/storage/summary-store.js';
+import { SummaryStore, UNTRIAGED } from '../src/storage/summary-store.js';
 import { lastAssistantMessage, sendChat, signInWithEmail } from './support/browser.js';
 import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
 import type { TestMailServer } from './support/mail-harness.js';
@@ -167,7 +167,7 @@ describe('LLM output and mail are shown as text, never as HTML (Chromium)', () =
     const summary = `${payload(27).img} demande un devis.`;
     const draft = `Merci ${payload(29).img} ${payload(31).script}`;
     // Not in the mailbox: the drafts are written from this stored summary.
-    await new SummaryStore(rt.runtime.db).insert({ userEmail: user, emailId: 'xss-inbox.eml', from, subject, summary, model: 'test', createdAt: new Date().toISOString() });
+    await new SummaryStore(rt.runtime.db).insert({ userEmail: user, emailId: 'xss-inbox.eml', from, subject, summary, model: 'test', createdAt: new Date().toISOString(), triage: UNTRIAGED });
     const page = await open();
     await signIn(page, user);
     const item = page.getByTestId('inbox-item').first();

@@ -71,6 +71,35 @@ describe('FakeOllama through the real ollama client', () => {
     expect(fake.requests[0]?.body.stream).toBe(false);
   });
 
+  it('records a format schema and sends a scripted JSON answer as JSON text, whole or streamed in pieces', async () => {
+    const { fake, ollama } = await setup();
+    const format = { type: 'object', properties: { category: { type: 'string', enum: ['work', 'spam'] } }, required: ['category'] };
+    const answer = { category: 'work', reason: 'from a colleague, about the Q3 budget' };
+    fake.enqueue({ json: answer }, { json: answer });
+    const whole = await ollama.chat({ model: MODEL, messages: USER, stream: false, format });
+    expect(whole).toMatchObject({ done: true, done_reason: 'stop', message: { content: JSON.stringify(answer) } });
+    expect(fake.requests[0]?.body.format).toEqual(format);
+
+    const parts = await collect(await ollama.chat({ model: MODEL, messages: USER, stream: true, format: 'json' }));
+    expect(parts.length).toBeGreaterThan(3);
+    expect(JSON.parse(parts.map((p) => p.message.content).join(''))).toEqual(answer);
+    expect(fake.requests[1]?.body.format).toBe('json');
+  });
+
+  it('cuts a JSON answer short with done_reason "length", as num_predict does, and refuses a format it cannot use', async () => {
+    const { fake, ollama } = await setup();
+    fake.enqueue({ json: { category: 'newsletter', priority: 'low' }, truncateJsonAt: 15 });
+    const cut = await ollama.chat({ model: MODEL, messages: USER, stream: false, format: { type: 'object' }, options: { num_predict: 4 } });
+    expect(cut.done_reason).toBe('length');
+    expect(cut.message.content).toBe('{"category":"ne');
+    expect(() => JSON.parse(cut.message.content)).toThrow(SyntaxError);
+
+    await expect(ollama.chat({ model: MODEL, messages: USER, format: 'yaml' })).rejects.toMatchObject({
+      status_code: 400,
+      message: 'invalid format: "yaml"; expected "json" or a valid JSON Schema object',
+    });
+  });
+
   it('streams NDJSON by default when the request omits stream', async () => {
     const { fake } = await setup();
     const res = await fetch(`${fake.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: MODEL, messages: USER }) });

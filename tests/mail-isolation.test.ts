@@ -124,7 +124,7 @@ describe('mailbox pinning follows the mail server, not the name it is registered
 
   const registrations: Array<[string, () => McpServerConfig]> = [
     ['over HTTP', () => ({ name: 'inbox', url: mail.mcpUrl })],
-    ['over stdio', () => ({ name: 'inbox', command: process.execPath, args: ['--import', 'tsx', MAIL_ENTRY, '--stdio'], env: { MAILDIR_ROOT: mail.root, LOG_LEVEL: 'silent' } })],
+    ['over stdio', () => ({ name: 'inbox', command: process.execPath, args: ['--import', 'tsx', MAIL_ENTRY, '--stdio'], env: { MAILDIR_ROOT: mail.root, AI_RUNTIME_DB_PATH: mail.dbPath, LOG_LEVEL: 'silent' } })],
   ];
 
   it.each(registrations)('the mail server registered under another name still pins the mailbox to the signed-in user (%s)', async (_how, server) => {

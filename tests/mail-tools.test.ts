@@ -31,7 +31,8 @@ describe('mail MCP server: the seed\'s 7 tools over a real MCP connection', () =
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
     expect(Object.keys(byName).sort()).toEqual(['delete_email', 'get_email_count', 'list_emails', 'mark_as_read', 'read_email', 'search_emails', 'send_email']);
     expect(Object.keys(byName.send_email!.inputSchema.properties ?? {}).sort()).toEqual(['body', 'from', 'subject', 'to']);
-    expect(Object.keys(byName.list_emails!.inputSchema.properties ?? {}).sort()).toEqual(['email', 'limit']);
+    expect(Object.keys(byName.list_emails!.inputSchema.properties ?? {}).sort()).toEqual(['category', 'email', 'limit', 'priority', 'since', 'unread']);
+    expect(Object.keys(byName.search_emails!.inputSchema.properties ?? {}).sort()).toEqual(['category', 'email', 'priority', 'query', 'since', 'unread']);
     expect(byName.read_email!.inputSchema.required?.sort()).toEqual(['email', 'email_id']);
     expect(byName.send_email!.annotations?.destructiveHint).toBe(true);
     expect(byName.delete_email!.annotations?.destructiveHint).toBe(true);
@@ -143,7 +144,7 @@ describe('mail MCP server access', () => {
         new StdioClientTransport({
           command: process.execPath,
           args: ['--import', 'tsx', 'src/mail/main.ts', '--stdio'],
-          env: { ...(process.env as Record<string, string>), MAILDIR_ROOT: mail.root, LOG_LEVEL: 'silent' },
+          env: { ...(process.env as Record<string, string>), MAILDIR_ROOT: mail.root, AI_RUNTIME_DB_PATH: mail.dbPath, LOG_LEVEL: 'silent' },
         }),
       );
       await client.callTool({ name: 'send_email', arguments: { from: ALICE, to: BOB, subject: 'via stdio', body: 'hi' } });

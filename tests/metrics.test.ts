@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
+import { summaryAnswer } from './support/triage-answers.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 
@@ -121,6 +122,7 @@ describe('GET /metrics', () => {
       ai_runtime_tool_call_errors_total: 'counter',
       ai_runtime_summary_job_duration_seconds: 'histogram',
       ai_runtime_summary_job_failures_total: 'counter',
+      ai_runtime_triaged_emails_total: 'counter',
       ai_runtime_rate_limit_hits_total: 'counter',
     });
     expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
@@ -238,7 +240,7 @@ describe('GET /metrics with summaries (private Redis)', () => {
     }
     expect(valueOf(before, 'ai_runtime_summary_job_duration_seconds_count', { outcome: 'completed' })).toBeUndefined();
 
-    rt.ollama.enqueue({ tokens: ['Réunion à 16h.'] });
+    rt.ollama.enqueue(summaryAnswer('Réunion à 16h.', { category: 'work', priority: 'high' }));
     const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email('Budget')) });
     expect(response.status).toBe(200);
 
@@ -247,6 +249,7 @@ describe('GET /metrics with summaries (private Redis)', () => {
     expect(valueOf(after, 'ai_runtime_summary_queue_jobs', { state: 'completed' })).toBe(1);
     expect(valueOf(after, 'ai_runtime_summary_queue_jobs', { state: 'waiting' })).toBe(0);
     expect(valueOf(after, 'ai_runtime_summary_job_failures_total')).toBe(0);
+    expect(valueOf(after, 'ai_runtime_triaged_emails_total', { category: 'work', priority: 'high' })).toBe(1);
   });
 
   it('counts failed summary attempts and shows the job that used them up as failed', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNTRUSTED_TAG } from '../src/llm/untrusted-data.js';
-import { REPLY_SYSTEM_PROMPT, replySubject } from '../src/replies/reply-prompt.js';
-import { SummaryStore } from '../src/storage/summary-store.js';
+import { REPLY_DRAFTS_FORMAT, REPLY_SYSTEM_PROMPT, replySubject } from '../src/replies/reply-prompt.js';
+import { SummaryStore, UNTRIAGED } from '../src/storage/summary-store.js';
 import { TestMailServer } from './support/mail-harness.js';
 import { TestRuntime } from './support/runtime-harness.js';
 
@@ -54,6 +54,8 @@ describe('POST /api/replies/suggest: reply drafts for one of the user\'s emails'
     expect(rt.ollama.requests).toHaveLength(before + 1);
     const request = rt.ollama.requests[before]!.body;
     expect(request.stream).toBe(false);
+    // Structured output: the drafts' JSON Schema as Ollama's `format`.
+    expect(request.format).toEqual(REPLY_DRAFTS_FORMAT.schema);
     expect(request.messages![0]).toEqual({ role: 'system', content: REPLY_SYSTEM_PROMPT });
     const prompt = request.messages![1]!.content!;
     expect(prompt).toContain(`<${UNTRUSTED_TAG} source="email">`);
@@ -101,6 +103,7 @@ describe('POST /api/replies/suggest: reply drafts for one of the user\'s emails'
       summary: 'Carla asks whether the contract can be signed by Friday.',
       model: 'test',
       createdAt: new Date().toISOString(),
+      triage: UNTRIAGED,
     });
     const before = rt.ollama.requests.length;
     rt.ollama.enqueue(drafts('Yes, I will sign it by Friday.', 'I need until Monday, sorry.'));
@@ -157,7 +160,7 @@ describe('reply drafts spend the user\'s chat budget', () => {
 
   it('the second request within the window is a 429 with Retry-After, and costs no LLM call', async () => {
     const user = newUser('hal');
-    await new SummaryStore(rt.runtime.db).insert({ userEmail: user, emailId: 'm1', from: 'a@example.com', subject: 'Hi', summary: 'Says hi.', model: 'test', createdAt: new Date().toISOString() });
+    await new SummaryStore(rt.runtime.db).insert({ userEmail: user, emailId: 'm1', from: 'a@example.com', subject: 'Hi', summary: 'Says hi.', model: 'test', createdAt: new Date().toISOString(), triage: UNTRIAGED });
     rt.ollama.enqueue(drafts('Hi!'));
     const post = () => fetch(`${rt.httpUrl}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user-email': user }, body: JSON.stringify({ email_id: 'm1' }) });
     expect((await post()).status).toBe(200);

@@ -8,7 +8,9 @@ import { NO_GRANTS } from '../src/conversations/approval-grants.js';
 import { InspectorStore } from '../src/inspector/inspector-store.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
-import { SummaryStore, type EmailSummaryRecord } from '../src/storage/summary-store.js';
+import { EmailTriageStore } from '../src/storage/email-triage-store.js';
+import { SummaryStore, UNTRIAGED, type EmailSummaryRecord } from '../src/storage/summary-store.js';
+import { TriageRuleStore } from '../src/storage/triage-rule-store.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TEST_DATABASE_URL, TestSchema, warnPostgresSkipped } from './support/postgres.js';
 import { TestRuntime } from './support/runtime-harness.js';
@@ -56,6 +58,7 @@ function summary(n: number, overrides: Partial<EmailSummaryRecord> = {}): EmailS
     summary: `Summary ${n}`,
     model: 'llama3.1:8b',
     createdAt: `2025-01-0${n}T10:00:00.000Z`,
+    triage: UNTRIAGED,
     ...overrides,
   };
 }
@@ -243,6 +246,35 @@ function storageContract(open: () => Promise<Opened>): void {
     const ids = await db.selectFrom('inspector_reveals').select('id').orderBy('id').execute();
     expect(ids.map((r) => r.id)).toEqual([1, 2]);
   });
+
+  it('keeps each summary\'s triage, filters on it per user, and each user\'s triage rules apart', async () => {
+    const summaries = new SummaryStore(db);
+    const high = { category: 'work', priority: 'high', needsReply: true, reason: 'the LLM' } as const;
+    await summaries.insert(summary(1, { triage: high }));
+    await summaries.insert(summary(2, { triage: { category: 'spam', priority: 'low', needsReply: false, reason: 'X-Spam-Flag' } }));
+    await summaries.insert(summary(3));
+    // Another user's mail under the same id: never theirs to see.
+    await summaries.insert(summary(1, { userEmail: 'b@example.com', triage: { ...high, category: 'personal' } }));
+    expect((await summaries.find('a@example.com', 'mail-1'))?.triage).toEqual(high);
+    expect((await summaries.listForUser('a@example.com', 10, { priority: 'high', needsReply: true })).map((s) => s.emailId)).toEqual(['mail-1']);
+    expect((await summaries.listForUser('a@example.com', 10, { category: 'unknown' })).map((s) => s.emailId)).toEqual(['mail-3']);
+    const lookup = new EmailTriageStore(db);
+    expect([...(await lookup.triageOf('a@example.com', ['mail-1', 'mail-9'])).entries()]).toEqual([['mail-1', { category: 'work', priority: 'high', needs_reply: true }]]);
+    expect(await lookup.emailIds('a@example.com', { category: 'spam' }, 10)).toEqual(['mail-2']);
+    expect(await lookup.emailIds('b@example.com', { category: 'work' }, 10)).toEqual([]);
+    const unspammed = await summaries.setTriage('a@example.com', 'mail-2', { ...UNTRIAGED, reason: 'not spam' });
+    expect(unspammed?.triage).toEqual({ ...UNTRIAGED, reason: 'not spam' });
+
+    const rules = new TriageRuleStore(db);
+    const boss = await rules.add('a@example.com', { from: 'boss@', priority: 'high' });
+    await rules.add('a@example.com', { words: 'Zephyr is work' });
+    expect(await rules.notSpam('a@example.com', 'dave@x.example')).toEqual(await rules.notSpam('a@example.com', 'dave@x.example'));
+    expect((await rules.list('a@example.com')).map((r) => r.from ?? r.words)).toEqual(['boss@', 'Zephyr is work', 'dave@x.example']);
+    expect(await rules.list('b@example.com')).toEqual([]);
+    expect(await rules.remove('b@example.com', boss.id)).toBe(false);
+    expect(await rules.remove('a@example.com', boss.id)).toBe(true);
+    expect(await rules.list('a@example.com')).toHaveLength(2);
+  });
 }
 
 describe('storage (SQLite)', () => {
@@ -270,7 +302,7 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
     try {
       await Promise.all(nodes.map((db) => migrateToLatest(db)));
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(nodes[0]!);
-      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector', '0004-tool-decisions', '0005-health-probe', '0006-context-summaries']);
+      expect(rows.map((m) => m.name).sort()).toEqual(['0001-conversations', '0002-summaries', '0003-inspector', '0004-tool-decisions', '0005-health-probe', '0006-context-summaries', '0007-triage']);
       await new ConversationStore(nodes[1]!).create({ id: 'c', userEmail: 'a@example.com', title: '' });
       expect(await new ConversationStore(nodes[2]!).find('c')).toMatchObject({ id: 'c', lastSeq: 0 });
     } finally {

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
-import { SummaryStore } from '../src/storage/summary-store.js';
+import { triageSystemPrompt } from '../src/triage/triage-prompt.js';
+import { SummaryStore, UNTRIAGED } from '../src/storage/summary-store.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime, runtimesClosedAfterEach, type TestRuntimeOptions } from './support/runtime-harness.js';
 import type { TestClient } from './support/ws-client.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 /** `generate-summary` takes JSON only (a form post from another site would need no preflight). */
 const JSON_BODY = { 'content-type': 'application/json' };
@@ -51,19 +52,21 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
 
   it('POST /api/generate-summary answers {summary} through the queue (test_generate_summary)', async () => {
     const rt = await start();
-    rt.ollama.enqueue({ tokens: ['Meeting request for tomorrow at 3pm to discuss the project'] });
+    rt.ollama.enqueue(summaryAnswer('Meeting request for tomorrow at 3pm to discuss the project'));
     const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email({ email_id: '123.eml' })) });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ summary: 'Meeting request for tomorrow at 3pm to discuss the project' });
     const request = rt.ollama.requests[0]!.body;
     expect(request.stream).toBe(false);
-    expect(request.messages![0]).toEqual({ role: 'system', content: SUMMARY_SYSTEM_PROMPT });
+    expect(request.messages![0]).toEqual({ role: 'system', content: triageSystemPrompt([]) });
+    // Summary and triage in one call, under Ollama's structured output.
+    expect(request.format).toMatchObject({ type: 'object', properties: { category: { enum: expect.arrayContaining(['work', 'spam']) } }, required: expect.arrayContaining(['summary', 'category', 'priority', 'needs_reply']) });
     expect(request.messages![1]!.content).toContain("Let's meet at 3pm");
   });
 
   it('stores the summary, lists it per user, and keeps it across a restart (test_summary_persistence)', async () => {
     const rt = await start();
-    rt.ollama.enqueue({ tokens: ['Réunion demain à 15h.'] });
+    rt.ollama.enqueue(summaryAnswer('Réunion demain à 15h.'));
     const body = email({ email_id: 'persist.eml' });
     expect((await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(body) })).status).toBe(200);
     await rt.restart();
@@ -75,7 +78,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
 
   it('webhook → job → summary → a notification on that user\'s sockets only', async () => {
     const rt = await start();
-    rt.ollama.enqueue({ tokens: ['Alice est invitée à une réunion demain à 15h.'] });
+    rt.ollama.enqueue(summaryAnswer('Alice est invitée à une réunion demain à 15h.'));
     const alice = await rt.client(ALICE);
     const aliceTab2 = await rt.client(ALICE);
     const bob = await rt.client(BOB);
@@ -93,7 +96,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
 
   it('the same email announced twice gives one job, one summary, one notification', async () => {
     const rt = await start();
-    rt.ollama.setResponder(() => ({ tokens: ['Un seul résumé.'], delayMs: 50 }));
+    rt.ollama.setResponder(() => ({ ...summaryAnswer('Un seul résumé.'), delayMs: 50 }));
     const alice = await rt.client(ALICE);
     const body = email();
     const [first, second] = await Promise.all([postWebhook(rt, body), postWebhook(rt, body)]);
@@ -137,7 +140,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(notificationsOf(alice)).toEqual([]);
     await rt.ollama.restart();
-    rt.ollama.enqueue({ tokens: ['Résumé après la panne.'] });
+    rt.ollama.enqueue(summaryAnswer('Résumé après la panne.'));
     expect((await alice.next('email_notification', () => true, 10_000)).summary).toBe('Résumé après la panne.');
   });
 
@@ -153,7 +156,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     expect((await fetch(`${rt.httpUrl}/api/summaries/failed`)).status).toBe(401);
     expect((await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: { authorization: 'Bearer nope-nope-no' } })).status).toBe(401);
 
-    rt.ollama.setResponder(() => ({ tokens: ['Enfin.'] }));
+    rt.ollama.setResponder(() => (summaryAnswer('Enfin.')));
     const alice = await rt.client(ALICE);
     const { jobs } = (await (await fetch(`${rt.httpUrl}/api/summaries/failed`, { headers: auth })).json()) as { jobs: Array<{ id: string }> };
     const retried = await fetch(`${rt.httpUrl}/api/summaries/failed/${jobs[0]!.id}/retry`, { method: 'POST', headers: auth });
@@ -164,7 +167,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
 
   it('generate-summary answers 504 with a clear message when the LLM is too slow', async () => {
     const rt = await start({ config: { summarization: { timeout_ms: 300 } } });
-    rt.ollama.enqueue({ tokens: ['trop tard'], headersDelayMs: 800 });
+    rt.ollama.enqueue({ ...summaryAnswer('trop tard'), headersDelayMs: 800 });
     const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: JSON_BODY, body: JSON.stringify(email()) });
     expect(response.status).toBe(504);
     expect(((await response.json()) as { message: string }).message).toMatch(/not ready within 300 ms/);
@@ -174,7 +177,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const a = await start({ prefix });
     const b = await start({ prefix, ollama: a.ollama, config: { summarization: { worker: false } } });
-    a.ollama.enqueue({ tokens: ['Traité par A.'] });
+    a.ollama.enqueue(summaryAnswer('Traité par A.'));
     const onB = await b.client(ALICE);
     const bobOnB = await b.client(BOB);
     expect((await postWebhook(a, email())).status).toBe(202);
@@ -197,7 +200,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     } finally {
       probe.disconnect();
     }
-    a.ollama.enqueue({ tokens: ['Après le redémarrage.'] });
+    a.ollama.enqueue(summaryAnswer('Après le redémarrage.'));
     expect((await postWebhook(a, email({ email_id: 'after-restart' }))).status).toBe(202);
     expect((await onB.next('email_notification', () => true, 15_000)).summary).toBe('Après le redémarrage.');
   });
@@ -215,7 +218,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
       worker.stdout.on('data', (d: Buffer) => (output += String(d)));
       worker.stderr.on('data', (d: Buffer) => (output += String(d)));
       await expect.poll(() => output, { timeout: 10_000 }).toContain('summary worker running');
-      rt.ollama.enqueue({ tokens: ['Fait par le worker.'] });
+      rt.ollama.enqueue(summaryAnswer('Fait par le worker.'));
       const alice = await rt.client(ALICE);
       await postWebhook(rt, email());
       expect((await alice.next('email_notification', () => true, 10_000)).summary).toBe('Fait par le worker.');
@@ -229,7 +232,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
 
   it('an offline user gets what they missed when they sign in, until they acknowledge it', async () => {
     const rt = await start();
-    rt.ollama.enqueue({ tokens: ['Premier.'] }, { tokens: ['Second.'] });
+    rt.ollama.enqueue(summaryAnswer('Premier.'), summaryAnswer('Second.'));
     const first = email({ subject: 'First' });
     const second = email({ subject: 'Second' });
     await postWebhook(rt, first);
@@ -268,7 +271,7 @@ describe('incoming-mail summaries (BullMQ on a private Redis)', () => {
     await redis.restart();
 
     const worker = await start({ prefix, ollama: producer.ollama, dir: producer.dir });
-    worker.ollama.setResponder((req) => ({ tokens: [`Résumé de ${String(req.body.messages?.[1]?.content).match(/Subject: (\w+)/)?.[1]}`] }));
+    worker.ollama.setResponder((req) => summaryAnswer(`Résumé de ${String(req.body.messages?.[1]?.content).match(/Subject: (\w+)/)?.[1]}`));
     await expect
       .poll(async () => ((await (await fetch(`${worker.httpUrl}/api/summaries?email=${ALICE}`)).json()) as { summaries: Array<{ subject: string }> }).summaries.map((s) => s.subject).sort(), { timeout: 10_000 })
       .toEqual(['one', 'three', 'two']);
@@ -281,7 +284,7 @@ describe('summaries without Redis', () => {
   it('GET /api/summaries reads storage: a runtime without Redis still lists what was summarized, and only the caller\'s', async () => {
     const rt = await runtimes.start();
     const store = new SummaryStore(rt.runtime.db);
-    const stored = { emailId: 'kept.eml', from: 'boss@example.com', subject: 'Budget', summary: 'Budget meeting at 4pm.', model: 'm', createdAt: new Date().toISOString() };
+    const stored = { emailId: 'kept.eml', from: 'boss@example.com', subject: 'Budget', summary: 'Budget meeting at 4pm.', model: 'm', createdAt: new Date().toISOString(), triage: UNTRIAGED };
     await store.insert({ ...stored, userEmail: ALICE });
     await store.insert({ ...stored, emailId: 'bobs.eml', userEmail: BOB });
     const response = await fetch(`${rt.httpUrl}/api/summaries`, { headers: { 'x-user-email': ALICE } });

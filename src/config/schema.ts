@@ -171,6 +171,11 @@ export const SummarizationConfigSchema = z.strictObject({
   stalled_after_s: z.int().positive().default(30),
   /** `POST /api/generate-summary` answers 504 after this. @default 60000 */
   timeout_ms: z.int().positive().default(60_000),
+  /**
+   * Triage: a spam filter's score (`X-Spam-Score`, `X-Spam-Status: score=`, `X-Rspamd-Score`, `X-Spam-Level` stars) at
+   * or over this makes a mail `spam` without asking the LLM. SpamAssassin's own default threshold. @default 5
+   */
+  spam_score_threshold: z.number().min(-1000).max(1000).default(5),
   /** Missed notifications replayed to a user when they sign in. @default 50 */
   replay_limit: z.int().positive().default(50),
   /**

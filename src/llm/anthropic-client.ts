@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { LlmProviderConfig } from '../config/schema.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import { anthropicKeyRefused, anthropicModelMissing, anthropicUnreachable, translateAnthropicError, type AnthropicErrorContext } from './anthropic-errors.js';
-import { toAnthropicMessages, toAnthropicSystem, toAnthropicTools } from './anthropic-messages.js';
+import { toAnthropicMessages, toAnthropicOutputConfig, toAnthropicSystem, toAnthropicTools } from './anthropic-messages.js';
 import { parseStreamEvent, StreamAccumulator } from './anthropic-stream.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 
@@ -114,6 +114,8 @@ export class AnthropicClient implements LlmClient {
   }
 
   async complete(request: LlmCompletionRequest): Promise<string> {
+    // Outside the try: a schema the API cannot take is the caller's bug, not a provider failure to translate.
+    const outputConfig = request.format ? toAnthropicOutputConfig(request.format) : undefined;
     try {
       const message = await this.sdk.messages.create(
         {
@@ -121,11 +123,13 @@ export class AnthropicClient implements LlmClient {
           system: toAnthropicSystem(request.system),
           messages: [{ role: 'user', content: request.prompt }],
           max_tokens: this.config.max_tokens,
+          ...(outputConfig ? { output_config: outputConfig } : {}),
         },
         { timeout: COMPLETE_TIMEOUT_MS, ...(request.signal ? { signal: request.signal } : {}) },
       );
       const { content } = CompletionSchema.parse(message);
       this.markOk();
+      // With a format this is JSON text, cut short on stop_reason "max_tokens" or not JSON on "refusal": the caller validates.
       return content.flatMap((block) => (block.type === 'text' && block.text ? [block.text] : [])).join('');
     } catch (error) {
       throw this.translate(error, request.signal);

@@ -1,6 +1,8 @@
-import type { ContentBlockParam, MessageParam, TextBlockParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
+import type { ContentBlockParam, MessageParam, OutputConfig, TextBlockParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+import type { JsonOutputFormat } from './llm-client.js';
 import { untrustedData } from './untrusted-data.js';
 
 /**
@@ -75,4 +77,16 @@ export function toAnthropicMessages(messages: readonly ChatMessage[]): MessagePa
     if (results.length > 0) message.content = [...results, ...message.content.filter((b) => b.type !== 'tool_result')];
   }
   return out;
+}
+
+/**
+ * Structured output, generally available in the Messages API the SDK speaks (`output_config.format`, no beta header):
+ * the answer is one text block of JSON decoded under the schema, rather than a forced tool call whose input we would
+ * have to re-serialize. The API takes a subset of JSON Schema (objects closed, no length or range constraints); the
+ * SDK's own transform (the one its `jsonSchemaOutputFormat` helper applies) closes objects and moves the constraints it
+ * cannot enforce into descriptions, so the model still sees them and the caller's validation still checks them. It
+ * throws on a schema with no type at some level, a caller's bug that is better seen before any request.
+ */
+export function toAnthropicOutputConfig(format: JsonOutputFormat): OutputConfig {
+  return { format: { type: 'json_schema', schema: transformJSONSchema(format.schema) } };
 }

@@ -155,8 +155,11 @@ export class OllamaClient implements LlmClient {
         ],
         stream: false,
         ...(this.config.keep_alive !== undefined ? { keep_alive: this.config.keep_alive } : {}),
+        // Ollama takes the JSON Schema itself and constrains sampling to it; the name is only for providers that want one.
+        ...(request.format ? { format: request.format.schema } : {}),
         options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
       });
+      // With a format this is JSON text, cut short when num_predict ran out (done_reason "length"): the caller validates.
       const content = ChatChunkSchema.parse(response).message?.content ?? '';
       this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
       return content;

@@ -5,7 +5,7 @@ import type { LlmProviderConfig } from '../config/schema.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 import { retryAfterMsOf } from './retry-after.js';
-import { ChunkSchema, CompletionSchema, ErrorBodySchema, ToolCallAccumulator, toOpenAiMessages, toOpenAiTool } from './openai-wire.js';
+import { ChunkSchema, CompletionSchema, ErrorBodySchema, ToolCallAccumulator, toOpenAiMessages, toOpenAiResponseFormat, toOpenAiTool } from './openai-wire.js';
 
 export interface OpenAiClientOptions {
   /** `[llm] api_key` or `OPENAI_API_KEY`; `""` for servers that take none (vLLM, llama.cpp, LM Studio, Ollama). */
@@ -169,9 +169,11 @@ export class OpenAiClient implements LlmClient {
           stream: false,
           temperature: this.config.temperature,
           max_tokens: this.config.max_tokens,
+          ...(request.format ? { response_format: toOpenAiResponseFormat(request.format) } : {}),
         },
         { signal: request.signal },
       );
+      // With a format this is JSON text, cut short on finish_reason "length": the caller validates.
       const content = CompletionSchema.parse(response).choices[0]?.message.content ?? '';
       this.noteOk();
       return content;

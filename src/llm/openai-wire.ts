@@ -1,9 +1,12 @@
+import type { JSONSchema } from 'openai/lib/jsonschema';
+import { toStrictJsonSchema } from 'openai/lib/transform';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
 import { z } from 'zod';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { LlmRequestError } from '../errors.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
-import type { LlmStreamEvent } from './llm-client.js';
+import type { JsonOutputFormat, LlmStreamEvent } from './llm-client.js';
 import { untrustedData } from './untrusted-data.js';
 
 /** How our history and tools look on the Chat Completions wire, and how its streamed chunks are read back. */
@@ -71,6 +74,32 @@ function toOpenAiMessage(message: ChatMessage): ChatCompletionMessageParam {
 
 export function toOpenAiTool(tool: ToolDescriptor): ChatCompletionTool {
   return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };
+}
+
+/**
+ * Structured output as Chat Completions carries it. Strict mode (constrained decoding on OpenAI) needs every object
+ * closed (`additionalProperties: false`) and every property required; the SDK's own converter (the one its
+ * `zodResponseFormat` uses) closes open objects and turns optional-but-nullable fields into required ones, changes
+ * that only narrow the schema, so a strict answer still matches the caller's schema. A schema it cannot represent
+ * exactly (an optional field that is not nullable, an open record) goes as given with `strict: false`: the model is
+ * still guided by it, nothing is silently changed, and the caller validates either way. Compatible servers (vLLM,
+ * llama.cpp, Ollama's /v1) turn the schema into a grammar by their own rules, whatever `strict` says.
+ */
+export function toOpenAiResponseFormat(format: JsonOutputFormat): ResponseFormatJSONSchema {
+  const strict = strictSchemaOf(format.schema);
+  return {
+    type: 'json_schema',
+    json_schema: strict ? { name: format.name, schema: strict, strict: true } : { name: format.name, schema: format.schema, strict: false },
+  };
+}
+
+function strictSchemaOf(schema: Record<string, unknown>): Record<string, unknown> | undefined {
+  try {
+    // The SDK types JSON Schema narrowly; it copies the input and checks the shape itself, throwing where it cannot comply.
+    return { ...toStrictJsonSchema(schema as JSONSchema) };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

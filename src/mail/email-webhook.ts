@@ -1,4 +1,4 @@
-import { simpleParser, type AddressObject } from 'mailparser';
+import { simpleParser, type AddressObject, type HeaderLines } from 'mailparser';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { AddressSchema } from './maildir/mailbox-address.js';
@@ -107,11 +107,48 @@ function addressText(value: AddressObject | AddressObject[] | undefined): string
   return text || undefined;
 }
 
+type TriageHeaders = NonNullable<EmailWebhookPayload['headers']>;
+
+const isTriageHeader = (name: string): name is TriageHeader => (TRIAGE_HEADERS as readonly string[]).includes(name);
+
+/**
+ * mailparser keeps header lines as read, one byte per character: a UTF-8 value (RFC 6532) is decoded here, anything
+ * else stays as it came, since a mis-decoded character is still better than a dropped header.
+ */
+function headerText(bytes: string): string {
+  if (/[^\u0000-\u00ff]/.test(bytes)) return bytes;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(bytes, 'latin1'));
+  } catch {
+    return bytes;
+  }
+}
+
+/**
+ * Those of {@link TRIAGE_HEADERS} the top-level header block has, as their literal text: unfolded, control characters
+ * as spaces, trimmed, cut to {@link MAX_TRIAGE_HEADER_CHARS}; the first of a repeated one (the one added last, by the
+ * server nearest to us). The raw lines, not mailparser's parsed `headers`: those turn `List-Unsubscribe` and `List-Id`
+ * into objects, merge repeats into arrays and drop an empty `X-Spam-Level` (which says "score 0").
+ */
+export function triageHeadersOf(headerLines: HeaderLines): TriageHeaders | undefined {
+  const found: TriageHeaders = {};
+  for (const { key, line } of headerLines) {
+    if (!isTriageHeader(key) || found[key] !== undefined) continue;
+    const value = headerText(line.slice(line.indexOf(':') + 1))
+      .replace(/\r?\n(?=[ \t])/g, '')
+      .replace(/[\u0000-\u001f\u007f]/g, ' ')
+      .trim();
+    found[key] = truncate(value, MAX_TRIAGE_HEADER_CHARS);
+  }
+  return Object.keys(found).length > 0 ? found : undefined;
+}
+
 /** The webhook fields for one stored copy; never throws, since a message that reached the mailbox must still be announced. */
 export async function webhookPayloadFrom(address: string, emailId: string, raw: Buffer): Promise<EmailWebhookPayload> {
   try {
     const mail = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, keepCidLinks: true });
     const to = addressText(mail.to);
+    const headers = triageHeadersOf(mail.headerLines);
     return {
       user_email: address,
       email_id: emailId,
@@ -120,6 +157,7 @@ export async function webhookPayloadFrom(address: string, emailId: string, raw: 
       body: truncate(mail.text ?? '', MAX_BODY_CHARS),
       ...(mail.date && !Number.isNaN(mail.date.getTime()) ? { date: mail.date.toISOString() } : {}),
       ...(to ? { to: truncate(to, MAX_TO_CHARS) } : {}),
+      ...(headers ? { headers } : {}),
     };
   } catch {
     return {

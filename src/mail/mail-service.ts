@@ -110,7 +110,7 @@ export async function startMailService(options: StartMailServiceOptions): Promis
       ...hostPort(mail.mcp_listen_addr),
       authToken: mail.auth_token,
       allowedHosts: [...mail.allowed_hosts, ...runtimeFacingHost(config)],
-      createMcpServer: () => createMailMcpServer({ mailboxes, logger }),
+      createMcpServer: () => createMailMcpServer({ mailboxes, triage: opened.triage, logger }),
       accounts: accountRoutes({ accounts, check: (account) => checkAccount(account, opened.client), watchStatus: (user) => watchers?.status(user) }),
       health: () => (announcing ? { announcements: announcing.announcer.status() } : {}),
       logger,

@@ -4,14 +4,20 @@ import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { MAILBOX_CAPABILITY } from '../mcp/tool-descriptor.js';
+import { LISTING_FILTERS, filterWords, listMail, listResult, type TriageLookup } from './mail-listing.js';
 import type { Mailboxes } from './mailbox.js';
-import { MailError, type EmailMessage, type EmailSummary } from './maildir/index.js';
+import { MailError, type EmailMessage } from './maildir/index.js';
 import { SendRefusedError, parseRecipients } from './outgoing-mail.js';
-import { capMessage, capSummary } from './result-limits.js';
+import { capMessage } from './result-limits.js';
 
 export interface MailToolsDeps {
   /** Each address's mailbox: its IMAP account, or the local Maildir. */
   mailboxes: Mailboxes;
+  /**
+   * The triage stored with each summary (the runtime's database). Without it, list and search refuse category and
+   * priority filters and their items carry no triage.
+   */
+  triage?: TriageLookup;
   /** Where unexpected failures are reported in full; the LLM only gets a short message without paths. */
   logger?: Logger;
 }
@@ -36,8 +42,11 @@ export const MAIL_TOOLS = {
   },
   list_emails: {
     title: 'List emails',
-    description: 'List the newest emails in the inbox: id, sender, subject, date, a snippet and whether they are unread.',
-    inputSchema: { email, limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional().describe('How many, newest first (default 20)') },
+    description:
+      'List the newest emails in the inbox: id, sender, subject, date, a snippet, whether they are unread and, for mail already triaged, ' +
+      'its category, priority and whether it needs a reply. Filters combine: category, priority, unread, since. ' +
+      'For "what is important today?" call it once with {priority: "high", since: "<today\'s date>"}.',
+    inputSchema: { email, limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional().describe('How many, newest first (default 20)'), ...LISTING_FILTERS },
     annotations: { readOnlyHint: true, openWorldHint: false },
   },
   read_email: {
@@ -48,8 +57,10 @@ export const MAIL_TOOLS = {
   },
   search_emails: {
     title: 'Search emails',
-    description: 'Search the inbox: matches sender, recipients, subject and body (case-insensitive).',
-    inputSchema: { email, query: z.string().min(1).max(500) },
+    description:
+      'Search the inbox: matches sender, recipients, subject and body (case-insensitive), newest first. The filters of list_emails ' +
+      '(category, priority, unread, since) narrow it; each result carries its category, priority and needs_reply where known.',
+    inputSchema: { email, query: z.string().min(1).max(500), ...LISTING_FILTERS },
     annotations: { readOnlyHint: true, openWorldHint: false },
   },
   mark_as_read: {
@@ -74,17 +85,6 @@ export const MAIL_TOOLS = {
 
 export type MailToolName = keyof typeof MAIL_TOOLS;
 
-function summaryLine(summary: EmailSummary, index: number): string {
-  const date = summary.date ?? summary.receivedAt;
-  return `${index + 1}. ${summary.seen ? '' : '[unread] '}From: ${summary.from} | Subject: ${summary.subject} | Date: ${date} | id: ${summary.id}\n   ${summary.snippet}`;
-}
-
-function listResult(address: string, found: EmailSummary[], heading: string): CallToolResult {
-  const summaries = found.map(capSummary);
-  const text = summaries.length === 0 ? `${heading}: none.` : `${heading} (${summaries.length}):\n${summaries.map(summaryLine).join('\n')}`;
-  return { content: [{ type: 'text', text }], structuredContent: { mailbox: address, emails: summaries } };
-}
-
 function messageResult(full: EmailMessage): CallToolResult {
   const message = capMessage(full);
   const cut = message.body_truncated || message.text.length > MAX_BODY_CHARS_FOR_LLM;
@@ -105,7 +105,7 @@ function messageResult(full: EmailMessage): CallToolResult {
   return { content: [{ type: 'text', text }], structuredContent: { email: message } };
 }
 
-export function createMailMcpServer({ mailboxes, logger }: MailToolsDeps): McpServer {
+export function createMailMcpServer({ mailboxes, triage, logger }: MailToolsDeps): McpServer {
   /** Store and send failures become tool errors the LLM can read; anything else is logged and reported without internals. */
   const run = async (work: () => Promise<CallToolResult>): Promise<CallToolResult> => {
     try {
@@ -133,11 +133,19 @@ export function createMailMcpServer({ mailboxes, logger }: MailToolsDeps): McpSe
     }),
   );
   server.registerTool('list_emails', t.list_emails, (args) =>
-    run(async () => listResult(args.email, await mailboxes.open(args.email).list(args.limit ?? 20), `Emails for ${args.email}, newest first`)),
+    run(async () => {
+      const mailbox = mailboxes.open(args.email);
+      const found = await listMail(mailbox, args, (filter) => mailbox.list(args.limit ?? 20, filter), { triage, logger });
+      return listResult(args.email, found, `Emails for ${args.email}${filterWords(args)}, newest first`);
+    }),
   );
   server.registerTool('read_email', t.read_email, (args) => run(async () => messageResult(await mailboxes.open(args.email).read(args.email_id))));
   server.registerTool('search_emails', t.search_emails, (args) =>
-    run(async () => listResult(args.email, await mailboxes.open(args.email).search(args.query), `Emails matching "${args.query}"`)),
+    run(async () => {
+      const mailbox = mailboxes.open(args.email);
+      const found = await listMail(mailbox, args, (filter) => mailbox.search(args.query, filter), { triage, logger });
+      return listResult(args.email, found, `Emails matching "${args.query}"${filterWords(args)}`);
+    }),
   );
   server.registerTool('mark_as_read', t.mark_as_read, (args) =>
     run(async () => {

@@ -1,4 +1,4 @@
-import type { EmailMessage, EmailSummary } from './maildir/index.js';
+import type { EmailMessage, EmailSummary, MailFilter } from './maildir/index.js';
 
 /** A message the user asked to send; `from` is always the mailbox's own address. */
 export interface MessageToSend {
@@ -25,11 +25,11 @@ export interface SentMessage {
 export interface Mailbox {
   /** The signed-in address it belongs to, lower-case. */
   readonly address: string;
-  /** Newest first. */
-  list(limit: number): Promise<EmailSummary[]>;
+  /** Newest first; only what passes `filter`. */
+  list(limit: number, filter?: MailFilter): Promise<EmailSummary[]>;
   read(id: string): Promise<EmailMessage>;
-  /** Sender, recipients, subject and body, case-insensitive; newest first. */
-  search(query: string): Promise<EmailSummary[]>;
+  /** Sender, recipients, subject and body, case-insensitive; newest first; only what passes `filter`. */
+  search(query: string, filter?: MailFilter): Promise<EmailSummary[]>;
   markSeen(id: string): Promise<EmailSummary>;
   /** Moves it to Trash; never expunges. */
   delete(id: string): Promise<void>;

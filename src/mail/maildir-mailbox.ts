@@ -1,5 +1,5 @@
 import type { Mailbox, Mailboxes, MessageToSend, SentMessage } from './mailbox.js';
-import type { EmailMessage, EmailSummary, MaildirStore } from './maildir/index.js';
+import type { EmailMessage, EmailSummary, MailFilter, MaildirStore } from './maildir/index.js';
 import { normalizeAddress } from './maildir/mailbox-address.js';
 import type { OutgoingMail } from './outgoing-mail.js';
 
@@ -11,16 +11,16 @@ export class MaildirMailbox implements Mailbox {
     private readonly outgoing: OutgoingMail,
   ) {}
 
-  list(limit: number): Promise<EmailSummary[]> {
-    return this.store.list(this.address, { limit });
+  list(limit: number, filter?: MailFilter): Promise<EmailSummary[]> {
+    return this.store.list(this.address, { limit, filter });
   }
 
   read(id: string): Promise<EmailMessage> {
     return this.store.read(this.address, id);
   }
 
-  search(query: string): Promise<EmailSummary[]> {
-    return this.store.search(this.address, query);
+  search(query: string, filter?: MailFilter): Promise<EmailSummary[]> {
+    return this.store.search(this.address, query, { filter });
   }
 
   markSeen(id: string): Promise<EmailSummary> {

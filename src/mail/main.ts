@@ -23,11 +23,12 @@ async function main(): Promise<void> {
   const { config } = loaded;
   if (process.argv.includes('--stdio')) {
     // stdout is the MCP channel: logs go to stderr.
-    const opened = await openMailboxes(config, createLogger(config.log.level, 'mail-server', process.stderr));
-    const server = createMailMcpServer({ mailboxes: opened.mailboxes });
+    const logger = createLogger(config.log.level, 'mail-server', process.stderr);
+    const opened = await openMailboxes(config, logger);
+    const server = createMailMcpServer({ mailboxes: opened.mailboxes, triage: opened.triage, logger });
     // The client closes stdin to ask us to go; exiting promptly spares it the SIGTERM fallback.
     process.stdin.once('end', () => {
-      void server.close().finally(() => process.exit(0));
+      void Promise.allSettled([server.close(), opened.close()]).finally(() => process.exit(0));
     });
     await server.connect(new StdioServerTransport());
     return;

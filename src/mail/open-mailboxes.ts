@@ -1,5 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { shutdownStep } from '../shutdown-step.js';
+import { EmailTriageStore } from '../storage/email-triage-store.js';
 import { AccountMailboxes } from './accounts/account-mailboxes.js';
 import { MailAccounts } from './accounts/mail-accounts.js';
 import { ConnectionSlots } from './imap/connection-slots.js';
@@ -9,6 +11,7 @@ import { maildirMailboxes } from './maildir-mailbox.js';
 import { MaildirStore } from './maildir/index.js';
 import { readInboxMessage } from './maildir/stored-message.js';
 import { OutgoingMail } from './outgoing-mail.js';
+import { openRuntimeDatabase } from './runtime-database.js';
 import { SendPolicy } from './send-policy.js';
 
 export interface OpenedMailboxes {
@@ -17,39 +20,54 @@ export interface OpenedMailboxes {
   mailboxes: AccountMailboxes;
   slots: ConnectionSlots;
   client: MailClientPolicy;
+  /** The triage the runtime stored with each summary, read from its database for the tools' filters and annotations. */
+  triage: EmailTriageStore;
   /** An announced inbox message's bytes, from whichever backend holds it. */
   readAnnounced(address: string, emailId: string): Promise<Buffer | undefined>;
+  /** Every part is closed even when one fails; safe to call twice. */
   close(): Promise<void>;
 }
 
 /**
  * Every user's mailbox as the tools see it: the IMAP accounts (from the config and those users connected) and the
- * local Maildir for everyone else. Throws when stored accounts cannot be opened (no or a wrong `secret_key`).
+ * local Maildir for everyone else, with the triage of their mail from the runtime's database. Throws when stored
+ * accounts cannot be opened (no or a wrong `secret_key`), or the database cannot be opened or migrated.
  */
 export async function openMailboxes(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<OpenedMailboxes> {
   const mail = config.mail;
+  const db = await openRuntimeDatabase(config, logger);
+  let accounts: MailAccounts;
+  try {
+    accounts = await MailAccounts.load({ root: mail.maildir_root, configAccounts: mail.accounts, secretKey: mail.secret_key, env, logger });
+  } catch (error) {
+    await db.destroy().catch(() => undefined);
+    throw error;
+  }
   const store = new MaildirStore({ root: mail.maildir_root, localDomains: mail.local_domains });
   const policy = SendPolicy.fromConfig(mail);
   const outgoing = new OutgoingMail(store, mail.relay, policy);
-  const accounts = await MailAccounts.load({ root: mail.maildir_root, configAccounts: mail.accounts, secretKey: mail.secret_key, env, logger });
   const slots = new ConnectionSlots(mail.imap_max_connections);
   const client = { maxMessageBytes: mail.max_message_bytes, allowPrivateHosts: mail.private_account_hosts };
   const mailboxes = new AccountMailboxes({ accounts, local: maildirMailboxes(store, outgoing), slots, client, connectionsPerAccount: mail.imap_connections_per_account, policy });
   if (accounts.all().length > 0) logger.info({ accounts: accounts.all().length }, 'IMAP accounts in use');
+  let closing: Promise<void> | undefined;
   return {
     store,
     accounts,
     mailboxes,
     slots,
     client,
+    triage: new EmailTriageStore(db),
     readAnnounced: (address, emailId) =>
       mailboxes.hasAccount(address) && isImapEmailId(emailId) ? mailboxes.readForAnnouncement(address, emailId) : readInboxMessage(mail.maildir_root, address, emailId),
-    async close() {
-      try {
-        await mailboxes.close();
-      } finally {
-        outgoing.close();
-      }
+    close() {
+      closing ??= (async () => {
+        const step = shutdownStep(logger);
+        await step('closing the IMAP connections', () => mailboxes.close());
+        await step('closing the SMTP relay', () => outgoing.close());
+        await step('closing the database', () => db.destroy());
+      })();
+      return closing;
     },
   };
 }

@@ -24,6 +24,7 @@ export interface SummarySources {
 export class SummaryMetrics {
   private readonly jobDuration: Histogram<'outcome'>;
   private readonly jobFailures: Counter;
+  private readonly triaged: Counter<'category' | 'priority'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -37,6 +38,12 @@ export class SummaryMetrics {
     this.jobFailures = new Counter({
       name: `${METRIC_PREFIX}summary_job_failures_total`,
       help: 'Failed summary job attempts in this runtime\'s worker (retried with backoff until the attempts run out).',
+      registers,
+    });
+    this.triaged = new Counter({
+      name: `${METRIC_PREFIX}triaged_emails_total`,
+      help: "Emails summarized and triaged by this runtime's worker, by category and priority (unknown: the LLM's answer was off the schema twice).",
+      labelNames: ['category', 'priority'],
       registers,
     });
   }
@@ -57,7 +64,11 @@ export class SummaryMetrics {
         },
       });
     }
-    summaryWorker?.on('completed', (job) => this.jobFinished('completed', job.processedOn));
+    summaryWorker?.on('completed', (job, result) => {
+      this.jobFinished('completed', job.processedOn);
+      // Counted by the run that stored it: a rerun or a repeated announcement triaged nothing.
+      if (result.created) this.triaged.inc({ category: result.category ?? 'unknown', priority: result.priority ?? 'unknown' });
+    });
     summaryWorker?.on('failed', (job) => {
       this.jobFailures.inc();
       this.jobFinished('failed', job?.processedOn);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
+import { WireTriageSchema } from '../triage/triage.js';
 import type { Logger } from '../logger.js';
 import { keepSubscribed, redisConnection } from './redis-connection.js';
 
@@ -12,6 +13,8 @@ export const EmailNotificationSchema = z.object({
   subject: z.string(),
   summary: z.string(),
   created_at: z.string(),
+  // Optional: a worker older than triage publishes without them.
+  ...WireTriageSchema.partial().shape,
 });
 export type EmailNotification = z.infer<typeof EmailNotificationSchema>;
 

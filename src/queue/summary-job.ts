@@ -14,6 +14,9 @@ export const SummaryJobResultSchema = z.object({
   created_at: z.string(),
   /** False when the summary already existed (a retry, or the same email announced twice). */
   created: z.boolean(),
+  /** The stored triage; absent from the results of a worker older than triage. */
+  category: z.string().optional(),
+  priority: z.string().optional(),
 });
 export type SummaryJobResult = z.infer<typeof SummaryJobResultSchema>;
 

@@ -2,7 +2,8 @@ import type { Config } from '../config/schema.js';
 import { createLlmClient } from '../llm/create-llm-client.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
-import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
+import { UNTRIAGED, type EmailSummaryRecord, type SummaryStore } from '../storage/summary-store.js';
+import type { TriageRuleStore } from '../storage/triage-rule-store.js';
 import { NotificationBus, type EmailNotification } from './notification-bus.js';
 import { SummaryQueue } from './summary-queue.js';
 import { startSummaryWorker, type SummaryWorker } from './summary-worker.js';
@@ -16,11 +17,12 @@ export interface SummaryPipeline {
 }
 
 export function fromNotification(n: EmailNotification): EmailSummaryRecord {
-  return { userEmail: n.user_email, emailId: n.email_id, from: n.from, subject: n.subject, summary: n.summary, model: '', createdAt: n.created_at };
+  const triage = { category: n.category ?? UNTRIAGED.category, priority: n.priority ?? UNTRIAGED.priority, needsReply: n.needs_reply ?? null, reason: '' };
+  return { userEmail: n.user_email, emailId: n.email_id, from: n.from, subject: n.subject, summary: n.summary, model: '', createdAt: n.created_at, triage };
 }
 
 /** Queue, notification bus and (unless `[summarization] worker = false`) a worker, all on `[redis] url`. */
-export function startSummaryPipeline({ config, llm, summaries, logger }: { config: Config; llm: LlmClient; summaries: SummaryStore; logger: Logger }): SummaryPipeline | undefined {
+export function startSummaryPipeline({ config, llm, summaries, rules, logger }: { config: Config; llm: LlmClient; summaries: SummaryStore; rules: TriageRuleStore; logger: Logger }): SummaryPipeline | undefined {
   if (!config.summarization.enabled) return undefined;
   const url = config.redis.url;
   if (!url) {
@@ -42,6 +44,8 @@ export function startSummaryPipeline({ config, llm, summaries, logger }: { confi
         llm: summaryLlm,
         model: s.llm?.model ?? s.model ?? config.llm.model,
         store: summaries,
+        rules,
+        triage: { spamScoreThreshold: s.spam_score_threshold },
         notifications: bus,
         logger,
       })

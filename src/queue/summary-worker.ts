@@ -3,10 +3,12 @@ import { errorMessage } from '../errors.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import type { SummaryStore } from '../storage/summary-store.js';
+import type { TriageRuleStore } from '../storage/triage-rule-store.js';
+import { summarizeAndTriage, type TriageSettings } from '../triage/summarize-and-triage.js';
+import { wireTriage } from '../triage/triage.js';
 import type { NotificationBus } from './notification-bus.js';
 import { redisConnection } from './redis-connection.js';
 import { SUMMARY_QUEUE_NAME, SummaryJobDataSchema, type SummaryJobData, type SummaryJobResult } from './summary-job.js';
-import { SUMMARY_SYSTEM_PROMPT, cleanSummary, summaryPrompt } from './summary-prompt.js';
 
 export interface SummaryWorkerOptions {
   url: string;
@@ -19,6 +21,9 @@ export interface SummaryWorkerOptions {
   llm: LlmClient;
   model: string;
   store: SummaryStore;
+  /** The users' own triage rules, read per mail. */
+  rules: TriageRuleStore;
+  triage: TriageSettings;
   notifications: NotificationBus;
   logger: Logger;
 }
@@ -26,9 +31,10 @@ export interface SummaryWorkerOptions {
 /**
  * Summarizes one email per job. Jobs are at-least-once (a stalled job runs again), so every step is idempotent: an
  * existing summary is returned as is, the insert ignores duplicates, and only the run that stored the summary
- * announces it (or a rerun, when an earlier run may have stored it and stopped before announcing).
+ * announces it (or a rerun, when an earlier run may have stored it and stopped before announcing). The summary and the
+ * triage come from one LLM call and are stored together.
  */
-export function createSummaryProcessor({ llm, model, store, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'notifications' | 'logger'>) {
+export function createSummaryProcessor({ llm, model, store, rules, triage, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'rules' | 'triage' | 'notifications' | 'logger'>) {
   return async (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
     const startedAt = performance.now();
     const email = SummaryJobDataSchema.parse(job.data);
@@ -36,16 +42,16 @@ export function createSummaryProcessor({ llm, model, store, notifications, logge
     let record = await store.find(email.user_email, email.email_id);
     let created = false;
     if (!record) {
-      const summary = cleanSummary(await llm.complete({ system: SUMMARY_SYSTEM_PROMPT, prompt: summaryPrompt(email), model }));
-      if (!summary) throw new Error('the LLM returned an empty summary');
+      const made = await summarizeAndTriage({ llm, model, logger: logger.child(jobFields(job)) }, email, await rules.list(email.user_email), triage);
       const stored = await store.insert({
         userEmail: email.user_email,
         emailId: email.email_id,
         from: email.from,
         subject: email.subject,
-        summary,
+        summary: made.summary,
         model,
         createdAt: new Date().toISOString(),
+        triage: made.triage,
       });
       record = stored.record;
       created = stored.inserted;
@@ -60,10 +66,12 @@ export function createSummaryProcessor({ llm, model, store, notifications, logge
         subject: record.subject,
         summary: record.summary,
         created_at: record.createdAt,
+        ...wireTriage(record.triage),
       });
     }
-    logger.info({ ...jobFields(job), created, durationMs: Math.round(performance.now() - startedAt) }, 'email summarized');
-    return { summary: record.summary, model: record.model, created_at: record.createdAt, created };
+    const { category, priority } = record.triage;
+    logger.info({ ...jobFields(job), created, category, priority, durationMs: Math.round(performance.now() - startedAt) }, 'email summarized');
+    return { summary: record.summary, model: record.model, created_at: record.createdAt, created, category, priority };
   };
 }
 

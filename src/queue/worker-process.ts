@@ -9,6 +9,7 @@ import { SummaryMetrics } from '../metrics/summary-metrics.js';
 import { shutdownStep } from '../shutdown-step.js';
 import { migrateToLatest, openDatabase } from '../storage/database.js';
 import { SummaryStore } from '../storage/summary-store.js';
+import { TriageRuleStore } from '../storage/triage-rule-store.js';
 import { startSummaryPipeline } from './summary-pipeline.js';
 
 export interface WorkerProcessOptions {
@@ -46,7 +47,7 @@ export async function startWorkerProcess({ config: given, logger }: WorkerProces
     throw error;
   }
   const llm = createLlmChain(config.llm, logger);
-  const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), logger });
+  const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), rules: new TriageRuleStore(db), logger });
   metrics.watch({ queue: pipeline?.queue, summaryWorker: pipeline?.worker?.worker });
   logger.info({ redis: config.redis.url.replace(/\/\/[^@]*@/, '//***@'), concurrency: config.summarization.concurrency }, 'summary worker running');
 

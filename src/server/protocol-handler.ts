@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { wireTriage } from '../triage/triage.js';
 import type { ConversationHub } from '../conversations/conversation-hub.js';
 import type { LiveConversation } from '../conversations/live-conversation.js';
 import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
@@ -36,7 +37,7 @@ export function userTopic(email: string): string {
 }
 
 export function toNotificationMessage(record: EmailSummaryRecord): Extract<ServerMessage, { type: 'email_notification' }> {
-  return { type: 'email_notification', email_id: record.emailId, from: record.from, subject: record.subject, summary: record.summary, created_at: record.createdAt };
+  return { type: 'email_notification', email_id: record.emailId, from: record.from, subject: record.subject, summary: record.summary, created_at: record.createdAt, ...wireTriage(record.triage) };
 }
 
 export interface ProtocolHandlerOptions {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConversationState, TurnOutcome } from '../machines/conversation-machine.js';
 import { ErrorCode } from '../errors.js';
+import { WireTriageSchema } from '../triage/triage.js';
 import { parseTypedMessage, type TypedMessageFailure } from './typed-message.js';
 
 /**
@@ -138,7 +139,10 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     conversations: z.array(z.object({ id: z.string(), title: z.string(), created_at: z.string(), updated_at: z.string() })),
   }),
   z.object({ type: z.literal('pong') }),
-  /** A new email's summary (the seed's fields plus `email_id` and `created_at`), live or replayed after sign-in. */
+  /**
+   * A new email's summary (the seed's fields plus `email_id` and `created_at`) and its triage (`category`, `priority`,
+   * `needs_reply`: see src/triage/triage.ts), live or replayed after sign-in.
+   */
   z.object({
     type: z.literal('email_notification'),
     email_id: z.string(),
@@ -146,6 +150,7 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     subject: z.string(),
     summary: z.string(),
     created_at: z.string(),
+    ...WireTriageSchema.shape,
   }),
   ConversationEventSchemas.state,
   ConversationEventSchemas.chunk,

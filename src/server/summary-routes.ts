@@ -1,4 +1,7 @@
+import { z } from 'zod';
 import type { Config } from '../config/schema.js';
+import { CATEGORIES, PRIORITIES, UNKNOWN } from '../triage/triage.js';
+import { summaryItem } from './summary-item.js';
 import { HttpError } from '../errors.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../mail/webhook-signature.js';
 import { isLoopbackListenAddr } from '../net/loopback.js';
@@ -89,16 +92,27 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
   };
 }
 
-/** A user's summaries, read from storage: it needs neither Redis nor the queue. */
+/** `GET /api/summaries`'s filters, each optional; a value it does not know is a 400 rather than ignored (other keys, like dev mode's `email`, are not its business). */
+const SummaryQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  category: z.enum([...CATEGORIES, UNKNOWN]).optional(),
+  priority: z.enum([...PRIORITIES, UNKNOWN]).optional(),
+  needs_reply: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+});
+
+function parseSummaryQuery(query: URLSearchParams): z.infer<typeof SummaryQuerySchema> {
+  const parsed = SummaryQuerySchema.safeParse(Object.fromEntries(query));
+  if (!parsed.success) throw new HttpError(400, `Invalid query for GET /api/summaries: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(query)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** A user's summaries with their triage, read from storage: it needs neither Redis nor the queue. */
 export function summaryListRoute(deps: Pick<SummaryRoutesDeps, 'store' | 'authenticate'>): HttpRoute {
   return async (request) => {
     const { email } = await requireUser(deps.authenticate, request);
-    const limit = Math.min(Math.max(Number(request.query.get('limit') ?? 50) || 50, 1), 500);
-    const summaries = await deps.store.listForUser(email, limit);
-    return {
-      status: 200,
-      body: { summaries: summaries.map((s) => ({ email_id: s.emailId, from: s.from, subject: s.subject, summary: s.summary, model: s.model, created_at: s.createdAt })) },
-    };
+    const { limit, category, priority, needs_reply } = parseSummaryQuery(request.query);
+    const summaries = await deps.store.listForUser(email, limit, { ...(category ? { category } : {}), ...(priority ? { priority } : {}), ...(needs_reply !== undefined ? { needsReply: needs_reply } : {}) });
+    return { status: 200, body: { summaries: summaries.map(summaryItem) } };
   };
 }
 

@@ -1,5 +1,7 @@
 import type { Db } from './database.js';
 import { storableText } from './dialect.js';
+import { triageFromRow } from './email-triage-store.js';
+import { UNKNOWN, type EmailTriage } from '../triage/triage.js';
 
 export interface EmailSummaryRecord {
   userEmail: string;
@@ -9,19 +11,49 @@ export interface EmailSummaryRecord {
   summary: string;
   model: string;
   createdAt: string;
+  triage: EmailTriage;
 }
 
-type Row = { user_email: string; email_id: string; sender: string; subject: string; summary: string; model: string; created_at: string };
+/** A summary stored before triage existed, or made without it. */
+export const UNTRIAGED: EmailTriage = { category: UNKNOWN, priority: UNKNOWN, needsReply: null, reason: '' };
 
-const toRecord = (r: Row): EmailSummaryRecord => ({
-  userEmail: r.user_email,
-  emailId: r.email_id,
-  from: r.sender,
-  subject: r.subject,
-  summary: r.summary,
-  model: r.model,
-  createdAt: r.created_at,
-});
+type Row = {
+  user_email: string;
+  email_id: string;
+  sender: string;
+  subject: string;
+  summary: string;
+  model: string;
+  created_at: string;
+  category: string;
+  priority: string;
+  needs_reply: number | null;
+  triage_reason: string;
+};
+
+function toRecord(r: Row): EmailSummaryRecord {
+  const triage = triageFromRow(r);
+  return {
+    userEmail: r.user_email,
+    emailId: r.email_id,
+    from: r.sender,
+    subject: r.subject,
+    summary: r.summary,
+    model: r.model,
+    createdAt: r.created_at,
+    triage: { category: triage.category, priority: triage.priority, needsReply: triage.needs_reply, reason: r.triage_reason },
+  };
+}
+
+function triageColumns(triage: EmailTriage) {
+  return { category: triage.category, priority: triage.priority, needs_reply: triage.needsReply === null ? null : triage.needsReply ? 1 : 0, triage_reason: storableText(triage.reason) };
+}
+
+export interface SummaryListFilter {
+  category?: EmailTriage['category'];
+  priority?: EmailTriage['priority'];
+  needsReply?: boolean;
+}
 
 /** Summaries of incoming mail, one per (user, email), and how far each user has acknowledged their notifications. */
 export class SummaryStore {
@@ -43,6 +75,7 @@ export class SummaryStore {
         summary: stored.summary,
         model: stored.model,
         created_at: stored.createdAt,
+        ...triageColumns(stored.triage),
       })
       .onConflict((oc) => oc.columns(['user_email', 'email_id']).doNothing())
       .executeTakeFirst();
@@ -57,9 +90,19 @@ export class SummaryStore {
   }
 
   /** Newest first. */
-  async listForUser(userEmail: string, limit = 50): Promise<EmailSummaryRecord[]> {
-    const rows = await this.db.selectFrom('summaries').selectAll().where('user_email', '=', userEmail).orderBy('created_at', 'desc').limit(limit).execute();
+  async listForUser(userEmail: string, limit = 50, filter: SummaryListFilter = {}): Promise<EmailSummaryRecord[]> {
+    let query = this.db.selectFrom('summaries').selectAll().where('user_email', '=', userEmail);
+    if (filter.category) query = query.where('category', '=', filter.category);
+    if (filter.priority) query = query.where('priority', '=', filter.priority);
+    if (filter.needsReply !== undefined) query = query.where('needs_reply', '=', filter.needsReply ? 1 : 0);
+    const rows = await query.orderBy('created_at', 'desc').limit(limit).execute();
     return rows.map(toRecord);
+  }
+
+  /** Replaces one summary's triage (the user said "not spam"); the updated record, or undefined when there is none. */
+  async setTriage(userEmail: string, emailId: string, triage: EmailTriage): Promise<EmailSummaryRecord | undefined> {
+    await this.db.updateTable('summaries').set(triageColumns(triage)).where('user_email', '=', userEmail).where('email_id', '=', emailId).execute();
+    return this.find(userEmail, emailId);
   }
 
   /** The user's summaries after their last acknowledged one, oldest first (the order they happened in). */

@@ -1,6 +1,7 @@
 /**
- * The Messages API's rules on a conversation, as its 400 answers state them: a client that breaks one gets the same
- * refusal from the fake as from the real thing, instead of a test passing on a request production would reject.
+ * The Messages API's rules on a conversation and on a structured-output schema, as its 400 answers state them: a
+ * client that breaks one gets the same refusal from the fake as from the real thing, instead of a test passing on a
+ * request production would reject.
  */
 
 interface Block {
@@ -47,6 +48,36 @@ export function checkMessages(messages: readonly Message[]): string | undefined 
         }
       }
     }
+  }
+  return undefined;
+}
+
+/**
+ * Constraints structured outputs cannot enforce, refused rather than ignored (the docs' list of unsupported JSON Schema
+ * features; the SDK's transform moves them into descriptions). `minItems` is allowed as 0 or 1 only.
+ */
+const UNSUPPORTED_KEYWORDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'minLength', 'maxLength', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties', 'patternProperties'];
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What is wrong with an `output_config.format.schema`, or undefined: objects must be closed, constraints supported. */
+export function checkOutputSchema(schema: Record<string, unknown>, path = 'output_config.format.schema'): string | undefined {
+  const types = Array.isArray(schema['type']) ? schema['type'] : [schema['type']];
+  if ((types.includes('object') || isRecord(schema['properties'])) && schema['additionalProperties'] !== false) {
+    return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+  }
+  const unsupported = UNSUPPORTED_KEYWORDS.find((keyword) => keyword in schema);
+  if (unsupported !== undefined) return `${path}: '${unsupported}' is not supported`;
+  if (typeof schema['minItems'] === 'number' && schema['minItems'] > 1) return `${path}: 'minItems' values other than 0 or 1 are not supported`;
+  const children: Array<[string, unknown]> = [
+    ...Object.entries(isRecord(schema['properties']) ? schema['properties'] : {}).map(([key, child]): [string, unknown] => [`${path}.properties.${key}`, child]),
+    ...Object.entries(isRecord(schema['$defs']) ? schema['$defs'] : {}).map(([key, child]): [string, unknown] => [`${path}.$defs.${key}`, child]),
+    [`${path}.items`, schema['items']],
+    ...['anyOf', 'allOf'].flatMap((keyword) => (Array.isArray(schema[keyword]) ? (schema[keyword] as unknown[]) : []).map((child, i): [string, unknown] => [`${path}.${keyword}.${i}`, child])),
+  ];
+  for (const [at, child] of children) {
+    const problem = isRecord(child) ? checkOutputSchema(child, at) : undefined;
+    if (problem !== undefined) return problem;
   }
   return undefined;
 }

@@ -4,7 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { FakePromptCache, promptBlocks, type CacheUsage } from './fake-anthropic-cache.js';
-import { checkMessages } from './fake-anthropic-checks.js';
+import { checkMessages, checkOutputSchema } from './fake-anthropic-checks.js';
+import { jsonAnswerOf, jsonPieces, type JsonAnswerScript } from './fake-json-answer.js';
 import { ChangeWaiters } from './change-waiters.js';
 
 /**
@@ -13,8 +14,8 @@ import { ChangeWaiters } from './change-waiters.js';
  * `GET /v1/models`, and a prompt cache with a simulated prefill cost so time to first token shows what caching saves.
  */
 
-export interface MessageScript {
-  /** Text deltas, one `text_delta` each. */
+export interface MessageScript extends JsonAnswerScript {
+  /** Text deltas, one `text_delta` each. A `json` answer takes their place. */
   text?: string[];
   /** `tool_use` blocks after the text; each input goes out as JSON cut into `jsonPieceChars`-long `input_json_delta`s. */
   toolUses?: Array<{ name: string; input: Record<string, unknown> }>;
@@ -30,7 +31,7 @@ export interface MessageScript {
   httpError?: { status: number; type: string; message: string; retryAfter?: string };
   /** An `event: error` after this many events of a 200 stream (Anthropic's overload mid-answer). */
   streamError?: { afterEvents: number; type: string; message: string };
-  /** @default "end_turn", or "tool_use" when there are tool uses */
+  /** @default "end_turn", or "tool_use" when there are tool uses, or "max_tokens" for a `json` answer cut by `truncateJsonAt` */
   stopReason?: string;
 }
 
@@ -52,6 +53,13 @@ const RequestSchema = z.looseObject({
   system: z.union([z.string(), z.array(z.looseObject({ type: z.literal('text'), text: z.string() }))]).optional(),
   tools: z.array(z.looseObject({ name: z.string(), input_schema: z.looseObject({ type: z.literal('object') }) })).optional(),
   stream: z.boolean().optional(),
+  /** Structured output: the answer's text is JSON decoded under `format.schema`. */
+  output_config: z
+    .looseObject({
+      format: z.looseObject({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }).nullish(),
+      effort: z.enum(['low', 'medium', 'high', 'xhigh', 'max']).nullish(),
+    })
+    .optional(),
 });
 export type MessagesRequestBody = z.infer<typeof RequestSchema>;
 
@@ -75,6 +83,17 @@ function sendError(res: ServerResponse, status: number, type: string, message: s
 function sendJson(res: ServerResponse, body: unknown): void {
   res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_fake' });
   res.end(JSON.stringify(body));
+}
+
+/** The text of an answer, in deltas: a scripted `json` value as its JSON text (cut when asked), else the text. */
+function textOf(script: MessageScript): string[] {
+  const json = jsonAnswerOf(script);
+  return json === undefined ? (script.text ?? []) : jsonPieces(json.text);
+}
+
+function stopReasonOf(script: MessageScript): string {
+  if (jsonAnswerOf(script)?.truncated) return 'max_tokens';
+  return script.stopReason ?? (script.toolUses?.length ? 'tool_use' : 'end_turn');
 }
 
 /** The text pieces an answer arrives in: JSON is cut anywhere, even inside a string or a number. */
@@ -175,7 +194,8 @@ export class FakeAnthropic {
     const parsed = RequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
     if (!parsed.success) return sendError(res, 400, 'invalid_request_error', z.prettifyError(parsed.error));
     const body = parsed.data;
-    const problem = checkMessages(body.messages);
+    const outputSchema = body.output_config?.format?.schema;
+    const problem = checkMessages(body.messages) ?? (outputSchema === undefined ? undefined : checkOutputSchema(outputSchema));
     if (problem) return sendError(res, 400, 'invalid_request_error', problem);
     const arrivedAt = performance.now();
     const record: RecordedRequest = { body, headers: req.headers, aborted: false };
@@ -244,16 +264,17 @@ export class FakeAnthropic {
 
   private messageOf(script: MessageScript, model: string, usage: CacheUsage) {
     const toolUses = script.toolUses ?? [];
+    const text = textOf(script);
     const content = [
-      ...(script.text?.length ? [{ type: 'text', text: script.text.join('') }] : []),
+      ...(text.length ? [{ type: 'text', text: text.join('') }] : []),
       ...toolUses.map((t, i) => ({ type: 'tool_use', id: `toolu_fake_${i}`, name: t.name, input: t.input })),
     ];
-    const stop_reason = script.stopReason ?? (toolUses.length ? 'tool_use' : 'end_turn');
+    const stop_reason = stopReasonOf(script);
     return { id: 'msg_fake', type: 'message', role: 'assistant', model, content, stop_reason, stop_sequence: null, usage: { ...usage, output_tokens: this.outputTokens(script) } };
   }
 
   private outputTokens(script: MessageScript): number {
-    return (script.text?.length ?? 0) + (script.toolUses ?? []).reduce((n, t) => n + Math.ceil(JSON.stringify(t.input).length / 4), 0);
+    return textOf(script).length + (script.toolUses ?? []).reduce((n, t) => n + Math.ceil(JSON.stringify(t.input).length / 4), 0);
   }
 
   /** The SSE events of one answer, in the order the docs give them. */
@@ -261,9 +282,10 @@ export class FakeAnthropic {
     const message = { ...this.messageOf(script, model, usage), content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } };
     const events: Array<[string, unknown]> = [['message_start', { type: 'message_start', message }]];
     let index = 0;
-    if (script.text?.length) {
+    const texts = textOf(script);
+    if (texts.length) {
       events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }], ['ping', { type: 'ping' }]);
-      for (const text of script.text) events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }]);
+      for (const text of texts) events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text } }]);
       events.push(['content_block_stop', { type: 'content_block_stop', index }]);
       index += 1;
     }
@@ -275,7 +297,7 @@ export class FakeAnthropic {
       events.push(['content_block_stop', { type: 'content_block_stop', index }]);
       index += 1;
     }
-    const stop_reason = script.stopReason ?? (script.toolUses?.length ? 'tool_use' : 'end_turn');
+    const stop_reason = stopReasonOf(script);
     events.push(['message_delta', { type: 'message_delta', delta: { stop_reason, stop_sequence: null }, usage: { output_tokens: this.outputTokens(script) } }], ['message_stop', { type: 'message_stop' }]);
     return events;
   }

@@ -4,42 +4,10 @@ import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { answerOf, chatRequestSchema, formatProblem, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
+import { instanceOf, type JsonSchema } from './fake-json-answer.js';
 
-export interface ChatScript {
-  /** Content tokens streamed one chunk each. */
-  tokens?: string[];
-  /** Tool calls sent in one non-final chunk after the tokens. */
-  toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>;
-  /** Delay before each chunk, ms (default 0). Non-streaming replies wait it once. */
-  delayMs?: number;
-  /** Delay before the response headers are sent, ms (default 0). */
-  headersDelayMs?: number;
-  /** The response headers also wait for this: a test starts the stream once its sockets are in place, not after a guess. */
-  startWhen?: Promise<unknown>;
-  /** Keep the stream open after sending the tokens, never sending the final chunk (until the client aborts). */
-  hang?: boolean;
-  /** Reply with this HTTP status and {"error": message} instead of a stream. */
-  httpError?: { status: number; message: string };
-  /**
-   * Destroy the socket mid-stream after this many chunks (simulates a crash). The drop happens after the
-   * next delayMs wait; with no delay the client may never see the last chunks, because undici errors the
-   * body stream and discards what the consumer has not read yet.
-   */
-  dropAfterChunks?: number;
-  /** Default "stop". */
-  doneReason?: string;
-}
-
-// Loose objects: the recorded body must keep every field the client sent, not only the ones we know.
-const chatRequestSchema = z.looseObject({
-  model: z.string().min(1, 'model is required'),
-  messages: z.array(z.looseObject({ role: z.string(), content: z.string().optional(), tool_calls: z.array(z.unknown()).optional() })).optional(),
-  stream: z.boolean().optional(),
-  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string() }) })).optional(),
-  options: z.record(z.string(), z.unknown()).optional(),
-  keep_alive: z.union([z.string(), z.number()]).optional(),
-});
-export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
+export type { ChatRequestBody, ChatScript } from './fake-ollama-wire.js';
 
 export interface RecordedChatRequest {
   body: ChatRequestBody;
@@ -64,6 +32,7 @@ interface LiveRequest {
 }
 
 const DEFAULT_SCRIPT: ChatScript = { tokens: ['Hello', ' from', ' fake', ' Ollama'] };
+const DEFAULT_TEXT = 'Hello from fake Ollama';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 // Ollama resolves an untagged name to ":latest", so "llama3" and "llama3:latest" are the same model.
@@ -271,8 +240,15 @@ export class FakeOllama {
       record.finished = true;
       return sendJson(res, 404, { error: `model "${model}" not found, try pulling it first` });
     }
+    const badFormat = formatProblem(body.format);
+    if (badFormat !== undefined) {
+      record.finished = true;
+      return sendJson(res, 400, { error: badFormat });
+    }
     // Checked after the model so an unknown-model request does not eat a queued script.
-    const script = this.responder?.(record, index) ?? this.queue.shift() ?? DEFAULT_SCRIPT;
+    // Unscripted, a request with a JSON Schema gets what a model decoding under it writes: an instance of the schema.
+    const unscripted = typeof body.format === 'object' && body.format !== null ? { json: instanceOf(body.format as JsonSchema, DEFAULT_TEXT) } : DEFAULT_SCRIPT;
+    const script = this.responder?.(record, index) ?? this.queue.shift() ?? unscripted;
     const wait = async (ms: number | undefined): Promise<boolean> => {
       if (ms !== undefined && ms > 0) await sleep(ms, undefined, { signal: closed.signal }).catch(() => undefined);
       return !closed.signal.aborted;
@@ -292,12 +268,12 @@ export class FakeOllama {
       return sendJson(res, script.httpError.status, { error: script.httpError.message });
     }
 
-    const tokens = script.tokens ?? [];
+    const { tokens, doneReason } = answerOf(script);
     const toolCalls = (script.toolCalls ?? []).map((call) => ({ function: { name: call.name, arguments: call.arguments } }));
     const created_at = (): string => new Date().toISOString();
     const promptTokens = (body.messages ?? []).reduce((n, m) => n + Math.ceil((m.content ?? '').length / 4), 0);
     // Durations are nanoseconds, as in real Ollama.
-    const final = { done: true, done_reason: script.doneReason ?? 'stop', total_duration: 1_500_000_000, load_duration: 50_000_000,
+    const final = { done: true, done_reason: doneReason, total_duration: 1_500_000_000, load_duration: 50_000_000,
       prompt_eval_count: promptTokens, prompt_eval_duration: 200_000_000, eval_count: tokens.length + toolCalls.length, eval_duration: 1_200_000_000 };
 
     if (body.stream === false) {

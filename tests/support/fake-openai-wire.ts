@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { OpenAiScript } from './fake-openai.js';
+import { jsonAnswerOf, jsonPieces } from './fake-json-answer.js';
 
 /** The request and response bodies of the fake Chat Completions server, after OpenAI's API reference. */
 
@@ -18,6 +19,21 @@ export const chatRequestSchema = z.looseObject({
   stream: z.boolean().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
   tools: z.array(z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string(), parameters: z.record(z.string(), z.unknown()).optional() }) })).optional(),
+  response_format: z
+    .discriminatedUnion('type', [
+      z.looseObject({ type: z.literal('text') }),
+      z.looseObject({ type: z.literal('json_object') }),
+      z.looseObject({
+        type: z.literal('json_schema'),
+        json_schema: z.looseObject({
+          name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "Expected a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'."),
+          description: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullable().optional(),
+        }),
+      }),
+    ])
+    .optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.int().positive().optional(),
 });
@@ -45,11 +61,56 @@ export function checkToolPairs(messages: readonly Message[]): string | undefined
   return undefined;
 }
 
+/**
+ * OpenAI's refusals of a `response_format` it cannot use, in its words: `json_object` without the word "json" in the
+ * prompt, and a strict schema with an object left open or a property left optional (strict mode needs neither).
+ */
+export function responseFormatProblem(body: ChatRequestBody): string | undefined {
+  const format = body.response_format;
+  if (format?.type === 'json_object' && !body.messages.some((m) => typeof m.content === 'string' && /json/i.test(m.content))) {
+    return "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.";
+  }
+  if (format?.type !== 'json_schema' || format.json_schema.strict !== true) return undefined;
+  const problem = strictProblem(format.json_schema.schema ?? {}, []);
+  return problem && `Invalid schema for response_format '${format.json_schema.name}': ${problem}`;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function strictProblem(schema: Record<string, unknown>, path: string[]): string | undefined {
+  const context = `In context=(${path.map((p) => `'${p}'`).join(', ')})`;
+  const types = Array.isArray(schema['type']) ? schema['type'] : [schema['type']];
+  const properties = isRecord(schema['properties']) ? schema['properties'] : undefined;
+  if (types.includes('object') || properties !== undefined) {
+    if (schema['additionalProperties'] !== false) return `${context}, 'additionalProperties' is required to be supplied and to be false.`;
+    const required = Array.isArray(schema['required']) ? schema['required'] : [];
+    const missing = Object.keys(properties ?? {}).find((key) => !required.includes(key));
+    if (missing !== undefined) return `${context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+  }
+  const children: Array<[string[], unknown]> = [
+    ...Object.entries(properties ?? {}).map(([key, child]): [string[], unknown] => [[...path, 'properties', key], child]),
+    ...Object.entries(isRecord(schema['$defs']) ? schema['$defs'] : {}).map(([key, child]): [string[], unknown] => [[...path, '$defs', key], child]),
+    [[...path, 'items'], schema['items']],
+    ...(Array.isArray(schema['anyOf']) ? schema['anyOf'] : []).map((child, i): [string[], unknown] => [[...path, 'anyOf', String(i)], child]),
+  ];
+  for (const [at, child] of children) {
+    const problem = isRecord(child) ? strictProblem(child, at) : undefined;
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/** The content pieces of an answer: a scripted `json` value goes as its JSON text (cut when asked), else the tokens. */
+function contentPieces(script: OpenAiScript): string[] {
+  const json = jsonAnswerOf(script);
+  return json === undefined ? (script.tokens ?? []) : jsonPieces(json.text);
+}
+
 const roughTokens = (text: string): number => Math.ceil(text.length / 4);
 
 function usageOf(body: ChatRequestBody, script: OpenAiScript) {
   const prompt_tokens = body.messages.reduce((n, m) => n + roughTokens(typeof m.content === 'string' ? m.content : ''), 0);
-  const completion_tokens = (script.tokens ?? []).length + (script.toolCalls ?? []).length * 10;
+  const completion_tokens = contentPieces(script).length + (script.toolCalls ?? []).length * 10;
   return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
 }
 
@@ -57,6 +118,7 @@ const argumentsText = (call: NonNullable<OpenAiScript['toolCalls']>[number]): st
   typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
 
 function finishReasonOf(script: OpenAiScript): string {
+  if (jsonAnswerOf(script)?.truncated) return 'length';
   return script.finishReason ?? (script.toolCalls?.length ? 'tool_calls' : 'stop');
 }
 
@@ -72,7 +134,7 @@ export function completionOf(body: ChatRequestBody, script: OpenAiScript) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: toolCalls.length ? null : (script.tokens ?? []).join(''), refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: { role: 'assistant', content: toolCalls.length ? null : contentPieces(script).join(''), refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
         logprobs: null,
         finish_reason: finishReasonOf(script),
       },
@@ -99,7 +161,7 @@ export function streamChunksOf(body: ChatRequestBody, script: OpenAiScript, id: 
     ...(withUsage ? { usage: null } : {}),
   });
   const chunks = [chunk({ role: 'assistant', content: '', refusal: null })];
-  for (const text of script.tokens ?? []) chunks.push(chunk({ content: text }));
+  for (const text of contentPieces(script)) chunks.push(chunk({ content: text }));
   const size = script.fragmentChars ?? 4;
   for (const [index, call] of (script.toolCalls ?? []).entries()) {
     chunks.push(chunk({ tool_calls: [{ index, id: `call_${id.slice(-6)}${index}`, type: 'function', function: { name: call.name, arguments: '' } }] }));

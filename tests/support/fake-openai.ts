@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chatRequestSchema, checkToolPairs, completionOf, streamChunksOf, type ChatRequestBody } from './fake-openai-wire.js';
+import { chatRequestSchema, checkToolPairs, completionOf, responseFormatProblem, streamChunksOf, type ChatRequestBody } from './fake-openai-wire.js';
+import type { JsonAnswerScript } from './fake-json-answer.js';
 import { ChangeWaiters } from './change-waiters.js';
 
 /**
@@ -11,14 +12,14 @@ import { ChangeWaiters } from './change-waiters.js';
  * ending in `data: [DONE]`, tool calls split over deltas, the usage chunk, and errors as `{"error":{…}}`.
  */
 
-export interface OpenAiScript {
-  /** Content pieces, one chunk each. */
+export interface OpenAiScript extends JsonAnswerScript {
+  /** Content pieces, one chunk each. A `json` answer takes their place. */
   tokens?: string[];
   /** Streamed after the tokens: id and name in one delta, then `arguments` in fragments of `fragmentChars`. */
   toolCalls?: Array<{ name: string; arguments: Record<string, unknown> | string }>;
   /** Size of each `arguments` fragment (default 4): small, so every call is spread over many deltas. */
   fragmentChars?: number;
-  /** Default "stop", or "tool_calls" when there are tool calls. */
+  /** Default "stop", or "tool_calls" when there are tool calls, or "length" for a `json` answer cut by `truncateJsonAt`. */
   finishReason?: string;
   /** Delay before each chunk, ms (default 0). Non-streaming replies wait it once. */
   delayMs?: number;
@@ -169,6 +170,8 @@ export class FakeOpenAi {
     if (!streaming && body.stream_options != null) return this.finish(record, () => sendError(res, 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."));
     const pairing = checkToolPairs(body.messages);
     if (pairing !== undefined) return this.finish(record, () => sendError(res, 400, pairing));
+    const badFormat = responseFormatProblem(body);
+    if (badFormat !== undefined) return this.finish(record, () => sendError(res, 400, badFormat, 'invalid_request_error', null));
     if (!this.options.models.includes(body.model)) {
       return this.finish(record, () => sendError(res, 404, `The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'));
     }

@@ -22,6 +22,11 @@ export interface TestMailOptions {
   logger?: Logger;
   /** An existing Maildir root (a restart over the same state); removed with the server only when created here. */
   root?: string;
+  /**
+   * The runtime's database, where the mail server reads the triage from: a SQLite file (`db_path`) or a Postgres URL
+   * (`database_url`) that the test writes summaries into. By default a SQLite file of its own, removed with it.
+   */
+  database?: { db_path?: string; database_url?: string };
 }
 
 /** The bundled mail service on free ports, over a temp Maildir root. */
@@ -29,25 +34,38 @@ export class TestMailServer {
   private constructor(
     readonly service: MailService,
     readonly root: string,
-    private readonly dir: string,
+    /** The SQLite file it reads the triage from (unused when a `database_url` was given). */
+    readonly dbPath: string,
+    private readonly dirs: string[],
   ) {}
 
   static async start(options: TestMailOptions = {}): Promise<TestMailServer> {
     const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-mail-'));
+    // Apart from the Maildir's: a test checks that nothing appears beside the Maildir root.
+    const dbDir = mkdtempSync(join(tmpdir(), 'ai-runtime-mail-db-'));
+    const dirs = [dir, dbDir];
     const root = options.root ?? join(dir, 'maildir');
+    const dbPath = options.database?.db_path ?? join(dbDir, 'runtime.db');
     const config = parseConfig({
       mail: { maildir_root: root, mcp_listen_addr: '127.0.0.1:0', smtp_listen_addr: '127.0.0.1:0', runtime_webhook_url: '', ...options.mail },
       webhooks: options.webhooks ?? {},
+      summarization: { db_path: dbPath },
+      storage: { database_url: options.database?.database_url ?? '' },
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     });
-    const service = await startMailService({
-      config,
-      logger: options.logger ?? createLogger(config.log.level, 'test-mail'),
-      ...(options.announce ? { announce: options.announce } : {}),
-      ...(options.watch ? { watch: options.watch } : {}),
-      ...(options.env ? { env: options.env } : {}),
-    });
-    return new TestMailServer(service, config.mail.maildir_root, dir);
+    try {
+      const service = await startMailService({
+        config,
+        logger: options.logger ?? createLogger(config.log.level, 'test-mail'),
+        ...(options.announce ? { announce: options.announce } : {}),
+        ...(options.watch ? { watch: options.watch } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      });
+      return new TestMailServer(service, config.mail.maildir_root, dbPath, dirs);
+    } catch (error) {
+      for (const each of dirs) rmSync(each, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   get mcpUrl(): string {
@@ -83,7 +101,7 @@ export class TestMailServer {
 
   async close(): Promise<void> {
     await this.service.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 

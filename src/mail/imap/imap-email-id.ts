@@ -28,3 +28,10 @@ export function parseInboxEmailId(id: string): ImapEmailId {
   if (!match || match[1] !== 'INBOX' || !(uid >= 1 && uid <= 0xffffffff)) throw new InvalidEmailIdError(id);
   return { folder: 'INBOX', uidValidity: match[2] ?? '', uid };
 }
+
+/** The UID an id names in this inbox; `undefined` for anything else (a Maildir id, another folder, another UIDVALIDITY). */
+export function inboxUidOf(id: string, uidValidity: string): number | undefined {
+  const match = ID_PATTERN.exec(id);
+  const uid = Number(match?.[3]);
+  return match && match[1] === 'INBOX' && match[2] === uidValidity && uid >= 1 && uid <= 0xffffffff ? uid : undefined;
+}

@@ -1,8 +1,9 @@
-import type { ImapFlow } from 'imapflow';
+import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
 import type { MailAccount } from '../accounts/mail-account.js';
 import type { Mailbox, MessageToSend, SentMessage } from '../mailbox.js';
-import { EmailNotFoundError, MailFolder, StaleEmailIdError, type EmailMessage, type EmailSummary } from '../maildir/index.js';
+import { EmailNotFoundError, MailFolder, StaleEmailIdError, mailFilterTest, narrows, type EmailMessage, type EmailSummary, type MailFilter } from '../maildir/index.js';
 import { parseInboxEmailId, type ImapEmailId } from './imap-email-id.js';
+import { searchKeys } from './imap-filter.js';
 import { withInbox } from './inbox-lock.js';
 import { LISTING_QUERY, toMessage, toSummary } from './imap-message.js';
 import type { ImapPool } from './imap-pool.js';
@@ -30,10 +31,11 @@ export class ImapMailbox implements Mailbox {
     this.address = account.user;
   }
 
-  list(limit: number): Promise<EmailSummary[]> {
+  list(limit: number, filter: MailFilter = {}): Promise<EmailSummary[]> {
     const count = Math.min(MAX_LIST_LIMIT, Math.max(1, Math.floor(limit)));
     return this.inInbox(async (client, uidValidity, exists) => {
       if (exists === 0) return [];
+      if (narrows(filter)) return this.newestMatching(client, uidValidity, { all: true }, filter, count);
       const first = Math.max(1, exists - count + 1);
       const messages = await client.fetchAll(`${first}:*`, LISTING_QUERY);
       return this.summaries(messages, uidValidity, count);
@@ -50,15 +52,11 @@ export class ImapMailbox implements Mailbox {
     });
   }
 
-  search(query: string): Promise<EmailSummary[]> {
+  search(query: string, filter: MailFilter = {}): Promise<EmailSummary[]> {
     const needle = query.trim();
     return this.inInbox(async (client, uidValidity) => {
       const criteria = needle === '' ? { all: true } : { or: [{ from: needle }, { to: needle }, { subject: needle }, { body: needle }] };
-      const uids = (await client.search(criteria, { uid: true })) || [];
-      const newest = [...uids].sort((a, b) => b - a).slice(0, SEARCH_LIMIT);
-      if (newest.length === 0) return [];
-      const messages = await client.fetchAll(newest.join(','), LISTING_QUERY, { uid: true });
-      return this.summaries(messages, uidValidity, SEARCH_LIMIT);
+      return this.newestMatching(client, uidValidity, criteria, filter, SEARCH_LIMIT);
     });
   }
 
@@ -100,7 +98,26 @@ export class ImapMailbox implements Mailbox {
     return this.pool.use((client) => withInbox(client, (uidValidity) => work(client, uidValidity, client.mailbox ? client.mailbox.exists : 0)));
   }
 
-  private async summaries(messages: Parameters<typeof toSummary>[0][], uidValidity: string, limit: number): Promise<EmailSummary[]> {
+  /**
+   * The newest `limit` messages matching `criteria` and `filter`: the server narrows (one UID SEARCH), then the newest
+   * UIDs are fetched a batch at a time and each is checked exactly (SINCE is only day-precise) until `limit` pass.
+   */
+  private async newestMatching(client: ImapFlow, uidValidity: string, criteria: SearchObject, filter: MailFilter, limit: number): Promise<EmailSummary[]> {
+    const keys = searchKeys(filter, uidValidity);
+    if (!keys) return [];
+    const newest = [...((await client.search({ ...criteria, ...keys }, { uid: true })) || [])].sort((a, b) => b - a);
+    const passes = mailFilterTest(filter);
+    const found: EmailSummary[] = [];
+    for (let start = 0; start < newest.length && found.length < limit; start += limit) {
+      const messages = await client.fetchAll(newest.slice(start, start + limit).join(','), LISTING_QUERY, { uid: true });
+      for (const summary of await this.summaries(messages, uidValidity, limit)) {
+        if (found.length < limit && passes({ id: summary.id, seen: summary.seen, receivedAtMs: Date.parse(summary.receivedAt) })) found.push(summary);
+      }
+    }
+    return found;
+  }
+
+  private async summaries(messages: FetchMessageObject[], uidValidity: string, limit: number): Promise<EmailSummary[]> {
     const newest = [...messages].sort((a, b) => b.uid - a.uid).slice(0, limit);
     return Promise.all(newest.map((message) => toSummary(message, uidValidity)));
   }

@@ -8,6 +8,8 @@ export const MailErrorCode = {
   StaleEmailId: 'stale_email_id',
   /** The user's own mail server (IMAP/SMTP) cannot be reached or refused us. */
   MailboxUnavailable: 'mailbox_unavailable',
+  /** A category or priority filter, on a mail server without the database the triage is stored in. */
+  TriageUnavailable: 'triage_unavailable',
 } as const;
 export type MailErrorCode = (typeof MailErrorCode)[keyof typeof MailErrorCode];
 
@@ -54,6 +56,16 @@ export class StaleEmailIdError extends MailError {
 export class MailboxUnavailableError extends MailError {
   constructor(message: string, options?: ErrorOptions) {
     super(MailErrorCode.MailboxUnavailable, message, options);
+  }
+}
+
+export class TriageUnavailableError extends MailError {
+  constructor(options?: ErrorOptions) {
+    super(
+      MailErrorCode.TriageUnavailable,
+      'Filtering by category or priority needs the triage stored with the email summaries, and this mail server has no database open: list or search without category and priority instead',
+      options,
+    );
   }
 }
 

@@ -1,8 +1,10 @@
 import { lstatSync } from 'node:fs';
 import { lstat, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { cacheKey, isSeen, toCached, toSummary, type CachedContent } from './cached-content.js';
 import { EmailNotFoundError, InvalidAddressError, UnknownUserError } from './mail-errors.js';
 import { ALL_FOLDERS, MailFolder, folderDirName } from './mail-folder.js';
+import { mailFilterTest, type MailFilter } from './mail-filter.js';
 import type { EmailMessage, EmailSummary, MaildirStoreOptions } from './mail-types.js';
 import { domainOf, normalizeAddress } from './mailbox-address.js';
 import { MaildirSubdir, deliverFile, ensureMaildir, errnoCode, findById, moveFile, readMessageFile, scanFolder, type MaildirEntry } from './maildir-files.js';
@@ -18,20 +20,13 @@ const PARSE_CONCURRENCY = 8;
 const CACHE_MAX_ENTRIES = 5_000;
 /** Total characters of cached body text; roughly 2 bytes each, so about 64 MB at most. */
 const CACHE_MAX_TEXT_CHARS = 32_000_000;
-/** Per message, only this much body text is cached for search; a search that needs more re-reads the file. */
-const SEARCH_TEXT_CAP = 64_000;
 
-/** What is kept per message file so that listing and searching an unchanged mailbox parses nothing. */
-interface CachedContent {
-  from: string;
-  to: string;
-  subject: string;
-  date: string | null;
-  snippet: string;
-  hasAttachments: boolean;
-  /** Lower-cased body text, cut at SEARCH_TEXT_CAP characters. */
-  searchText: string;
-  searchTextComplete: boolean;
+export interface ListOptions {
+  /** @default 20 (at most 200) */
+  limit?: number;
+  /** @default MailFolder.Inbox */
+  folder?: MailFolder;
+  filter?: MailFilter;
 }
 
 interface Mailbox {
@@ -76,11 +71,11 @@ export class MaildirStore {
     return deliverFile(dir, raw, target);
   }
 
-  /** Newest delivery first; default limit 20, max 200. */
-  async list(address: string, options: { limit?: number; folder?: MailFolder } = {}): Promise<EmailSummary[]> {
+  /** Newest delivery first; default limit 20, max 200. The filter is applied to file names and times, before parsing. */
+  async list(address: string, options: ListOptions = {}): Promise<EmailSummary[]> {
     const folder = options.folder ?? MailFolder.Inbox;
     const mailbox = await this.mailbox(address);
-    const entries = newestFirst(await this.scan(mailbox, folder)).slice(0, clampLimit(options.limit));
+    const entries = newestFirst(await this.scan(mailbox, folder, options.filter)).slice(0, clampLimit(options.limit));
     const summaries = await mapConcurrent(entries, PARSE_CONCURRENCY, async (entry) => {
       const content = await this.content(entry);
       return content && toSummary(entry, folder, content);
@@ -110,12 +105,12 @@ export class MaildirStore {
   }
 
   /** Case-insensitive substring over from, to, subject and body text; newest first. */
-  async search(address: string, query: string, options: { limit?: number; folder?: MailFolder } = {}): Promise<EmailSummary[]> {
+  async search(address: string, query: string, options: ListOptions = {}): Promise<EmailSummary[]> {
     const folder = options.folder ?? MailFolder.Inbox;
     const limit = clampLimit(options.limit);
     const needle = String(query).trim().toLowerCase();
     const mailbox = await this.mailbox(address);
-    const entries = newestFirst(await this.scan(mailbox, folder));
+    const entries = newestFirst(await this.scan(mailbox, folder, options.filter));
     const found: EmailSummary[] = [];
     // In newest-first batches, so a search that fills its limit early does not parse the whole mailbox.
     for (let start = 0; start < entries.length && found.length < limit; start += PARSE_CONCURRENCY * 4) {
@@ -218,11 +213,15 @@ export class MaildirStore {
     await Promise.all(Object.values(MaildirSubdir).map((sub) => assertRealPathInside(this.root, join(folderDir, sub))));
   }
 
-  private async scan(mailbox: Mailbox, folder: MailFolder): Promise<MaildirEntry[]> {
+  /** The folder's messages that pass `filter`, decided on what the directory listing says (nothing is read). */
+  private async scan(mailbox: Mailbox, folder: MailFolder, filter?: MailFilter): Promise<MaildirEntry[]> {
     if (!mailbox.exists) return [];
     const dir = this.folderDir(mailbox, folder);
     await this.assertFolderInsideRoot(dir);
-    return scanFolder(dir);
+    const entries = await scanFolder(dir);
+    if (!filter) return entries;
+    const passes = mailFilterTest(filter);
+    return entries.filter((entry) => passes({ id: entry.id, seen: isSeen(entry), receivedAtMs: entry.mtimeMs }));
   }
 
   private async find(mailbox: Mailbox, folder: MailFolder, id: string): Promise<MaildirEntry> {
@@ -265,47 +264,9 @@ function resolveRoot(root: string): string {
   return resolve(root);
 }
 
-/**
- * Keyed by where the message is and what its file looks like, not by its flags: marking a message seen renames it,
- * and that must not cost a re-parse. A message rewritten in place changes mtime or size and is parsed again.
- */
-function cacheKey(entry: MaildirEntry): string {
-  return `${join(entry.path, '..', '..')}\u0000${entry.id}\u0000${entry.mtimeMs}\u0000${entry.size}`;
-}
 
-function toCached(parsed: ParsedContent): CachedContent {
-  const searchText = parsed.text.slice(0, SEARCH_TEXT_CAP).toLowerCase();
-  return {
-    from: parsed.from,
-    to: parsed.to,
-    subject: parsed.subject,
-    date: parsed.date,
-    snippet: parsed.snippet,
-    hasAttachments: parsed.attachments.length > 0,
-    searchText,
-    searchTextComplete: parsed.text.length <= SEARCH_TEXT_CAP,
-  };
-}
 
-function toSummary(entry: MaildirEntry, folder: MailFolder, content: CachedContent): EmailSummary {
-  return {
-    id: entry.id,
-    folder,
-    from: content.from,
-    to: content.to,
-    subject: content.subject,
-    date: content.date,
-    receivedAt: new Date(entry.mtimeMs).toISOString(),
-    snippet: content.snippet,
-    seen: isSeen(entry),
-    hasAttachments: content.hasAttachments,
-  };
-}
 
-/** The Maildir spec: a message still in new/ has not been seen by any client, whatever its name says. */
-function isSeen(entry: MaildirEntry): boolean {
-  return entry.subdir === MaildirSubdir.Cur && entry.flags.includes(MaildirFlag.Seen);
-}
 
 const byName = new Intl.Collator('en', { numeric: true });
 
