@@ -125,7 +125,8 @@ export class TriageRulesPanel {
   private async remove(rule: TriageRule, button: HTMLButtonElement): Promise<void> {
     button.disabled = true;
     const result = await triageApi.deleteRule(rule.id);
-    if (!result.ok) {
+    // 404: gone already (another tab deleted it); the list is redrawn without it.
+    if (!result.ok && result.status !== 404) {
       button.disabled = false;
       return this.showError(result);
     }
