@@ -17,6 +17,7 @@ import { TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, TestJwks, foreignToken, hs
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { TestClient } from './support/ws-client.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
@@ -299,7 +300,7 @@ describe('authentication with HS256 tokens (dev mode off)', () => {
     });
 
     it('A\'s notifications and summaries reach A only, live, replayed and over HTTP', async () => {
-      rt.ollama.enqueue({ tokens: ['Résumé pour Alice.'] });
+      rt.ollama.enqueue(summaryAnswer('Résumé pour Alice.'));
       const alice = await signIn(rt, aliceToken);
       const bob = await signIn(rt, bobToken);
       const body = JSON.stringify({ user_email: ALICE, email_id: `${randomUUID()}.eml`, from: 'boss@example.com', subject: 'Budget', body: 'Now at 4pm' });

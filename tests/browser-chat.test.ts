@@ -5,6 +5,7 @@ import { openPage, lastAssistantMessage, sendChat, signInWithEmail } from './sup
 import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
 import type { TestMailServer } from './support/mail-harness.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime } from './support/runtime-harness.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 const ALICE = 'alice@example.com';
 const WORDS = ['Bonjour', ' Alice,', ' voici', ' vos', ' trois', ' emails', ' du', ' jour.'];
@@ -117,7 +118,7 @@ describe('chat UI in Chromium', () => {
   it('pops up a new-mail notification toast from a webhook, and lists it', async () => {
     const user = `toast-${Date.now()}@example.com`;
     const p = await page(user);
-    rt.ollama.enqueue({ tokens: ['Votre patron demande le rapport pour vendredi.'] });
+    rt.ollama.enqueue(summaryAnswer('Votre patron demande le rapport pour vendredi.'));
     const body = JSON.stringify({ user_email: user, email_id: `toast-${Date.now()}.eml`, from: 'boss@example.com', subject: 'Report', body: 'Please send the report by Friday.' });
     const response = await fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', headers: signWebhook(TEST_WEBHOOK_SECRET, body), body });
     expect(response.status).toBe(202);

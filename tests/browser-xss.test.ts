@@ -6,6 +6,7 @@ import { lastAssistantMessage, sendChat, signInWithEmail } from './support/brows
 import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
 import type { TestMailServer } from './support/mail-harness.js';
 import { TEST_WEBHOOK_SECRET, type TestRuntime } from './support/runtime-harness.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 const ADMIN_TOKEN = 'xss-admin-token-at-least-32-chars';
 
@@ -103,7 +104,7 @@ describe('LLM output and mail are shown as text, never as HTML (Chromium)', () =
     const summary = `${payload(9).img} Le budget <b>double</b>.`;
     const page = await open();
     await signIn(page, user);
-    rt.ollama.enqueue({ tokens: [summary] });
+    rt.ollama.enqueue(summaryAnswer(summary));
     // The real path: signed webhook → BullMQ job → summary by the (fake) LLM → notification on the user's socket.
     const body = JSON.stringify({ user_email: user, email_id: `xss-${Date.now()}.eml`, from, subject, body: 'Le budget double.' });
     const response = await fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', headers: signWebhook(TEST_WEBHOOK_SECRET, body), body });

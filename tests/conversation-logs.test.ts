@@ -4,6 +4,7 @@ import { signWebhook } from '../src/mail/webhook-signature.js';
 import { captureLogs, type LogLine } from './support/log-capture.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 // `[log] level` (LOG_LEVEL=debug → log.level) is covered by config.test.ts; these tests give the runtime their own logger.
 
@@ -149,7 +150,7 @@ describe('summary job logs (BullMQ on a private Redis)', () => {
 
   it('a job is logged when queued, started and summarized, each line with jobId, emailId and user', async () => {
     const runtime = await start();
-    runtime.ollama.enqueue({ tokens: ['Le patron annonce une fusion vendredi.'] });
+    runtime.ollama.enqueue(summaryAnswer('Le patron annonce une fusion vendredi.'));
     const mail = email('Confidential merger');
     const jobId = await announce(runtime, mail);
     await expect.poll(() => named(jobLines(jobId), 'email summarized')).toHaveLength(1);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeEmbeddedConfig } from './support/embedded-config.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TestClient, textOf } from './support/ws-client.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () => {
   let dir: string;
@@ -59,7 +60,7 @@ describe('npm start: runtime + Redis + bundled mail server + SMTP intake', () =>
     expect(output).toMatch(/Redis \(redis.conf\) listening on 127.0.0.1:\d+/);
     const client = await TestClient.connect(`ws://127.0.0.1:${runtimePort}/ws`);
     await client.auth('alice@example.com');
-    ollama.enqueue({ tokens: ['Le budget est décalé à 16h.'] });
+    ollama.enqueue(summaryAnswer('Le budget est décalé à 16h.'));
     const smtp = createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, ignoreTLS: true });
     await smtp.sendMail({ from: 'boss@example.com', to: 'alice@example.com', subject: 'Budget meeting moved', text: 'Now at 4pm.' });
     smtp.close();

@@ -8,6 +8,7 @@ import { TestMailServer, toolText } from './support/mail-harness.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime } from './support/runtime-harness.js';
 import { WebhookReceiver } from './support/webhook-receiver.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 const ALICE = 'alice@example.org';
 const PASSWORD = 'alice-app-password';
@@ -189,7 +190,7 @@ describe('new IMAP mail while signed in (runtime, BullMQ on Redis, the mail serv
       await watching(server1);
       const alice = await rt.client(ALICE);
       const bob = await rt.client('bob@example.org');
-      rt.ollama.enqueue({ tokens: ['Carol asks about the budget.'] });
+      rt.ollama.enqueue(summaryAnswer('Carol asks about the budget.'));
       await dovecot.deliver(ALICE, mail('Budget question'));
       const notification = await alice.next('email_notification');
       expect(notification).toMatchObject({ subject: 'Budget question', summary: 'Carol asks about the budget.', email_id: expect.stringMatching(/^INBOX\.\d+\.\d+$/) });

@@ -4,6 +4,7 @@ import { FakeOpenAi } from './support/fake-openai.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { runtimesClosedAfterEach } from './support/runtime-harness.js';
 import { textOf } from './support/ws-client.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 describe('retries and fallbacks before the first token', () => {
   const ollamas: FakeOllama[] = [];
@@ -106,7 +107,7 @@ describe('[summarization.llm]: summaries on a provider of their own', () => {
     try {
       const rt = await runtimes.start({ config: { summarization: { llm: { provider: 'ollama', base_url: small.url, model: 'qwen2.5:3b' } } } });
       await rt.runtime.notificationsReady;
-      small.enqueue({ tokens: ['A short summary.'] });
+      small.enqueue(summaryAnswer('A short summary.'));
       const response = await fetch(`${rt.httpUrl}/api/generate-summary`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

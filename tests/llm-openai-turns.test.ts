@@ -1,12 +1,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
-import { SUMMARY_SYSTEM_PROMPT } from '../src/queue/summary-prompt.js';
+import { triageSystemPrompt } from '../src/triage/triage-prompt.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { FakeOpenAi } from './support/fake-openai.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TestRuntime } from './support/runtime-harness.js';
 import { textOf, typesOf } from './support/ws-client.js';
+import { triageAnswer } from './support/triage-answers.js';
 
 type Of<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 const only = <T extends ServerMessage['type']>(messages: readonly ServerMessage[], type: T): Of<T>[] =>
@@ -142,14 +143,15 @@ describe('summaries on an OpenAI-compatible provider', () => {
       config: { llm: { provider: 'openai', base_url: `${fake.url}/v1`, model: 'gpt-test' }, summarization: { model: 'gpt-mini' } },
     });
     await rt.runtime.notificationsReady;
-    fake.enqueue({ tokens: ['Réunion demain à 15h.'] });
+    fake.enqueue({ json: triageAnswer('Réunion demain à 15h.') });
     const body = { user_email: 'alice@example.com', email_id: 'openai.eml', from: 'sender@example.com', subject: 'Meeting', body: "Let's meet at 3pm" };
     const response = await fetch(`${rt.httpUrl}/api/generate-summary`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ summary: 'Réunion demain à 15h.' });
     const [sent] = fake.requests;
     expect(sent!.body).toMatchObject({ model: 'gpt-mini', stream: false });
-    expect(sent!.body.messages[0]).toEqual({ role: 'system', content: SUMMARY_SYSTEM_PROMPT });
+    expect(sent!.body.messages[0]).toEqual({ role: 'system', content: triageSystemPrompt([]) });
+    expect(sent!.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { name: 'email_triage', strict: true } });
     expect(sent!.body.messages[1]!.content).toContain("Let's meet at 3pm");
   });
 });

@@ -11,7 +11,7 @@ import { MaildirStore } from '../src/mail/maildir/index.js';
 import { createMailMcpServer } from '../src/mail/mail-tools.js';
 import { OutgoingMail } from '../src/mail/outgoing-mail.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
-import { SummaryStore } from '../src/storage/summary-store.js';
+import { SummaryStore, UNTRIAGED } from '../src/storage/summary-store.js';
 import type { WireTriage } from '../src/triage/triage.js';
 import { TestDovecot } from './support/dovecot.js';
 import { TestMailServer, toolText } from './support/mail-harness.js';
@@ -84,17 +84,11 @@ async function postgresDb(): Promise<SharedDb> {
 
 let summarizedAt = Date.UTC(2025, 5, 3, 12);
 
-/** What the runtime's summary worker writes: the summary row, then its triage columns. */
+/** What the runtime's summary worker writes: the summary row with its triage (`default`: one stored untriaged). */
 async function storeTriage(db: Db, user: string, emailId: string, triage: WireTriage | 'default'): Promise<void> {
   summarizedAt += 1_000;
-  await new SummaryStore(db).insert({ userEmail: user, emailId, from: 'Carol', subject: 's', summary: 'A summary.', model: 'test', createdAt: new Date(summarizedAt).toISOString() });
-  if (triage === 'default') return;
-  await db
-    .updateTable('summaries')
-    .set({ category: triage.category, priority: triage.priority, needs_reply: triage.needs_reply === null ? null : triage.needs_reply ? 1 : 0 })
-    .where('user_email', '=', user)
-    .where('email_id', '=', emailId)
-    .execute();
+  const stored = triage === 'default' ? UNTRIAGED : { category: triage.category, priority: triage.priority, needsReply: triage.needs_reply, reason: 'test' };
+  await new SummaryStore(db).insert({ userEmail: user, emailId, from: 'Carol', subject: 's', summary: 'A summary.', model: 'test', createdAt: new Date(summarizedAt).toISOString(), triage: stored });
 }
 
 /** A running mail server holding ALICE_MAIL for `alice` and one mail for Bob (always on the local Maildir). */

@@ -5,6 +5,7 @@ import { SummaryStore } from '../../src/storage/summary-store.js';
 import { TestRedis } from '../support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach } from '../support/runtime-harness.js';
 import { SpawnedWorker } from '../support/spawned-worker.js';
+import { summaryAnswer } from '../support/triage-answers.js';
 
 const ALICE = 'alice@example.com';
 const MAILS = 3;
@@ -24,8 +25,8 @@ describe('kill -9 of a summary worker', () => {
     const toml = `[redis]\nprefix = "${prefix}"\n[summarization]\nstalled_after_s = 1\nconcurrency = ${MAILS}\n`;
     // The first worker's LLM calls never answer: it dies holding every job.
     const never = new Promise<never>(() => undefined);
-    rt.ollama.enqueue(...Array.from({ length: MAILS }, () => ({ tokens: ['jamais'], startWhen: never })));
-    rt.ollama.enqueue(...Array.from({ length: MAILS }, () => ({ tokens: ['Résumé après la panne.'] })));
+    rt.ollama.enqueue(...Array.from({ length: MAILS }, () => ({ ...summaryAnswer('jamais'), startWhen: never })));
+    rt.ollama.enqueue(...Array.from({ length: MAILS }, () => summaryAnswer('Résumé après la panne.')));
     const first = await SpawnedWorker.start(rt, redis.url, toml);
     let second: SpawnedWorker | undefined;
     try {
