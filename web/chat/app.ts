@@ -1,3 +1,4 @@
+import type { ReplyToSend } from '../../src/replies/reply-proposal.ts';
 import { ApprovalPanel } from './approval-panel.ts';
 import { ChatSession } from './chat-session.ts';
 import { Connection } from './connection.ts';
@@ -8,7 +9,6 @@ import { Notifications } from './notifications.ts';
 import type { ConversationState, ServerMessage } from './protocol-types.ts';
 import { ConversationView } from './render-conversation.ts';
 import { markCurrentConversation, renderConversationList } from './render-conversation-list.ts';
-import type { ReplyToSend } from '../../src/replies/reply-proposal.ts';
 import { PriorityInbox } from './priority-inbox.ts';
 import type { EmailRef } from './render-tools.ts';
 import { saved } from './store.ts';
@@ -22,6 +22,7 @@ const STATE_LABELS: Record<ConversationState, string> = {
   awaiting_approval: 'Waiting for your approval',
   done: 'Done',
 };
+
 /** Today's date where the user is, as `list_emails`'s `since` takes it (YYYY-MM-DD). */
 function today(): string {
   const now = new Date();
