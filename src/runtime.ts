@@ -43,6 +43,8 @@ import type { SummaryQueue } from './queue/summary-queue.js';
 import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { mailAccountRoutes } from './server/mail-account-routes.js';
+import { replyRoutes } from './server/reply-routes.js';
+import { findMailTool, readOwnEmail } from './mcp/mail-tool.js';
 import { triageRoutes } from './server/triage-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
@@ -153,6 +155,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     logger,
     prepareArguments,
     grantTarget: (name) => grantTarget(mcp.find(name)),
+    sendMailTool: () => findMailTool(mcp.tools(), 'send_email'),
     maxToolSteps: config.mcp.max_tool_steps,
     replayBufferEvents: config.conversation.replay_buffer_events,
     replayBufferChars: config.conversation.replay_buffer_chars,
@@ -257,6 +260,15 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
       ...triageRoutes({ rules: triageRules, summaries, authenticate, logger }),
       ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
+      ...replyRoutes({
+        llm,
+        summaries,
+        authenticate,
+        logger,
+        readEmail: (user, emailId, signal) => readOwnEmail(mcp, user, emailId, signal),
+        // Drafts cost an LLM call, as a chat message does: they share its budget.
+        limit: (user) => limits.consume('chat_per_user', user),
+      }),
     },
     sockets: inspector.sockets,
     logger,

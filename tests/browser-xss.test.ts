@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
+import { SummaryStore, UNTRIAGED } from '../src/storage/summary-store.js';
 import { lastAssistantMessage, sendChat, signInWithEmail } from './support/browser.js';
 import { startBrowserStack, type BrowserStack } from './support/browser-stack.js';
 import type { TestMailServer } from './support/mail-harness.js';
@@ -157,6 +158,37 @@ describe('LLM output and mail are shown as text, never as HTML (Chromium)', () =
     expect(viewText).toContain(senderName);
     expect(viewText).toContain(text);
     await expectNothingRan(page);
+    await page.context().close();
+  });
+
+  it('the priority inbox, reply drafts and the approval panel they lead to show HTML literally', async () => {
+    const user = `xss-inbox-${Date.now()}@example.com`;
+    const from = `${payload(23).img} <sender@example.com>`;
+    const subject = `${payload(25).script} Devis`;
+    const summary = `${payload(27).img} demande un devis.`;
+    const draft = `Merci ${payload(29).img} ${payload(31).script}`;
+    // Not in the mailbox: the drafts are written from this stored summary.
+    await new SummaryStore(rt.runtime.db).insert({ userEmail: user, emailId: 'xss-inbox.eml', from, subject, summary, model: 'test', createdAt: new Date().toISOString(), triage: UNTRIAGED });
+    const page = await open();
+    await signIn(page, user);
+    const item = page.getByTestId('inbox-item').first();
+    await item.waitFor();
+    const shown = (await item.textContent()) ?? '';
+    for (const text of [from, subject, summary]) expect(shown).toContain(text);
+
+    rt.ollama.enqueue({ tokens: [JSON.stringify({ drafts: [draft] })] });
+    await item.getByTestId('suggest-replies').click();
+    const picked = item.getByTestId('reply-draft').first();
+    await picked.waitFor();
+    expect(await picked.textContent()).toContain(draft);
+    await expectNothingRan(page);
+
+    await picked.click();
+    const approval = page.getByTestId('approval');
+    await approval.waitFor();
+    expect(await approval.textContent()).toContain(draft);
+    await expectNothingRan(page);
+    await page.getByTestId('reject').click();
     await page.context().close();
   });
 

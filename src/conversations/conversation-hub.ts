@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ConversationState, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
+import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+import { replyCall, type ReplyToSend } from '../replies/reply-proposal.js';
 import type { ServerMessage } from '../server/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { GrantTarget } from './approval-grants.js';
@@ -13,7 +15,7 @@ import { CrossNodeTurns } from './cross-node-turns.js';
 import { restoreToolStep, unansweredCallIds } from './history-repair.js';
 import { QUIET_STATES, endCutTurn, isBusy, isCutTurn, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
 import { isBehindStorage } from './storage-freshness.js';
-import { nextPendingApproval } from './tool-batch.js';
+import { nextPendingApproval, type ProposedCall } from './tool-batch.js';
 import { toWireMessage } from './wire-messages.js';
 
 export interface ConversationHubOptions {
@@ -27,6 +29,8 @@ export interface ConversationHubOptions {
    * routes to now, which is also where the call goes once approved.
    */
   grantTarget?: (tool: string) => GrantTarget | undefined;
+  /** The mail server's send tool as the catalog has it now, for replies the user proposes; absent: none can be sent. */
+  sendMailTool?: () => ToolDescriptor | undefined;
   maxToolSteps: number;
   replayBufferEvents: number;
   /** The replay buffer's bound in characters of serialized events. */
@@ -248,11 +252,20 @@ export class ConversationHub {
     await this.crossNode?.claim(conversation);
   }
 
-  send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {
+  /** The `send_email` call a `propose_reply` records, from the user; `tool_error` while no mail server offers one. */
+  replyCall(userEmail: string, reply: ReplyToSend): ProposedCall {
+    const { prepareArguments, grantTarget } = this.options;
+    const call = replyCall({ sendTool: this.options.sendMailTool?.(), prepareArguments, grantTarget: (name) => grantTarget?.(name) }, reply, userEmail);
+    if (!call) throw new RuntimeError(ErrorCode.ToolError, 'No mail server can send mail right now (none offers send_email); try again in a moment.');
+    return call;
+  }
+
+  send(conversation: LiveConversation, event: Extract<ConversationEvent, { type: 'CHAT' | 'PROPOSE' | 'CANCEL' | 'APPROVE' | 'REJECT' }>): void {
+    const startsTurn = event.type === 'CHAT' || event.type === 'PROPOSE';
     // Checked here, not in the machine: a refused turn must not reach the actor (nor its journal) at all.
-    if (event.type === 'CHAT' && this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
+    if (startsTurn && this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
     conversation.lastActiveAt = Date.now();
-    if (event.type === 'CHAT' && conversation.title === '') {
+    if ((event.type === 'CHAT' || event.type === 'PROPOSE') && conversation.title === '') {
       conversation.title = event.text.slice(0, TITLE_MAX_CHARS);
       this.options.store
         .setTitle(conversation.id, conversation.title)

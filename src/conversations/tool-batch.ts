@@ -49,6 +49,17 @@ export function planBatch(calls: readonly PlannedToolCall[], grants: ApprovalGra
   }));
 }
 
+/** A call the user put forward themselves (a reply they picked), as the machine records it. */
+export type ProposedCall = Pick<BatchCall, 'id' | 'name' | 'arguments' | 'target'>;
+
+/**
+ * The step of a proposed call: it waits for the user's approval whatever they granted before. They see the exact
+ * mail once more before it leaves; an "always" given to the model's calls is not a yes to this one.
+ */
+export function proposedBatch(call: ProposedCall): BatchCall[] {
+  return [{ ...call, decision: CallDecision.Pending }];
+}
+
 /** The user's answer to one pending call (the machine's APPROVE and REJECT events). */
 export type UserDecision =
   | { type: 'APPROVE'; callId: string; arguments?: Record<string, unknown>; always?: boolean }

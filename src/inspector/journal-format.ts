@@ -28,6 +28,7 @@ type EventSchemas = { [K in ConversationEvent['type']]: z.ZodType<Extract<Conver
 
 export const EVENT_SCHEMAS: EventSchemas = {
   CHAT: z.object({ type: z.literal('CHAT'), text: z.string() }),
+  PROPOSE: z.object({ type: z.literal('PROPOSE'), text: z.string(), call: BatchCallSchema.pick({ id: true, name: true, arguments: true, target: true }) }),
   CANCEL: z.object({ type: z.literal('CANCEL') }),
   APPROVE: z.object({ type: z.literal('APPROVE'), callId: z.string(), arguments: args.optional(), always: z.boolean().optional() }),
   REJECT: z.object({ type: z.literal('REJECT'), callId: z.string(), reason: z.string().optional() }),

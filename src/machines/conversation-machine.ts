@@ -12,8 +12,10 @@ import {
   isRunnable,
   nextPendingApproval,
   planBatch,
+  proposedBatch,
   toolMessage,
   type BatchCall,
+  type ProposedCall,
 } from '../conversations/tool-batch.js';
 import { toolStepsInLastTurn } from '../conversations/history-repair.js';
 import { ErrorCode } from '../errors.js';
@@ -24,6 +26,7 @@ import { ErrorCode } from '../errors.js';
  *   idle ─CHAT→ responding(thinking → streaming) ─LLM.DONE─┬─ no tool calls ───────────────→ done ─FLUSHED→ idle
  *                    ▲                                     ├─ destructive call → awaiting_approval ─┐
  *                    └──────────── all results in ─────────┴─ calling_tool ◀──── approve/reject ────┘
+ *   idle ─PROPOSE (a call the user put forward: a reply they picked)──→ awaiting_approval
  *
  * CANCEL from any busy state ends the turn in `done` (cancelled). The machine does no I/O: the LLM stream, each tool
  * call and the writer are actors given to `setup`, and what the outside needs to hear is `emit`ted.
@@ -78,6 +81,8 @@ export interface ConversationContext extends Omit<ConversationInput, 'grants' | 
 
 export type ConversationEvent =
   | { type: 'CHAT'; text: string }
+  /** The user's own call (a reply to send), with `text` saying in words what they asked for; always asks first. */
+  | { type: 'PROPOSE'; text: string; call: ProposedCall }
   | { type: 'CANCEL' }
   | { type: 'APPROVE'; callId: string; arguments?: Record<string, unknown>; always?: boolean }
   | { type: 'REJECT'; callId: string; reason?: string }
@@ -202,6 +207,19 @@ export function createConversationMachine(actors: ConversationActors) {
         enqueue.assign({ messages: [...context.messages, ...unfinished.map((c) => toolMessage(c, CANCELLED_RESULT))] });
         for (const call of unfinished) enqueue.emit({ type: 'tool_result', callId: call.id, tool: call.name, args: call.arguments, result: CANCELLED_RESULT });
       }),
+      /** A turn that starts with the user's own call: their request, then the call as the step to approve. */
+      beginProposedStep: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'PROPOSE') return;
+        const batch = proposedBatch(event.call);
+        const toolCalls = batch.map(({ id, name, arguments: args }) => ({ id, name, arguments: args }));
+        enqueue.assign({
+          messages: [...context.messages, { role: 'user' as const, content: event.text }, { role: 'assistant' as const, content: '', toolCalls }],
+          batch,
+          step: 1,
+          outcome: TurnOutcome.Complete,
+        });
+        for (const call of batch) enqueue.emit({ type: 'tool_call', callId: call.id, tool: call.name, args: call.arguments });
+      }),
       beginToolStep: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'LLM.DONE') return;
         const batch = planBatch(event.toolCalls, context.grants);
@@ -234,6 +252,7 @@ export function createConversationMachine(actors: ConversationActors) {
     invoke: { id: 'persistence', src: 'persistence', input: ({ context }) => ({ conversationId: context.conversationId }) },
     on: {
       CHAT: { actions: 'emitBusy' },
+      PROPOSE: { actions: 'emitBusy' },
       APPROVE: { actions: 'emitNotAwaiting' },
       REJECT: { actions: 'emitNotAwaiting' },
       'PERSIST.ERROR': {
@@ -258,6 +277,7 @@ export function createConversationMachine(actors: ConversationActors) {
               'persistNew',
             ],
           },
+          PROPOSE: { target: 'awaiting_approval', actions: ['beginProposedStep', 'persistStep'] },
         },
       },
       responding: {

@@ -5,6 +5,7 @@ import type { LiveConversation } from '../conversations/live-conversation.js';
 import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
 import type { RateLimitScope } from '../limits/rate-limits.js';
 import type { Logger } from '../logger.js';
+import { proposalText } from '../replies/reply-proposal.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
 import type { Authenticate, AuthenticatedUser } from './auth.js';
@@ -147,6 +148,8 @@ export class ProtocolHandler {
     switch (authed.type) {
       case 'chat':
         return this.chat(connection, state, authed);
+      case 'propose_reply':
+        return this.proposeReply(connection, state, authed);
       case 'cancel':
         await this.options.hub.cancel(await this.addressed(state, authed));
         return;
@@ -271,27 +274,55 @@ export class ProtocolHandler {
   }
 
   private async chat(connection: ClientConnection, state: ConnectionState, message: Authed<Extract<ClientMessage, { type: 'chat' }>>): Promise<void> {
-    if (message.message.length > this.options.config.max_message_chars) {
-      throw new RuntimeError(
-        ErrorCode.MessageTooLong,
-        `The message has ${message.message.length} characters; the limit is ${this.options.config.max_message_chars} ([server] max_message_chars).`,
-      );
-    }
+    this.checkLength(message.message, 'The message');
     // Before any work: a limited message starts nothing and is not stored; the client resends it after the wait.
-    await this.options.limits?.consume('chat_per_user', message.user.email);
+    await this.chargeTurn(state, message.user.email);
+    const conversation = await this.turnConversation(connection, state, message, message.message);
+    await this.options.hub.claim(conversation, 'CHAT');
+    this.options.hub.send(conversation, { type: 'CHAT', text: message.message });
+  }
+
+  /** The user's reply as a `send_email` call waiting for their approval; a turn like a chat message (the LLM answers after it). */
+  private async proposeReply(connection: ClientConnection, state: ConnectionState, message: Authed<Extract<ClientMessage, { type: 'propose_reply' }>>): Promise<void> {
+    this.checkLength(message.body, 'The reply');
+    await this.chargeTurn(state, message.user.email);
+    const reply = { to: message.to, subject: message.subject, body: message.body };
+    // Before any conversation is made for it: without a send tool there is nothing to propose.
+    const call = this.options.hub.replyCall(message.user.email, reply);
+    const text = proposalText(reply);
+    const conversation = await this.turnConversation(connection, state, message, text);
+    await this.options.hub.claim(conversation, 'CHAT');
+    this.options.hub.send(conversation, { type: 'PROPOSE', text, call });
+  }
+
+  private checkLength(text: string, what: string): void {
+    const max = this.options.config.max_message_chars;
+    if (text.length > max) throw new RuntimeError(ErrorCode.MessageTooLong, `${what} has ${text.length} characters; the limit is ${max} ([server] max_message_chars).`);
+  }
+
+  private async chargeTurn(state: ConnectionState, email: string): Promise<void> {
+    await this.options.limits?.consume('chat_per_user', email);
     await this.options.limits?.consume('chat_per_ip', state.ip);
+  }
+
+  /** The conversation a new turn goes to: the one named, else the socket's current one, else a new one (titled `firstMessage`). */
+  private async turnConversation(
+    connection: ClientConnection,
+    state: ConnectionState,
+    message: Authed<{ conversation_id?: string | undefined }>,
+    firstMessage: string,
+  ): Promise<LiveConversation> {
     let conversation: LiveConversation;
     if (message.conversation_id ?? state.currentConversationId) {
       conversation = await this.addressed(state, message);
     } else {
       await this.chargeNewConversation(state, message.user.email);
-      conversation = await this.options.hub.create(message.user.email, message.message);
+      conversation = await this.options.hub.create(message.user.email, firstMessage);
       // The client learns the new conversation's id (and seq 0) before its first event.
       this.reply(connection, this.options.hub.history(conversation));
     }
     this.attach(connection, state, conversation);
-    await this.options.hub.claim(conversation, 'CHAT');
-    this.options.hub.send(conversation, { type: 'CHAT', text: message.message });
+    return conversation;
   }
 
   /** A new conversation is a stored row and a live actor: it has its own, tighter budget on top of the message's. */

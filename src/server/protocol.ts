@@ -12,6 +12,10 @@ import { parseTypedMessage, type TypedMessageFailure } from './typed-message.js'
 
 const conversationId = z.string().min(1).max(100);
 const args = z.record(z.string(), z.unknown());
+/** A few recipients; a legitimate list is far shorter. */
+const MAX_RECIPIENTS_CHARS = 1000;
+/** RFC 5322's line limit: no real subject is longer. */
+const MAX_SUBJECT_CHARS = 998;
 
 // ── client → server ────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -20,6 +24,18 @@ export const ClientMessageSchemas = {
   auth: z.object({ type: z.literal('auth'), email: z.string().optional(), token: z.string().optional() }),
   /** Starts a turn in `conversation_id`, or in the socket's current conversation, or in a new one. */
   chat: z.object({ type: z.literal('chat'), message: z.string().min(1, 'message must not be empty'), conversation_id: conversationId.optional() }),
+  /**
+   * Sends a reply the user picked (from `POST /api/replies/suggest`, or their own): in `conversation_id`, the socket's
+   * current conversation or a new one, a `send_email` call with these arguments (from = the signed-in user) waits for
+   * the user's approval, always, even after an "always allow". `body` is bounded like a chat message.
+   */
+  propose_reply: z.object({
+    type: z.literal('propose_reply'),
+    to: z.string().trim().min(1, 'to must name a recipient').max(MAX_RECIPIENTS_CHARS),
+    subject: z.string().max(MAX_SUBJECT_CHARS),
+    body: z.string().min(1, 'body must not be empty'),
+    conversation_id: conversationId.optional(),
+  }),
   cancel: z.object({ type: z.literal('cancel'), conversation_id: conversationId.optional() }),
   /** `arguments` replaces the call's arguments (the user edited them); `always` allows the tool for the rest of the conversation. */
   approve: z.object({

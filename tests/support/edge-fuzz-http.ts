@@ -27,6 +27,7 @@ export const ROUTES = [
   'GET /api/mail/account',
   'PUT /api/mail/account',
   'DELETE /api/mail/account',
+  'POST /api/replies/suggest',
 ] as const;
 
 /** `HEAD` and `OPTIONS` too: no path serves them as a route, and each must still get a proper answer. */

@@ -1,3 +1,4 @@
+import type { ReplyToSend } from '../../src/replies/reply-proposal.ts';
 import { ApprovalPanel } from './approval-panel.ts';
 import { ChatSession } from './chat-session.ts';
 import { Connection } from './connection.ts';
@@ -8,8 +9,10 @@ import { Notifications } from './notifications.ts';
 import type { ConversationState, ServerMessage } from './protocol-types.ts';
 import { ConversationView } from './render-conversation.ts';
 import { markCurrentConversation, renderConversationList } from './render-conversation-list.ts';
+import { PriorityInbox } from './priority-inbox.ts';
 import type { EmailRef } from './render-tools.ts';
 import { saved } from './store.ts';
+import { TriageRulesPanel } from './triage-rules-panel.ts';
 
 const STATE_LABELS: Record<ConversationState, string> = {
   idle: 'Ready',
@@ -19,10 +22,19 @@ const STATE_LABELS: Record<ConversationState, string> = {
   awaiting_approval: 'Waiting for your approval',
   done: 'Done',
 };
-const QUICK_ACTIONS: Record<string, string> = {
-  'unread-today': 'What are my unread emails today?',
-  'important-today': 'What are my important emails today?',
-  'summarize-inbox': 'Summarize my inbox.',
+
+/** Today's date where the user is, as `list_emails`'s `since` takes it (YYYY-MM-DD). */
+function today(): string {
+  const now = new Date();
+  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+}
+
+/** Asked at click time: "today" is the day of the click, not of the page load. */
+const QUICK_ACTIONS: Record<string, () => string> = {
+  'unread-today': () => 'What are my unread emails today?',
+  // Named so that the model uses the triage filter instead of reading the whole inbox and guessing.
+  'important-today': () => `What are my important emails today? Use list_emails with priority "high" and since "${today()}".`,
+  'summarize-inbox': () => 'Summarize my inbox.',
 };
 const COMPOSE_TEMPLATE = 'Send an email to name@example.com with the subject "…" saying: …';
 const WIDE = '(min-width: 800px)';
@@ -33,6 +45,7 @@ const conversationList = byTestId('conversations');
 const approvalRoot = byTestId('approval');
 const mailboxDialog = byTestId<HTMLDialogElement>('mailbox-panel');
 const mailbox = new MailboxPanel(mailboxDialog);
+const rulesDialog = byTestId<HTMLDialogElement>('rules-panel');
 
 const link = new Connection(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
   open: () => {
@@ -49,7 +62,7 @@ const link = new Connection(`${location.protocol === 'https:' ? 'wss' : 'ws'}://
   },
 });
 const session = new ChatSession({
-  view: new ConversationView(messagesList, askAbout),
+  view: new ConversationView(messagesList, { ask: askAbout, chooseReply }),
   approval: new ApprovalPanel(approvalRoot, (message) => link.send(message)),
   send: (message) => link.send(message),
   changed: (state) => {
@@ -72,8 +85,20 @@ const notifications = new Notifications(
   (upTo) => link.send({ type: 'ack_notifications', up_to: upTo }),
 );
 
+const inbox = new PriorityInbox(byTestId('priority-inbox'), {
+  ask: (item) => askAbout({ id: item.email_id, from: item.from, subject: item.subject }),
+  chooseReply,
+});
+const rules = new TriageRulesPanel(rulesDialog, () => inbox.refreshSoon());
+
 function askAbout(email: EmailRef): void {
   chatOrDraft(`Tell me about the email "${email.subject}" from ${email.from} (id ${email.id}).`);
+}
+
+/** A picked reply draft to the approval panel; the reason when it cannot go now. */
+function chooseReply(reply: ReplyToSend): string | undefined {
+  if (!session.signedIn) return 'Not connected: wait for the connection to come back, then choose again.';
+  return session.proposeReply(reply) ? undefined : 'The assistant is busy: wait for it to finish (or stop it), then choose again.';
 }
 
 /** Sends now, or leaves the text in the composer when the conversation is busy. */
@@ -91,7 +116,9 @@ function receive(message: ServerMessage): void {
       byId('user').textContent = message.email;
       byId('signout').hidden = false;
       byId('mailbox-open').hidden = false;
+      byId('rules-open').hidden = false;
       showChat();
+      void inbox.refresh();
       refreshConversations();
       return session.reattach();
     case 'auth_error':
@@ -104,7 +131,8 @@ function receive(message: ServerMessage): void {
     case 'conversations':
       return renderConversationList(conversationList, message.conversations, session.currentId, openConversation);
     case 'email_notification':
-      return notifications.add(message);
+      notifications.add(message);
+      return inbox.refreshSoon();
     case 'resumed':
     case 'pong':
       return;
@@ -156,6 +184,9 @@ byTestId<HTMLFormElement>('signin').addEventListener('submit', (event) => {
   byId('signin-error').textContent = sent ? '' : 'Not connected yet: signing in as soon as the connection is back.';
 });
 byId('mailbox-open').addEventListener('click', () => mailbox.open());
+byId('rules-open').addEventListener('click', () => rules.open());
+byTestId('inbox-rules').addEventListener('click', () => rules.open());
+byTestId('inbox-refresh').addEventListener('click', () => void inbox.refresh());
 byId('signout').addEventListener('click', () => {
   forget();
   saved.setConversation(undefined);
@@ -174,16 +205,16 @@ composer.addEventListener('keydown', (event) => {
 });
 byTestId('stop').addEventListener('click', () => session.cancel());
 document.addEventListener('keydown', (event) => {
-  // Escape inside the approval panel belongs to its fields, and in the mailbox panel it closes the panel: neither
+  // Escape inside the approval panel belongs to its fields, and in the mailbox or rules panel it closes the panel: neither
   // stops the running turn.
   const target = event.target as Node;
-  if (event.key === 'Escape' && !approvalRoot.contains(target) && !mailboxDialog.contains(target)) session.cancel();
+  if (event.key === 'Escape' && !approvalRoot.contains(target) && !mailboxDialog.contains(target) && !rulesDialog.contains(target)) session.cancel();
 });
 byTestId('new-conversation').addEventListener('click', () => session.startNew());
 for (const button of document.querySelectorAll<HTMLButtonElement>('[data-testid=quick-action]')) {
   button.addEventListener('click', () => {
     const message = QUICK_ACTIONS[button.dataset['action'] ?? ''];
-    if (message) return chatOrDraft(message);
+    if (message) return chatOrDraft(message());
     composer.value = COMPOSE_TEMPLATE;
     composer.focus();
     composer.setSelectionRange(COMPOSE_TEMPLATE.indexOf('name@'), COMPOSE_TEMPLATE.indexOf(' with'));
@@ -191,7 +222,7 @@ for (const button of document.querySelectorAll<HTMLButtonElement>('[data-testid=
 }
 
 // Side panels start open where there is room for them, folded on a phone.
-for (const id of ['conversations-panel', 'notifications-panel']) byId<HTMLDetailsElement>(id).open = matchMedia(WIDE).matches;
+for (const id of ['conversations-panel', 'inbox-panel', 'notifications-panel']) byId<HTMLDetailsElement>(id).open = matchMedia(WIDE).matches;
 const handedOver = takeTokenFromFragment();
 if (handedOver) remember({ token: handedOver });
 // With remembered credentials the chat shows at once (its controls stay off until the server confirms them).

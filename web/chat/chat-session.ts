@@ -1,3 +1,4 @@
+import { proposalText, type ReplyToSend } from '../../src/replies/reply-proposal.ts';
 import type { ApprovalPanel, PendingCall } from './approval-panel.ts';
 import type { ClientMessage, ConversationState, Msg } from './protocol-types.ts';
 import type { ConversationView } from './render-conversation.ts';
@@ -27,8 +28,8 @@ export class ChatSession {
   private conversationId = saved.conversation();
   /** The last event applied to the shown conversation; undefined until its history arrives. */
   private lastSeq: number | undefined;
-  /** Set between `new_conversation` and its `history`; the message to send once the conversation exists. */
-  private creating: { message: string | undefined } | undefined;
+  /** Set between `new_conversation` and its `history`; what to send once the conversation exists. */
+  private creating: { message?: string | undefined; reply?: ReplyToSend } | undefined;
   /** The user's message until its first state event shows the server took it, so that a refusal can give it back. */
   private unconfirmed: { element: HTMLElement; text: string } | undefined;
 
@@ -66,6 +67,26 @@ export class ChatSession {
     return true;
   }
 
+  /**
+   * Puts a reply the user picked to the approval panel, in the shown conversation (a new one if none); false when it
+   * cannot be now (the conversation is busy). Nothing is sent until the user approves it there.
+   */
+  proposeReply(reply: ReplyToSend): boolean {
+    if (!this.signedIn || this.busy || this.creating) return false;
+    if (!this.conversationId) {
+      this.show(undefined);
+      this.creating = { reply };
+      this.ui.send({ type: 'new_conversation' });
+      return true;
+    }
+    // The words the server records for the user's side of this turn; nothing to give back to the composer if refused.
+    this.unconfirmed = { element: this.ui.view.addUser(proposalText(reply)), text: '' };
+    this.ui.send({ type: 'propose_reply', ...reply, conversation_id: this.conversationId });
+    this.busy = true;
+    this.ui.changed(this.state);
+    return true;
+  }
+
   cancel(): void {
     if (this.busy && this.conversationId) this.ui.send({ type: 'cancel', conversation_id: this.conversationId });
   }
@@ -84,7 +105,7 @@ export class ChatSession {
 
   applyHistory(history: Msg<'history'>): void {
     const created = this.creating && history.seq === 0 && history.messages.length === 0;
-    const pending = created ? this.creating?.message : undefined;
+    const pending = created ? this.creating : undefined;
     if (created) this.creating = undefined;
     else if (history.conversation_id !== this.conversationId) return;
     this.show(history.conversation_id);
@@ -94,7 +115,8 @@ export class ChatSession {
     if (history.draft && (history.state === 'thinking' || history.state === 'streaming')) view.appendChunk(history.draft);
     if (history.pending_approval) this.askApproval(history.pending_approval, history.conversation_id);
     this.setState(history.state);
-    if (pending) this.chat(pending);
+    if (pending?.message) this.chat(pending.message);
+    else if (pending?.reply) this.proposeReply(pending.reply);
   }
 
   /** Applies a conversation event; true when it ended a turn (of any conversation). */

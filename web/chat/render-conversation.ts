@@ -1,6 +1,6 @@
 import { h } from './dom.ts';
 import type { WireChatMessage } from './protocol-types.ts';
-import { baseToolName, renderToolOutput, type EmailRef, type ToolOutput } from './render-tools.ts';
+import { baseToolName, renderToolOutput, type EmailActions, type ToolOutput } from './render-tools.ts';
 
 /** The messages list: history, the streamed answer, tool calls and their results, errors. */
 export class ConversationView {
@@ -9,7 +9,7 @@ export class ConversationView {
 
   constructor(
     private readonly list: HTMLElement,
-    private readonly onAsk: (email: EmailRef) => void,
+    private readonly actions: EmailActions,
   ) {}
 
   clear(): void {
@@ -60,7 +60,7 @@ export class ConversationView {
     const line = element.querySelector('.tool-line');
     if (line) line.textContent = output.is_error ? `${baseToolName(output.tool)} failed` : baseToolName(output.tool);
     element.querySelector('.tool-output')?.remove();
-    this.stick(() => element.append(h('div', { class: 'tool-output' }, renderToolOutput(output, this.onAsk))));
+    this.stick(() => element.append(h('div', { class: 'tool-output' }, renderToolOutput(output, this.actions))));
   }
 
   /** Ends the answer; `reason` labels a cut-short one ("stopped", "interrupted"). */
