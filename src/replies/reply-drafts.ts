@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { ToolResult } from '../conversations/chat-message.js';
+import { senderAddress } from '../mail/sender-address.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import type { SummaryStore } from '../storage/summary-store.js';
-import { REPLY_DRAFTS_FORMAT, REPLY_SYSTEM_PROMPT, parseReplyDrafts, replyAddress, replyPrompt, replySubject, type EmailToAnswer } from './reply-prompt.js';
+import { REPLY_DRAFTS_FORMAT, REPLY_SYSTEM_PROMPT, parseReplyDrafts, replyPrompt, replySubject, type EmailToAnswer } from './reply-prompt.js';
 import type { ReplySuggestions } from './reply-wire.js';
 
 /** A local model writing three drafts can take a while; past this the user has given up on them anyway. */
@@ -57,7 +58,7 @@ export async function suggestReplies(deps: ReplySuggestionsDeps, userEmail: stri
   for (let attempt = 0; attempt <= INVALID_ANSWER_RETRIES; attempt++) {
     const answer = await deps.llm.complete({ system: REPLY_SYSTEM_PROMPT, prompt, format: REPLY_DRAFTS_FORMAT, signal });
     const parsed = parseReplyDrafts(answer);
-    if (parsed.ok) return { status: 'ok', suggestions: { to: replyAddress(email.from), subject: replySubject(email.subject), drafts: parsed.drafts } };
+    if (parsed.ok) return { status: 'ok', suggestions: { to: senderAddress(email.from), subject: replySubject(email.subject), drafts: parsed.drafts } };
     problem = parsed.problem;
     deps.logger.warn({ user: userEmail, emailId, attempt: attempt + 1, problem }, 'reply suggestions: unusable answer from the LLM');
   }

@@ -65,9 +65,3 @@ export function replySubject(subject: string): string {
   const trimmed = subject.trim();
   return REPLY_PREFIX.test(trimmed) ? trimmed : `Re: ${trimmed}`;
 }
-
-/** `Name <a@b>` → `a@b`: the send tool takes bare addresses. */
-export function replyAddress(from: string): string {
-  const bracketed = /<([^<>]*)>\s*$/.exec(from);
-  return (bracketed ? bracketed[1]! : from).trim();
-}

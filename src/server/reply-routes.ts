@@ -1,8 +1,9 @@
 import { ErrorCode, HttpError, RuntimeError } from '../errors.js';
 import { SUGGEST_TIMEOUT_MS, suggestReplies, type ReplySuggestionsDeps } from '../replies/reply-drafts.js';
-import { SuggestRepliesRequestSchema, type SuggestRepliesRequest, type ReplySuggestions } from '../replies/reply-wire.js';
+import { SuggestRepliesRequestSchema, type ReplySuggestions } from '../replies/reply-wire.js';
 import { requireUser, type Authenticate } from './auth.js';
 import { rateLimited, refuseForeignOrigin, requireJson } from './http-refusals.js';
+import { parseJsonBody } from './json-body.js';
 import type { HttpRoute } from './http-types.js';
 
 export const SUGGEST_REPLIES_PATH = '/api/replies/suggest';
@@ -16,19 +17,6 @@ export interface ReplyRoutesDeps extends ReplySuggestionsDeps {
 /** The LLM's own failures: nothing the client can fix by changing the request. */
 const LLM_DOWN: ReadonlySet<string> = new Set([ErrorCode.LlmUnavailable, ErrorCode.ModelNotFound, ErrorCode.LlmError]);
 
-function parseRequest(body: Buffer): SuggestRepliesRequest {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, `The body of POST ${SUGGEST_REPLIES_PATH} is not valid JSON.`);
-  }
-  const parsed = SuggestRepliesRequestSchema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new HttpError(400, `Invalid body for POST ${SUGGEST_REPLIES_PATH}: ${issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid'}. Expected {email_id}.`);
-}
-
 /**
  * `POST /api/replies/suggest {email_id}` → `{to, subject, drafts}`: reply drafts for one of the signed-in user's emails.
  * Sending one is a separate, approved step (`propose_reply` on the socket).
@@ -39,7 +27,7 @@ export function replyRoutes(deps: ReplyRoutesDeps): Record<string, HttpRoute> {
       refuseForeignOrigin(request, 'ask for reply drafts');
       const { email: user } = await requireUser(deps.authenticate, request);
       requireJson(request, `POST ${SUGGEST_REPLIES_PATH}`);
-      const { email_id: emailId } = parseRequest(request.body);
+      const { email_id: emailId } = parseJsonBody(request.body, SuggestRepliesRequestSchema, `POST ${SUGGEST_REPLIES_PATH}`, '{email_id}');
       // Counted once the request is sound: only requests that reach the LLM spend the budget.
       const limited = await rateLimited(deps.limit, user);
       if (limited) return limited;

@@ -3,11 +3,12 @@ import { HttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
 import { TooManyRulesError, type TriageRuleStore } from '../storage/triage-rule-store.js';
-import { senderAddress } from '../triage/header-signals.js';
+import { senderAddress } from '../mail/sender-address.js';
 import { UNKNOWN } from '../triage/triage.js';
-import { TriageRuleInputSchema, type TriageRuleInput } from '../triage/user-rules.js';
+import { TriageRuleInputSchema } from '../triage/user-rules.js';
 import { requireUser, type Authenticate } from './auth.js';
 import { refuseForeignOrigin, requireJson } from './http-refusals.js';
+import { parseJsonBody } from './json-body.js';
 import { summaryItem } from './summary-item.js';
 import type { HttpRequest, HttpResponse, HttpRoute } from './ws-server.js';
 
@@ -21,21 +22,6 @@ export interface TriageRoutesDeps {
 }
 
 const RuleIdSchema = z.uuid();
-const MAX_ISSUES_NAMED = 5;
-
-function parseRule(body: Buffer): TriageRuleInput {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, `The body of POST ${TRIAGE_RULES_PATH} is not valid JSON.`);
-  }
-  const parsed = TriageRuleInputSchema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.slice(0, MAX_ISSUES_NAMED).map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message));
-  throw new HttpError(400, `Invalid triage rule: ${issues.join('; ')}. Expected {from?, subject?, words?, category?, priority?, needs_reply?}.`);
-}
-
 /** Rules change behind the browser's back (another tab): never a cached answer. */
 function fresh(status: number, body: unknown): HttpResponse {
   return { status, body, headers: { 'Cache-Control': 'no-store' } };
@@ -61,7 +47,7 @@ export function triageRoutes(deps: TriageRoutesDeps): Record<string, HttpRoute> 
       refuseForeignOrigin(request, 'change triage rules');
       const user = await signedIn(request);
       requireJson(request, `POST ${TRIAGE_RULES_PATH}`);
-      const input = parseRule(request.body);
+      const input = parseJsonBody(request.body, TriageRuleInputSchema, `POST ${TRIAGE_RULES_PATH}`, '{from?, subject?, words?, category?, priority?, needs_reply?}');
       try {
         const rule = await rules.add(user, input);
         logger.info({ user, rule: rule.id }, 'triage rule added');
@@ -87,7 +73,7 @@ export function triageRoutes(deps: TriageRoutesDeps): Record<string, HttpRoute> 
       const emailId = request.params[0] ?? '';
       const record = await summaries.find(user, emailId);
       if (!record) throw new HttpError(404, `No summary of an email "${emailId}".`);
-      const sender = senderAddress(record.from);
+      const sender = senderAddress(record.from).toLowerCase();
       const rule = await rules.notSpam(user, sender);
       const updated = (await summaries.setTriage(user, emailId, withdrawSpam(record, sender))) ?? record;
       logger.info({ user, emailId, rule: rule.id }, 'marked not spam');

@@ -1,4 +1,5 @@
 import type { TriageHeader } from '../mail/email-webhook.js';
+import { senderAddress } from '../mail/sender-address.js';
 import type { Category, Priority } from './triage.js';
 
 /** What one certain signal settles; the fields it leaves out are for a user rule or the LLM. */
@@ -20,13 +21,6 @@ const NO_REPLY_LOCAL_PART = /^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-dae
 /** `Precedence` values RFC 3834 and list managers use for mass mail (`junk` too: it is bulk mail that says so). */
 const BULK_PRECEDENCE = /^\s*(?:bulk|list|junk)\b/i;
 const SPAM_SCORE_IN_STATUS = /\bscore=(-?\d+(?:\.\d+)?)/i;
-
-/** The address inside `Name <addr>` or a bare address; lower-case. */
-export function senderAddress(from: string): string {
-  const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(from);
-  const bare = /([^\s<>"',;:]+@[^\s<>"',;:]+)/.exec(from);
-  return (angle?.[1] ?? bare?.[1] ?? from).trim().toLowerCase();
-}
 
 /** The spam score the filter gave, from whichever header carries one; `undefined` when none does. */
 function spamScore(headers: TriageHeaders): number | undefined {
