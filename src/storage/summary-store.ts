@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { Db } from './database.js';
+import type { SummariesTable } from './schema.js';
 import { storableText } from './dialect.js';
 import { triageFromRow } from './email-triage-store.js';
 import { UNKNOWN, type EmailTriage } from '../triage/triage.js';
@@ -17,19 +19,7 @@ export interface EmailSummaryRecord {
 /** A summary stored before triage existed, or made without it. */
 export const UNTRIAGED: EmailTriage = { category: UNKNOWN, priority: UNKNOWN, needsReply: null, reason: '' };
 
-type Row = {
-  user_email: string;
-  email_id: string;
-  sender: string;
-  subject: string;
-  summary: string;
-  model: string;
-  created_at: string;
-  category: string;
-  priority: string;
-  needs_reply: number | null;
-  triage_reason: string;
-};
+type Row = Selectable<SummariesTable>;
 
 function toRecord(r: Row): EmailSummaryRecord {
   const triage = triageFromRow(r);

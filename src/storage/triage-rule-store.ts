@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import type { Db } from './database.js';
+import type { TriageRulesTable } from './schema.js';
 import { storableText } from './dialect.js';
 import { CategorySchema, PrioritySchema } from '../triage/triage.js';
 import { MAX_RULES_PER_USER, type TriageRule, type TriageRuleInput } from '../triage/user-rules.js';
 
-type Row = {
-  id: string;
-  from_pattern: string | null;
-  subject_pattern: string | null;
-  words: string | null;
-  category: string | null;
-  priority: string | null;
-  needs_reply: number | null;
-  not_spam: number;
-  created_at: string;
-};
+type Row = Omit<Selectable<TriageRulesTable>, 'user_email'>;
 
 /** Fields a newer version wrote and this one does not know are left out rather than misread. */
 function toRule(row: Row): TriageRule {
