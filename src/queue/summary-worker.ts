@@ -42,7 +42,7 @@ export function createSummaryProcessor({ llm, model, store, rules, triage, notif
     let record = await store.find(email.user_email, email.email_id);
     let created = false;
     if (!record) {
-      const made = await summarizeAndTriage({ llm, model, logger: logger.child(jobFields(job)) }, email, await rules.list(email.user_email), triage);
+      const made = await summarizeAndTriage({ llm, model, logger: logger.child(jobFields(job)) }, email, await rules.list(email.user_email.toLowerCase()), triage);
       const stored = await store.insert({
         userEmail: email.user_email,
         emailId: email.email_id,
