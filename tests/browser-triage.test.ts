@@ -212,12 +212,15 @@ describe('triage in the chat UI (Chromium)', () => {
     rt.ollama.enqueue({ tokens: ['Nothing important today.'] });
     await p.locator('[data-testid=quick-action][data-action=important-today]').click();
     await rt.ollama.waitForRequests(before + 1);
-    const now = new Date();
-    const today = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
     const asked = rt.ollama.requests[before]!.body.messages!.at(-1)!.content ?? '';
     expect(asked).toContain('list_emails');
     expect(asked).toContain('priority "high"');
-    expect(asked).toContain(`since "${today}"`);
+    // The start of the user's own day, with their offset (the browser's zone is this machine's).
+    const since = /since "([^"]+)"/.exec(asked)?.[1] ?? '';
+    expect(since).toMatch(/^\d{4}-\d{2}-\d{2}T00:00:00[+-]\d{2}:\d{2}$/);
+    const startOfDay = new Date();
+    startOfDay.setHours(0, 0, 0, 0);
+    expect(new Date(since).getTime()).toBe(startOfDay.getTime());
     await expect.poll(() => lastAssistantMessage(p).textContent()).toContain('Nothing important today.');
     await p.context().close();
   });

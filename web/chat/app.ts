@@ -24,16 +24,24 @@ const STATE_LABELS: Record<ConversationState, string> = {
 };
 
 /** Today's date where the user is, as `list_emails`'s `since` takes it (YYYY-MM-DD). */
-function today(): string {
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/**
+ * Midnight where the user is, with their UTC offset (`2026-11-28T00:00:00+09:00`): a bare date would mean midnight UTC
+ * to the mail tools, which is not the start of the user's day east or west of Greenwich.
+ */
+function startOfToday(): string {
   const now = new Date();
-  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+  const offset = -now.getTimezoneOffset();
+  const zone = `${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}T00:00:00${zone}`;
 }
 
 /** Asked at click time: "today" is the day of the click, not of the page load. */
 const QUICK_ACTIONS: Record<string, () => string> = {
   'unread-today': () => 'What are my unread emails today?',
   // Named so that the model uses the triage filter instead of reading the whole inbox and guessing.
-  'important-today': () => `What are my important emails today? Use list_emails with priority "high" and since "${today()}".`,
+  'important-today': () => `What are my important emails today? Use list_emails with priority "high" and since "${startOfToday()}".`,
   'summarize-inbox': () => 'Summarize my inbox.',
 };
 const COMPOSE_TEMPLATE = 'Send an email to name@example.com with the subject "…" saying: …';
