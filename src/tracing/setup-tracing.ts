@@ -1,0 +1,64 @@
+import { trace, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { OtlpProtocol, readTracingEnv, type TracingSettings } from './tracing-env.js';
+
+/** What instrumented code holds: a tracer, whether to record content, and the way to flush what is buffered. */
+export interface Tracing {
+  /** False when no exporter is configured: instrumented code then skips its span work entirely. */
+  readonly enabled: boolean;
+  readonly tracer: Tracer;
+  /** Prompts, answers, tool arguments and results go on spans (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`). */
+  readonly captureContent: boolean;
+  /** Exports what is buffered, then stops the provider and unregisters it. Safe to call twice. */
+  shutdown(): Promise<void>;
+}
+
+/** The instrumentation's name and version on every span (the "scope"). */
+export const INSTRUMENTATION_NAME = 'ai-runtime';
+const INSTRUMENTATION_VERSION = '0.1.0';
+
+/** Tracing off: the API's no-op tracer, and no provider at all, registered or not. */
+export const TRACING_OFF: Tracing = {
+  enabled: false,
+  tracer: trace.getTracer(INSTRUMENTATION_NAME),
+  captureContent: false,
+  shutdown: () => Promise.resolve(),
+};
+
+function exporterFor(settings: TracingSettings) {
+  const config = { url: settings.url, headers: settings.headers };
+  return settings.protocol === OtlpProtocol.Json ? new OtlpJsonExporter(config) : new OtlpProtobufExporter(config);
+}
+
+/**
+ * Tracing as the `OTEL_*` variables of `env` ask for it (see `readTracingEnv`), or `TRACING_OFF`. Takes the
+ * environment as an argument, not from `process.env`, so a test can run its own without touching the process's.
+ * An enabled provider is also registered as the global one (`@opentelemetry/api`), for any library that traces
+ * through the API, unless another is registered already.
+ */
+export function setupTracing(env: Readonly<Record<string, string | undefined>>): Tracing {
+  const settings = readTracingEnv(env);
+  if (!settings) return TRACING_OFF;
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: INSTRUMENTATION_VERSION }),
+    // Batched: a span costs an array push on the hot path, and the export happens off it.
+    spanProcessors: [new BatchSpanProcessor(exporterFor(settings))],
+  });
+  const registered = trace.setGlobalTracerProvider(provider);
+  let closing: Promise<void> | undefined;
+  return {
+    enabled: true,
+    tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
+    captureContent: settings.captureContent,
+    shutdown() {
+      closing ??= provider.shutdown().finally(() => {
+        if (registered) trace.disable();
+      });
+      return closing;
+    },
+  };
+}
