@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { GrantTarget } from '../conversations/approval-grants.js';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
@@ -47,6 +48,8 @@ export interface LlmStreamDeps {
   /** The history within a budget, older turns folded into a stored summary; without it they are only left out. */
   foldHistory?: (conversationId: string, messages: readonly ChatMessage[], budgetTokens: number, signal: AbortSignal) => Promise<readonly ChatMessage[]>;
   metrics?: LlmStreamMetrics;
+  /** The trace of the conversation's running turn, which the request's `chat` span joins; absent or undefined: none. */
+  traceContext?: (conversationId: string) => Context | undefined;
 }
 
 export interface LlmStreamMetrics {
@@ -94,7 +97,7 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
       const budget = Math.max(MIN_HISTORY_TOKENS, deps.promptBudgetTokens - fixed);
       const messages = deps.foldHistory ? await deps.foldHistory(input.conversationId, input.messages, budget, controller.signal) : fitToContext(input.messages, budget);
       if (settled) return;
-      const stream = deps.llm.stream({ system, messages, tools, signal: controller.signal });
+      const stream = deps.llm.stream({ system, messages, tools, signal: controller.signal, trace: deps.traceContext?.(input.conversationId) });
       for await (const event of stream) {
         if (settled) return;
         switch (event.type) {

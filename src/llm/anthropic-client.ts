@@ -19,7 +19,12 @@ const HEALTH_TIMEOUT_MS = 5_000;
 /** Keep-alive between calls saves a TLS handshake per message; idle sockets go well before Anthropic's edge drops them. */
 const KEEP_ALIVE_MS = 30_000;
 
-const CompletionSchema = z.object({ content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })) });
+const CompletionSchema = z.object({
+  model: z.string().optional(),
+  content: z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
+  stop_reason: z.string().nullish(),
+  usage: z.object({ input_tokens: z.number().nullish(), output_tokens: z.number().nullish(), cache_read_input_tokens: z.number().nullish(), cache_creation_input_tokens: z.number().nullish() }).optional(),
+});
 
 export interface AnthropicClientOptions {
   /** Resolved by the factory from `[llm] api_key` or `ANTHROPIC_API_KEY`; never logged. */
@@ -127,8 +132,11 @@ export class AnthropicClient implements LlmClient {
         },
         { timeout: COMPLETE_TIMEOUT_MS, ...(request.signal ? { signal: request.signal } : {}) },
       );
-      const { content } = CompletionSchema.parse(message);
+      const { content, model, stop_reason: reason, usage } = CompletionSchema.parse(message);
       this.markOk();
+      // As in the stream: the prompt is what came after the cache breakpoint plus what was read from or written to it.
+      const promptTokens = (usage?.input_tokens ?? 0) + (usage?.cache_read_input_tokens ?? 0) + (usage?.cache_creation_input_tokens ?? 0);
+      request.onAnswer?.({ reason: reason ?? 'end_turn', promptTokens, completionTokens: usage?.output_tokens ?? 0, ...(model ? { model } : {}) });
       // With a format this is JSON text, cut short on stop_reason "max_tokens" or not JSON on "refusal": the caller validates.
       return content.flatMap((block) => (block.type === 'text' && block.text ? [block.text] : [])).join('');
     } catch (error) {

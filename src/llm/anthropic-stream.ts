@@ -17,7 +17,7 @@ const UsageSchema = z.object({
  * machine. Loose objects, because Anthropic adds fields (and block types) without a new API version.
  */
 export const StreamEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('message_start'), message: z.object({ usage: UsageSchema }) }),
+  z.object({ type: z.literal('message_start'), message: z.object({ model: z.string().optional(), usage: UsageSchema }) }),
   z.object({
     type: z.literal('content_block_start'),
     index: z.number(),
@@ -58,12 +58,14 @@ export class StreamAccumulator {
   private cacheCreationTokens = 0;
   private completionTokens = 0;
   private stopReason = 'end_turn';
+  private model: string | undefined;
 
   /** What to emit for one event; `message_stop` yields the calls (once, together) and `done`. */
   *accept(event: StreamEvent): Generator<LlmStreamEvent> {
     switch (event.type) {
       case 'message_start': {
         const usage = event.message.usage;
+        this.model = event.message.model;
         this.cacheReadTokens = usage.cache_read_input_tokens;
         this.cacheCreationTokens = usage.cache_creation_input_tokens;
         // `input_tokens` counts only what came after the last breakpoint; the prompt is all three together.
@@ -104,6 +106,7 @@ export class StreamAccumulator {
           completionTokens: this.completionTokens,
           cacheReadTokens: this.cacheReadTokens,
           cacheCreationTokens: this.cacheCreationTokens,
+          ...(this.model ? { model: this.model } : {}),
         };
         break;
     }

@@ -1,6 +1,8 @@
 import type { LlmConfig, LlmProviderConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { TRACING_OFF, type Tracing } from '../tracing/setup-tracing.js';
+import { TracedLlmClient } from '../tracing/traced-llm-client.js';
 import { AnthropicClient } from './anthropic-client.js';
 import { FallbackLlmClient } from './fallback-client.js';
 import type { LlmClient } from './llm-client.js';
@@ -19,9 +21,9 @@ export function apiKeyOf(entry: LlmProviderConfig, env: NodeJS.ProcessEnv): stri
  * `[llm]` and its `[[llm.fallbacks]]` as one client: retried on transient errors, the next provider when one fails
  * before its first token.
  */
-export function createLlmChain(config: LlmConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env): FallbackLlmClient {
+export function createLlmChain(config: LlmConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env, tracing: Tracing = TRACING_OFF): FallbackLlmClient {
   const primary = `${config.provider}:${config.model}`;
-  const providers = [config, ...config.fallbacks].map((entry) => ({ name: `${entry.provider}:${entry.model}`, client: createLlmClient(entry, env) }));
+  const providers = [config, ...config.fallbacks].map((entry) => ({ name: `${entry.provider}:${entry.model}`, client: createLlmClient(entry, env, tracing) }));
   return new FallbackLlmClient(providers, {
     retries: config.retries,
     logger,
@@ -31,8 +33,19 @@ export function createLlmChain(config: LlmConfig, logger: Logger, env: NodeJS.Pr
   });
 }
 
-/** The client for one configured provider (`[llm]` or a `[[llm.fallbacks]]` entry). */
-export function createLlmClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv = process.env): LlmClient {
+/**
+ * The client for one configured provider (`[llm]` or a `[[llm.fallbacks]]` entry); with tracing on, each of its calls
+ * is a `chat` span.
+ */
+export function createLlmClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv = process.env, tracing: Tracing = TRACING_OFF): LlmClient {
+  const client = providerClient(entry, env);
+  if (!tracing.enabled) return client;
+  // The Anthropic client sends no temperature (its API version dropped it): the span must not claim one.
+  const temperature = entry.provider === 'anthropic' ? {} : { temperature: entry.temperature };
+  return new TracedLlmClient(client, { provider: entry.provider, baseUrl: entry.base_url, maxTokens: entry.max_tokens, ...temperature }, tracing);
+}
+
+function providerClient(entry: LlmProviderConfig, env: NodeJS.ProcessEnv): LlmClient {
   switch (entry.provider) {
     case 'ollama':
       return new OllamaClient(entry);

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -10,6 +11,8 @@ export interface HistoryFoldingDeps {
   llm: LlmClient;
   store: ContextSummaryStore;
   logger: Logger;
+  /** The turn's trace, which the folding call's `chat` span joins. */
+  trace?: Context;
 }
 
 const FOLD_SYSTEM_PROMPT = [
@@ -90,7 +93,7 @@ async function fold(
   const part = whole.length <= room ? whole : `${whole.slice(0, room / 2)}\n[…]\n${whole.slice(-room / 2)}`;
   const prompt = `Summary so far:\n${previous?.summary ?? '(none)'}\n\nNext part of the conversation:\n${part}`;
   const started = performance.now();
-  const answer = await deps.llm.complete({ system: FOLD_SYSTEM_PROMPT, prompt, signal });
+  const answer = await deps.llm.complete({ system: FOLD_SYSTEM_PROMPT, prompt, signal, trace: deps.trace });
   const summary = answer.trim().slice(0, MAX_SUMMARY_CHARS);
   const folded = { throughCount: foldTo, summary: summary || previous?.summary || '(nothing to note)' };
   await deps.store.put(conversationId, folded);

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { ChatMessage, ToolCallRequest } from '../conversations/chat-message.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 
@@ -17,7 +18,18 @@ export type LlmStreamEvent =
       cacheCreationTokens?: number;
       /** Who answered (`anthropic:claude-…`), where several providers are configured. */
       provider?: string;
+      /** The model that answered, as the provider names it (it may be more specific than the one asked for). */
+      model?: string;
     };
+
+/** How a whole answer (`complete`) ended and what it cost, as the provider reported it. */
+export interface LlmAnswerInfo {
+  reason: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** The model that answered, as the provider names it. */
+  model?: string;
+}
 
 export interface LlmChatRequest {
   system: string;
@@ -25,6 +37,8 @@ export interface LlmChatRequest {
   tools: readonly ToolDescriptor[];
   /** Aborting it closes the HTTP stream to the provider. */
   signal: AbortSignal;
+  /** The trace the call belongs to (its turn's); the call's `chat` span starts under it. Absent: none. */
+  trace?: Context;
 }
 
 export const LlmStatus = {
@@ -55,6 +69,10 @@ export interface LlmCompletionRequest {
    * response format, Anthropic's equivalent). Meant, not guaranteed: the caller still parses and validates it.
    */
   format?: JsonOutputFormat;
+  /** The trace the call belongs to (a summary job, a turn); the call's `chat` span starts under it. */
+  trace?: Context;
+  /** Told, before `complete` resolves, how the answer ended and what it cost (for its span). */
+  onAnswer?: (info: LlmAnswerInfo) => void;
 }
 
 export interface JsonOutputFormat {

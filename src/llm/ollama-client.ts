@@ -13,6 +13,7 @@ const ResponseErrorShape = z.object({ name: z.literal('ResponseError'), status_c
 
 /** Chunks are parsed at the edge: a provider that changes its stream shape fails here, not deep in the machine. */
 const ChatChunkSchema = z.object({
+  model: z.string().optional(),
   message: z
     .object({
       content: z.string().default(''),
@@ -134,7 +135,7 @@ export class OllamaClient implements LlmClient {
         if (calls?.length) yield { type: 'tool_calls', calls: calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })) };
         if (chunk.done) {
           this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
-          yield { type: 'done', reason: chunk.done_reason ?? 'stop', promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0 };
+          yield { type: 'done', reason: chunk.done_reason ?? 'stop', promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0, ...(chunk.model ? { model: chunk.model } : {}) };
           return;
         }
       }
@@ -160,9 +161,10 @@ export class OllamaClient implements LlmClient {
         options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
       });
       // With a format this is JSON text, cut short when num_predict ran out (done_reason "length"): the caller validates.
-      const content = ChatChunkSchema.parse(response).message?.content ?? '';
+      const answer = ChatChunkSchema.parse(response);
       this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
-      return content;
+      request.onAnswer?.({ reason: answer.done_reason ?? 'stop', promptTokens: answer.prompt_eval_count ?? 0, completionTokens: answer.eval_count ?? 0, ...(answer.model ? { model: answer.model } : {}) });
+      return answer.message?.content ?? '';
     } catch (error) {
       throw this.translate(error, signal);
     }

@@ -122,6 +122,7 @@ export class OpenAiClient implements LlmClient {
     const calls = new ToolCallAccumulator();
     let finishReason: string | undefined;
     let usage = { prompt_tokens: 0, completion_tokens: 0 };
+    let answeredBy: string | undefined;
     try {
       const stream = await this.openai.chat.completions.create(
         {
@@ -140,6 +141,7 @@ export class OpenAiClient implements LlmClient {
         const chunk = ChunkSchema.parse(raw);
         // Usage comes in its own last chunk with no choices (or, on some servers, with the finish chunk).
         if (chunk.usage) usage = chunk.usage;
+        answeredBy ??= chunk.model ?? undefined;
         const choice = chunk.choices[0];
         if (choice === undefined) continue;
         if (choice.delta?.content) yield { type: 'token', text: choice.delta.content };
@@ -154,7 +156,7 @@ export class OpenAiClient implements LlmClient {
       if (calls.size) yield { type: 'tool_calls', calls: calls.drain(finishReason) };
       else if (finishReason === undefined) throw new LlmRequestError(`the stream from ${this.baseUrl} ended without a finish_reason`, undefined);
       this.noteOk();
-      yield { type: 'done', reason: finishReason ?? 'tool_calls', promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+      yield { type: 'done', reason: finishReason ?? 'tool_calls', promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, ...(answeredBy ? { model: answeredBy } : {}) };
     } catch (error) {
       throw this.translate(error, request.signal);
     }
@@ -174,9 +176,16 @@ export class OpenAiClient implements LlmClient {
         { signal: request.signal },
       );
       // With a format this is JSON text, cut short on finish_reason "length": the caller validates.
-      const content = CompletionSchema.parse(response).choices[0]?.message.content ?? '';
+      const answer = CompletionSchema.parse(response);
       this.noteOk();
-      return content;
+      const choice = answer.choices[0];
+      request.onAnswer?.({
+        reason: choice?.finish_reason ?? 'stop',
+        promptTokens: answer.usage?.prompt_tokens ?? 0,
+        completionTokens: answer.usage?.completion_tokens ?? 0,
+        ...(answer.model ? { model: answer.model } : {}),
+      });
+      return choice?.message.content ?? '';
     } catch (error) {
       throw this.translate(error, request.signal);
     }

@@ -26,6 +26,7 @@ const UsageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.n
 
 /** A `chat.completion.chunk`, parsed at the edge: a server that changes the shape fails here, not in the machine. */
 export const ChunkSchema = z.object({
+  model: z.string().nullish(),
   choices: z
     .array(
       z.object({
@@ -39,7 +40,9 @@ export const ChunkSchema = z.object({
 
 /** A non-streaming `chat.completion`, for `complete()`. */
 export const CompletionSchema = z.object({
+  model: z.string().nullish(),
   choices: z.array(z.object({ message: z.object({ content: z.string().nullish() }), finish_reason: z.string().nullish() })).min(1),
+  usage: UsageSchema.nullish(),
 });
 
 /** The `error` object of an OpenAI error body (`{"error":{"message","type","code"}}`). */
