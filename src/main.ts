@@ -11,6 +11,7 @@ import { startRuntime, type Runtime } from './runtime.js';
 import { stopOnSignals } from './stop-signals.js';
 import { devModeByDefault } from './server/auth.js';
 import { refuseExposedDevMode } from './server/dev-mode-guard.js';
+import { setupTracing } from './tracing/setup-tracing.js';
 
 /** What `loadConfigOrExit` answers a bad configuration with, so scripts can tell it from a crash (1). */
 const EXIT_CONFIG_ERROR = 2;
@@ -59,6 +60,8 @@ async function main(): Promise<void> {
   }
   // Before Redis or the mail server start: a refusal leaves nothing behind.
   refuseExposedDevMode(config, { devModeByDefault: byDefault });
+  // Here too: a bad OTEL_* value is a configuration error (exit 2), found before anything is started.
+  const tracing = setupTracing(process.env);
   if (byDefault) {
     logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run (loopback only). Set [auth] dev_mode = false to keep it off.');
   }
@@ -89,10 +92,10 @@ async function main(): Promise<void> {
   }
   let runtime: Runtime;
   try {
-    runtime = await startRuntime({ config, logger });
+    runtime = await startRuntime({ config, logger, tracing });
   } catch (error) {
     // A refused start must not leave the bundled Redis running without its parent.
-    await Promise.allSettled(children.map((c) => c.close()));
+    await Promise.allSettled([...children.map((c) => c.close()), tracing.shutdown()]);
     throw error;
   }
   if (config.mail.embedded) {

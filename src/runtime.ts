@@ -48,12 +48,17 @@ import { findMailTool, readOwnEmail } from './mcp/mail-tool.js';
 import { triageRoutes } from './server/triage-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
+import { TRACING_OFF, type Tracing } from './tracing/setup-tracing.js';
+import { ToolSpans } from './tracing/tool-spans.js';
+import { TurnSpans } from './tracing/turn-spans.js';
 
 export interface RuntimeOptions {
   config: Config;
   logger?: Logger;
   /** Ping interval for MCP servers (tests shorten it). */
   mcpPingIntervalMs?: number;
+  /** Where traces go (`setupTracing(process.env)`); the runtime owns it from here and shuts it down last in `close()`. @default tracing off */
+  tracing?: Tracing;
 }
 
 export interface Runtime {
@@ -89,7 +94,7 @@ const REDIS_READY_TIMEOUT_MS = 5_000;
 const GOING_AWAY = 1001;
 
 /** The composition root: config → storage → LLM → MCP → conversations → server. */
-export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs }: RuntimeOptions): Promise<Runtime> {
+export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs, tracing = TRACING_OFF }: RuntimeOptions): Promise<Runtime> {
   // First of all: nothing is opened when dev-mode sign-in would face the network.
   refuseExposedDevMode(config);
   logger.info('AI Runtime starting...');
@@ -107,7 +112,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const summaries = new SummaryStore(db);
   const triageRules = new TriageRuleStore(db);
   const contextSummaries = new ContextSummaryStore(db);
-  const llm = createLlmChain(config.llm, logger);
+  const llm = createLlmChain(config.llm, logger, process.env, tracing);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
   const mcp = new McpRegistry(configuredServers(config), {
     logger,
@@ -118,6 +123,9 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   });
 
   const metrics = new RuntimeMetrics({ isKnownTool: (name) => mcp.find(name) !== undefined });
+  // Each turn a trace: its invoke_agent span, the chat and execute_tool spans under it. Nothing at all with tracing off.
+  const turns = new TurnSpans(tracing, { provider: config.llm.provider, model: config.llm.model });
+  const toolSpans = new ToolSpans(tracing, turns, (name) => mcp.find(name)?.description);
   // On Redis when there is one, so a limit holds across every node behind the load balancer.
   const limits = createRateLimits({
     config: config.rate_limits,
@@ -167,6 +175,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     metrics,
     // Storage lacks its latest messages: evicted, it would come back without them.
     holdsUnsaved: (id): boolean => writer.holdsUnsaved(id),
+    turns,
   });
   // One write order per conversation for its writer and its tool calls' start markers; refused writes wait in it.
   const writer: ConversationWriter = new ConversationWriter(store, (id) => hub.lastSeq(id), {
@@ -187,15 +196,18 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
         promptBudgetTokens: config.llm.context_size - config.llm.max_tokens,
-        foldHistory: (conversationId, messages, budget, signal) => foldHistory({ llm, store: contextSummaries, logger }, conversationId, messages, budget, signal),
+        foldHistory: (conversationId, messages, budget, signal) =>
+          foldHistory({ llm, store: contextSummaries, logger, trace: turns.context(conversationId) }, conversationId, messages, budget, signal),
         metrics,
+        traceContext: (conversationId) => turns.context(conversationId),
       }),
       toolCall: createToolCallLogic({
         // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
         refuse: (input) => movedToolResult(input.tool, mcp.find(input.tool), input.target),
-        callTool: (input, signal) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal),
+        callTool: (input, signal, meta) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal, meta),
         markStarted: (input) => trackWrite(writer.markStarted(input.conversationId, input.callId)),
         metrics,
+        spans: toolSpans,
       }),
       persistence: createPersistenceLogic({ append: (id, write) => trackWrite(writer.append(id, write)) }),
     }),
@@ -338,6 +350,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         // After the hub (its last events are journaled), before the database.
         await step('closing the inspector', () => inspector.close());
         await step('closing the database', () => db.destroy());
+        // Last: every span above has ended, and is exported now (a collector that is down costs the export timeout).
+        await step('flushing traces', () => tracing.shutdown());
       })();
       return closing;
     },

@@ -2,6 +2,8 @@ import { fromCallback, type CallbackActorLogic, type EventObject } from 'xstate'
 import type { ToolResult } from '../conversations/chat-message.js';
 import { errorMessage } from '../errors.js';
 import type { ToolRef } from '../mcp/planned-tool.js';
+import type { TraceCarrier } from '../tracing/trace-carrier.js';
+import type { ToolCallToTrace, ToolSpan } from '../tracing/tool-spans.js';
 
 export interface ToolCallInput {
   conversationId: string;
@@ -27,9 +29,14 @@ export interface ToolCallDeps {
    * call refused here never ran, and a restart must not read it as "may have run".
    */
   refuse?: (input: ToolCallInput) => ToolResult | undefined;
-  /** Must not throw for tool failures; they are results with `isError`. */
-  callTool: (input: ToolCallInput, signal: AbortSignal) => Promise<ToolResult>;
+  /**
+   * Must not throw for tool failures; they are results with `isError`. `meta` is the call's trace context, for the
+   * request's `params._meta` (absent with tracing off).
+   */
+  callTool: (input: ToolCallInput, signal: AbortSignal, meta?: TraceCarrier) => Promise<ToolResult>;
   metrics?: ToolCallMetrics;
+  /** Opens the call's `execute_tool` span; absent, or answering undefined, with tracing off. */
+  spans?: { start(call: ToolCallToTrace): ToolSpan | undefined };
 }
 
 export interface ToolCallMetrics {
@@ -50,6 +57,7 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
   return fromCallback<EventObject, ToolCallInput>(({ input, sendBack }) => {
     const controller = new AbortController();
     const startedAt = performance.now();
+    const span = deps.spans?.start({ conversationId: input.conversationId, callId: input.callId, tool: input.tool, arguments: input.arguments });
     const run = async (): Promise<ToolResult> => {
       const refused = deps.refuse?.(input);
       if (refused) return refused;
@@ -63,18 +71,24 @@ export function createToolCallLogic(deps: ToolCallDeps): ToolCallLogic {
       if (!marked) return NOT_MARKED_RESULT;
       // Cancelled while the marker was being written: the result is dropped below, and the tool is not bothered.
       if (controller.signal.aborted) return { text: 'Cancelled before it started.', isError: true };
-      return deps.callTool(input, controller.signal);
+      return deps.callTool(input, controller.signal, span?.meta);
     };
     run()
       .catch((error: unknown): ToolResult => ({ text: `Tool "${input.tool}" failed: ${errorMessage(error)}`, isError: true }))
       .then((result) => {
         if (controller.signal.aborted) return;
+        // Before sendBack: the last result moves the machine on, which stops this actor, whose cleanup would cut the span.
+        span?.finish(result);
         const durationMs = performance.now() - startedAt;
         sendBack({ type: 'TOOL.RESULT', callId: input.callId, result, durationMs } satisfies ToolCallOutput);
         // After sendBack: nothing here may keep the result from the conversation.
         deps.metrics?.toolCallFinished(input.tool, durationMs / 1000, result.isError);
       })
       .catch(() => undefined);
-    return () => controller.abort();
+    return () => {
+      controller.abort();
+      // A no-op once the result is in: only a call still running is cut.
+      span?.cancel();
+    };
   });
 }

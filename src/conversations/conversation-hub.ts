@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { ConversationState, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
+import { ConversationState, TurnOutcome, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 import { replyCall, type ReplyToSend } from '../replies/reply-proposal.js';
 import type { ServerMessage } from '../server/protocol.js';
@@ -51,6 +51,8 @@ export interface ConversationHubOptions {
   crossNode?: CrossNode;
   /** Writes of this conversation wait in memory (the database refused them): its actor is not evicted meanwhile. */
   holdsUnsaved?: (conversationId: string) => boolean;
+  /** Told when a conversation's turn is over here (quiet again, failed, or its actor stopped): its trace span ends. */
+  turns?: { end(conversationId: string, outcome: string): void };
 }
 
 /** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
@@ -64,6 +66,8 @@ const TITLE_MAX_CHARS = 80;
 /** The idle sweep runs at most this often; eviction needs no precision. */
 const MAX_SWEEP_INTERVAL_MS = 30_000;
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
+/** The outcome a turn's trace records when its actor is stopped (evicted, closed) before the turn was over. */
+const STOPPED_MID_TURN = 'stopped';
 
 /**
  * The live conversation actors of this process. Actors exist only while used: they are created or restored from
@@ -230,7 +234,10 @@ export class ConversationHub {
       logger: this.options.logger,
       onStateChange: (state, failed) => {
         // A failed actor runs nothing any more: its turn is over too.
-        if (failed || QUIET_STATES.has(state)) this.crossNode?.turnOver(conversation);
+        if (failed || QUIET_STATES.has(state)) {
+          this.crossNode?.turnOver(conversation);
+          this.options.turns?.end(stored.id, failed ? TurnOutcome.Error : state === ConversationState.Idle ? conversation.actor.getSnapshot().context.outcome : state);
+        }
         // After `done` is published: a shutdown waiting for this turn closes the socket only once the client has it.
         this.idleWaiters.check();
       },
@@ -317,6 +324,7 @@ export class ConversationHub {
   private async evict(conversation: LiveConversation): Promise<void> {
     this.live.delete(conversation.id);
     conversation.actor.stop();
+    this.options.turns?.end(conversation.id, STOPPED_MID_TURN);
     this.options.lifecycle?.stopped(conversation);
     await this.options.store.saveLastSeq(conversation.id, conversation.channel.lastSeq);
   }

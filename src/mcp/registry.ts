@@ -123,8 +123,11 @@ export class McpRegistry extends EventEmitter<McpRegistryEvents> {
     return this.catalog.get(name);
   }
 
-  /** Never throws: an unknown tool, a server that is down or a failing call all become an `isError` result. */
-  async callTool(name: string, args: Record<string, unknown>, signal: AbortSignal): Promise<ToolResult> {
+  /**
+   * Never throws: an unknown tool, a server that is down or a failing call all become an `isError` result. `meta` goes
+   * in the request's `params._meta` (the caller's trace context).
+   */
+  async callTool(name: string, args: Record<string, unknown>, signal: AbortSignal, meta?: Record<string, string>): Promise<ToolResult> {
     const tool = this.catalog.get(name);
     if (!tool) {
       const available = [...this.catalog.keys()].join(', ') || 'none';
@@ -133,7 +136,7 @@ export class McpRegistry extends EventEmitter<McpRegistryEvents> {
     const connection = this.connections.find((c) => c.name === tool.server);
     if (!connection) return { text: `Tool "${name}" has no server.`, isError: true };
     try {
-      const result = await connection.callTool(tool.remoteName, args, { signal, timeoutMs: this.options.toolTimeoutMs });
+      const result = await connection.callTool(tool.remoteName, args, { signal, timeoutMs: this.options.toolTimeoutMs, ...(meta ? { meta } : {}) });
       return {
         text: resultText(result),
         ...(result.structuredContent ? { structured: result.structuredContent } : {}),

@@ -177,11 +177,13 @@ export class McpServerConnection extends EventEmitter<McpConnectionEvents> {
     this.emit('status', status);
   }
 
-  async callTool(name: string, args: Record<string, unknown>, options: { signal: AbortSignal; timeoutMs: number }): Promise<CallToolResult> {
+  /** `meta` is sent as the request's `params._meta` (W3C `traceparent`/`tracestate`, as MCP tracing expects them). */
+  async callTool(name: string, args: Record<string, unknown>, options: { signal: AbortSignal; timeoutMs: number; meta?: Record<string, string> }): Promise<CallToolResult> {
     const client = this.client;
     if (!client || this.status !== McpServerStatus.Connected) throw new McpServerUnavailableError(this.name, this.lastError);
     try {
-      return (await client.callTool({ name, arguments: args }, undefined, { signal: options.signal, timeout: options.timeoutMs })) as CallToolResult;
+      const params = { name, arguments: args, ...(options.meta ? { _meta: options.meta } : {}) };
+      return (await client.callTool(params, undefined, { signal: options.signal, timeout: options.timeoutMs })) as CallToolResult;
     } catch (error) {
       if (!options.signal.aborted && isConnectionFailure(error)) {
         this.markDown(client, error);

@@ -30,6 +30,8 @@ export interface ToolCallRecord {
   name: string;
   arguments: Record<string, unknown>;
   aborted: boolean;
+  /** The request's `params._meta`, when it had one (a caller's trace context). */
+  meta?: Record<string, unknown>;
 }
 
 /** A tool added at runtime via `McpTestHttpServer.addTool`. */
@@ -209,11 +211,13 @@ export function recordToolCalls(
     if (isJSONRPCRequest(message) && message.method === 'tools/call') {
       const params = message.params ?? {};
       const args = params['arguments'];
+      const meta = params['_meta'];
       onCall(
         {
           name: typeof params['name'] === 'string' ? params['name'] : '',
           arguments: isRecord(args) ? args : {},
           aborted: false,
+          ...(isRecord(meta) ? { meta } : {}),
         },
         message.id,
       );

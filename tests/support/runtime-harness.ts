@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
+import type { Tracing } from '../../src/tracing/setup-tracing.js';
 import { FakeOllama } from './fake-ollama.js';
 import { McpTestHttpServer, type McpTestServerOptions } from './mcp-test-server.js';
 import { TestClient } from './ws-client.js';
@@ -23,6 +24,8 @@ export interface TestRuntimeOptions {
   redisUrl?: string;
   /** Where the runtime logs (kept across `restart()`); by default a logger at `[log] level`, silent in tests. */
   logger?: Logger;
+  /** Traces (`setupTracing(env)`); the runtime shuts it down when closed, so a `restart()` runs without. @default off */
+  tracing?: Tracing;
 }
 
 /** The webhook secret test runtimes share with the tests that sign requests. */
@@ -63,7 +66,7 @@ export class TestRuntime {
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', ...overrides.log },
     });
     const logger = options.logger ?? createLogger(config.log.level, 'test-runtime');
-    const runtime = await startRuntime({ config, logger });
+    const runtime = await startRuntime({ config, logger, ...(options.tracing ? { tracing: options.tracing } : {}) });
     return new TestRuntime(runtime, config, ollama, mcp, dir, !options.ollama, !options.dir, logger);
   }
 
