@@ -213,7 +213,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     }),
   );
 
-  const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger });
+  const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger, tracing });
 
   const reportLlm = async () => {
     const health = await llm.checkHealth();
@@ -259,11 +259,12 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         secret: config.webhooks.secret,
         toleranceSeconds: config.webhooks.tolerance_s,
         limit: (ip) => limits.consume('webhooks_per_ip', ip),
-        accept: async (email) => {
+        accept: async (email, trace) => {
           logger.info({ user: email.user_email, emailId: email.email_id }, 'new mail announced');
           if (!queue || !config.summarization.auto_summarize) return { status: 'ignored', reason: 'summaries are off on this runtime' };
-          return { status: 'accepted', id: await queue.add(email) };
+          return { status: 'accepted', id: await queue.add(email, trace) };
         },
+        tracing,
       }),
       ...(await webAssetRoutes()),
       ...inspector.routes,

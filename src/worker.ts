@@ -3,6 +3,7 @@ import { errorMessage } from './errors.js';
 import { createLogger } from './logger.js';
 import { startWorkerProcess } from './queue/worker-process.js';
 import { stopOnSignals } from './stop-signals.js';
+import { setupTracing } from './tracing/setup-tracing.js';
 
 /**
  * `npm run worker`: summary workers alone, for scaling out. Same config file as the runtime; Redis from `REDIS_URL`
@@ -11,7 +12,8 @@ import { stopOnSignals } from './stop-signals.js';
 async function main(): Promise<void> {
   const { config } = loadConfigOrExit('worker');
   const logger = createLogger(config.log.level, 'summary-worker');
-  const worker = await startWorkerProcess({ config, logger });
+  const tracing = setupTracing(process.env);
+  const worker = await startWorkerProcess({ config, logger, tracing });
   stopOnSignals(() => worker.close());
 }
 

@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
+import { signWebhook } from '../src/mail/webhook-signature.js';
 import type { ServerMessage } from '../src/server/protocol.js';
 import { TRACING_OFF, setupTracing, type Tracing } from '../src/tracing/setup-tracing.js';
 import { readTracingEnv } from '../src/tracing/tracing-env.js';
 import { SpanKindCode, StatusCode, type DecodedSpan } from './support/otlp-decode.js';
 import { OtlpReceiver, spanTree } from './support/otlp-receiver.js';
-import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { TestRedis } from './support/redis-launcher.js';
+import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
+import { summaryAnswer } from './support/triage-answers.js';
 
 const MODEL = 'llama3.1:8b';
 const CONTENT_KEYS = ['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.system_instructions', 'gen_ai.tool.call.arguments', 'gen_ai.tool.call.result'];
@@ -194,6 +198,65 @@ describe('traces (OpenTelemetry GenAI conventions, OTLP/HTTP)', () => {
     expect(globalProviderIsNoop()).toBe(false);
     await tracing.shutdown();
     expect(globalProviderIsNoop()).toBe(true);
+  });
+});
+
+describe('summary traces: webhook → job → chat → notification (private Redis)', () => {
+  let redis: TestRedis;
+  let receiver: OtlpReceiver | undefined;
+  let rt: TestRuntime | undefined;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  afterAll(() => redis.close());
+  afterEach(async () => {
+    await rt?.close();
+    rt = undefined;
+    await receiver?.close();
+    receiver = undefined;
+    expect(globalProviderIsNoop()).toBe(true);
+  });
+
+  it('one trace from the webhook request to the notification, through the job', async () => {
+    receiver = await OtlpReceiver.start();
+    const tracing = setupTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+    rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, tracing });
+    await rt.runtime.notificationsReady;
+    rt.ollama.enqueue(summaryAnswer('Une réunion demain à 15h.'));
+    const alice = await rt.client('alice@example.com');
+    const text = JSON.stringify({ user_email: 'alice@example.com', email_id: `${randomUUID()}.eml`, from: 'sender@example.com', subject: 'Réunion', body: 'Demain 15h ?' });
+    const response = await fetch(`${rt.httpUrl}/api/webhooks/email`, { method: 'POST', headers: { 'content-type': 'application/json', ...signWebhook(TEST_WEBHOOK_SECRET, text) }, body: text });
+    expect(response.status).toBe(202);
+    const { id: jobId } = (await response.json()) as { id: string };
+    await alice.next('email_notification');
+    alice.close();
+    const prefix = rt.config.redis.prefix;
+    await rt.close();
+    rt = undefined;
+
+    const spans = receiver.spans;
+    const webhook = spans.find((s) => s.name === 'POST /api/webhooks/email')!;
+    expect(webhook.parentSpanId).toBeUndefined();
+    expect(webhook.kind).toBe(SpanKindCode.Server);
+    expect(webhook.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.route': '/api/webhooks/email', 'http.response.status_code': 202 });
+    expect(spanTree(spans, webhook.traceId)).toEqual([
+      'POST /api/webhooks/email',
+      'POST /api/webhooks/email > send email-summaries',
+      'POST /api/webhooks/email > send email-summaries > process email-summaries',
+      `POST /api/webhooks/email > send email-summaries > process email-summaries > chat ${MODEL}`,
+      `POST /api/webhooks/email > send email-summaries > process email-summaries > send ${prefix}:notifications`,
+    ]);
+    const byName = (name: string) => spans.find((s) => s.traceId === webhook.traceId && s.name === name)!;
+    expect(byName('send email-summaries')).toMatchObject({ kind: SpanKindCode.Producer, attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': 'email-summaries', 'messaging.message.id': jobId } });
+    expect(byName('process email-summaries')).toMatchObject({ kind: SpanKindCode.Consumer, attributes: { 'messaging.operation.type': 'process', 'messaging.message.id': jobId, 'ai_runtime.job.attempt': 1 } });
+    expect(byName(`chat ${MODEL}`)).toMatchObject({
+      kind: SpanKindCode.Client,
+      attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'ollama', 'gen_ai.request.model': MODEL, 'gen_ai.output.type': 'json', 'gen_ai.response.finish_reasons': ['stop'] },
+    });
+    expect(byName(`chat ${MODEL}`).attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
+    expect(byName(`send ${prefix}:notifications`)).toMatchObject({ kind: SpanKindCode.Producer, attributes: { 'messaging.system': 'redis' } });
+    // The mail itself stays out of traces unless content capture is opted in.
+    for (const span of spans) for (const key of CONTENT_KEYS) expect(span.attributes).not.toHaveProperty(key);
   });
 });
 

@@ -22,7 +22,8 @@ export type EmailNotification = z.infer<typeof EmailNotificationSchema>;
 export class NotificationBus {
   private readonly publisher: Redis;
   private subscriber: Redis | undefined;
-  private readonly channel: string;
+  /** The Redis channel every node listens on. */
+  readonly channel: string;
   private closed = false;
 
   constructor(private readonly options: { url: string; prefix: string; logger: Logger }) {

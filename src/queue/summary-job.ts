@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { EmailWebhookPayloadSchema } from '../mail/email-webhook.js';
+import { TraceCarrierSchema } from '../tracing/trace-carrier.js';
 
 export const SUMMARY_QUEUE_NAME = 'email-summaries';
 
-/** A job is one email to summarize: the webhook's payload, as received. */
-export const SummaryJobDataSchema = EmailWebhookPayloadSchema;
+/**
+ * A job is one email to summarize: the webhook's payload, as received, and the trace it was added in (when tracing is
+ * on), so that the worker's spans join the webhook's trace wherever the worker runs.
+ */
+export const SummaryJobDataSchema = EmailWebhookPayloadSchema.extend({ trace_context: TraceCarrierSchema.optional() });
 export type SummaryJobData = z.infer<typeof SummaryJobDataSchema>;
 
 export const SummaryJobResultSchema = z.object({

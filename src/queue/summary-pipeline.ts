@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { createLlmClient } from '../llm/create-llm-client.js';
+import type { Tracing } from '../tracing/setup-tracing.js';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import { UNTRIAGED, type EmailSummaryRecord, type SummaryStore } from '../storage/summary-store.js';
@@ -22,7 +23,22 @@ export function fromNotification(n: EmailNotification): EmailSummaryRecord {
 }
 
 /** Queue, notification bus and (unless `[summarization] worker = false`) a worker, all on `[redis] url`. */
-export function startSummaryPipeline({ config, llm, summaries, rules, logger }: { config: Config; llm: LlmClient; summaries: SummaryStore; rules: TriageRuleStore; logger: Logger }): SummaryPipeline | undefined {
+export function startSummaryPipeline({
+  config,
+  llm,
+  summaries,
+  rules,
+  logger,
+  tracing,
+}: {
+  config: Config;
+  llm: LlmClient;
+  summaries: SummaryStore;
+  rules: TriageRuleStore;
+  logger: Logger;
+  /** The job's spans join the webhook's trace; the summary's `chat` spans sit inside. @default tracing off */
+  tracing?: Tracing;
+}): SummaryPipeline | undefined {
   if (!config.summarization.enabled) return undefined;
   const url = config.redis.url;
   if (!url) {
@@ -31,8 +47,8 @@ export function startSummaryPipeline({ config, llm, summaries, rules, logger }: 
   }
   const s = config.summarization;
   // A provider of its own for summaries, else the chat's (with its fallbacks).
-  const summaryLlm = s.llm ? createLlmClient(s.llm) : llm;
-  const queue = new SummaryQueue({ url, prefix: config.redis.prefix, attempts: s.attempts, backoffMs: s.backoff_ms, logger });
+  const summaryLlm = s.llm ? createLlmClient(s.llm, process.env, tracing) : llm;
+  const queue = new SummaryQueue({ url, prefix: config.redis.prefix, attempts: s.attempts, backoffMs: s.backoff_ms, logger, ...(tracing ? { tracing } : {}) });
   const bus = new NotificationBus({ url, prefix: config.redis.prefix, logger });
   const worker = s.worker
     ? startSummaryWorker({
@@ -48,6 +64,7 @@ export function startSummaryPipeline({ config, llm, summaries, rules, logger }: 
         triage: { spamScoreThreshold: s.spam_score_threshold },
         notifications: bus,
         logger,
+        ...(tracing ? { tracing } : {}),
       })
     : undefined;
   let closing: Promise<void> | undefined;

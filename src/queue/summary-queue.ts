@@ -1,7 +1,12 @@
+import type { Context } from '@opentelemetry/api';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { TRACING_OFF, type Tracing } from '../tracing/setup-tracing.js';
+import { inSpan } from '../tracing/in-span.js';
+import { sendJobSpan } from '../tracing/summary-spans.js';
+import { injectTrace } from '../tracing/trace-carrier.js';
 import { redisConnection } from './redis-connection.js';
 import { SUMMARY_QUEUE_NAME, SummaryJobResultSchema, summaryJobId, type SummaryJobData, type SummaryJobResult } from './summary-job.js';
 
@@ -11,6 +16,8 @@ export interface SummaryQueueOptions {
   attempts: number;
   backoffMs: number;
   logger: Logger;
+  /** @default tracing off */
+  tracing?: Tracing;
 }
 
 export interface FailedSummaryJob {
@@ -67,8 +74,18 @@ export class SummaryQueue {
     this.queue.on('error', (err) => options.logger.debug({ err: errorMessage(err) }, 'summary queue error'));
   }
 
-  async add(data: SummaryJobData): Promise<string> {
-    const jobId = summaryJobId(data.user_email, data.email_id);
+  /** Adds the job in a `send` span under `trace` (the webhook's); the job carries that span's context to the worker. */
+  async add(email: Omit<SummaryJobData, 'trace_context'>, trace?: Context): Promise<string> {
+    const jobId = summaryJobId(email.user_email, email.email_id);
+    const { name, options } = sendJobSpan(SUMMARY_QUEUE_NAME, jobId);
+    return inSpan(this.options.tracing ?? TRACING_OFF, name, options, trace, async ({ context }) => {
+      const carrier = injectTrace(context);
+      await this.enqueue(jobId, carrier ? { ...email, trace_context: carrier } : email);
+      return jobId;
+    });
+  }
+
+  private async enqueue(jobId: string, data: SummaryJobData): Promise<void> {
     try {
       await this.queue.add('summarize', data, {
         jobId,
@@ -84,7 +101,6 @@ export class SummaryQueue {
     }
     // Also for an email announced twice: BullMQ then keeps the existing job, and this line repeats its id.
     this.options.logger.info({ jobId, user: data.user_email, emailId: data.email_id }, 'summary job queued');
-    return jobId;
   }
 
   /** Waits for the job's result; on timeout the job goes on (and will still be stored and announced). */

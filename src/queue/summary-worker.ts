@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import { Worker, type Job } from 'bullmq';
 import { errorMessage } from '../errors.js';
 import type { LlmClient } from '../llm/llm-client.js';
@@ -6,6 +7,10 @@ import type { SummaryStore } from '../storage/summary-store.js';
 import type { TriageRuleStore } from '../storage/triage-rule-store.js';
 import { summarizeAndTriage, type TriageSettings } from '../triage/summarize-and-triage.js';
 import { wireTriage } from '../triage/triage.js';
+import { inSpan } from '../tracing/in-span.js';
+import { TRACING_OFF, type Tracing } from '../tracing/setup-tracing.js';
+import { processJobSpan, publishSpan } from '../tracing/summary-spans.js';
+import { extractTrace } from '../tracing/trace-carrier.js';
 import type { NotificationBus } from './notification-bus.js';
 import { redisConnection } from './redis-connection.js';
 import { SUMMARY_QUEUE_NAME, SummaryJobDataSchema, type SummaryJobData, type SummaryJobResult } from './summary-job.js';
@@ -26,6 +31,8 @@ export interface SummaryWorkerOptions {
   triage: TriageSettings;
   notifications: NotificationBus;
   logger: Logger;
+  /** @default tracing off */
+  tracing?: Tracing;
 }
 
 /**
@@ -34,15 +41,30 @@ export interface SummaryWorkerOptions {
  * announces it (or a rerun, when an earlier run may have stored it and stopped before announcing). The summary and the
  * triage come from one LLM call and are stored together.
  */
-export function createSummaryProcessor({ llm, model, store, rules, triage, notifications, logger }: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'rules' | 'triage' | 'notifications' | 'logger'>) {
-  return async (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
+export function createSummaryProcessor({
+  llm,
+  model,
+  store,
+  rules,
+  triage,
+  notifications,
+  logger,
+  tracing = TRACING_OFF,
+}: Pick<SummaryWorkerOptions, 'llm' | 'model' | 'store' | 'rules' | 'triage' | 'notifications' | 'logger' | 'tracing'>) {
+  return (job: Job<SummaryJobData, SummaryJobResult>): Promise<SummaryJobResult> => {
+    // A child of the span that added the job, whichever process added it: one trace from the webhook on.
+    const { name, options } = processJobSpan(SUMMARY_QUEUE_NAME, job.id, job.attemptsMade + 1);
+    return inSpan(tracing, name, options, extractTrace(job.data.trace_context), ({ context }) => summarize(job, context));
+  };
+
+  async function summarize(job: Job<SummaryJobData, SummaryJobResult>, trace: Context | undefined): Promise<SummaryJobResult> {
     const startedAt = performance.now();
     const email = SummaryJobDataSchema.parse(job.data);
     logger.info({ ...jobFields(job), attempt: job.attemptsMade + 1 }, 'summary job started');
     let record = await store.find(email.user_email, email.email_id);
     let created = false;
     if (!record) {
-      const made = await summarizeAndTriage({ llm, model, logger: logger.child(jobFields(job)) }, email, await rules.list(email.user_email.toLowerCase()), triage);
+      const made = await summarizeAndTriage({ llm, model, logger: logger.child(jobFields(job)), trace }, email, await rules.list(email.user_email.toLowerCase()), triage);
       const stored = await store.insert({
         userEmail: email.user_email,
         emailId: email.email_id,
@@ -59,7 +81,7 @@ export function createSummaryProcessor({ llm, model, store, rules, triage, notif
     // A run after a failed attempt, or after a worker died mid-job (BullMQ counts that start but no attempt), cannot
     // know whether the earlier one announced: announcing again is safe (clients dedupe by email_id), missing is not.
     if (created || job.attemptsMade > 0 || job.attemptsStarted > 1) {
-      await notifications.publish({
+      const notification = {
         user_email: record.userEmail,
         email_id: record.emailId,
         from: record.from,
@@ -67,12 +89,14 @@ export function createSummaryProcessor({ llm, model, store, rules, triage, notif
         summary: record.summary,
         created_at: record.createdAt,
         ...wireTriage(record.triage),
-      });
+      };
+      const { name, options } = publishSpan(notifications.channel);
+      await inSpan(tracing, name, options, trace, () => notifications.publish(notification));
     }
     const { category, priority } = record.triage;
     logger.info({ ...jobFields(job), created, category, priority, durationMs: Math.round(performance.now() - startedAt) }, 'email summarized');
     return { summary: record.summary, model: record.model, created_at: record.createdAt, created, category, priority };
-  };
+  }
 }
 
 /**

@@ -10,11 +10,14 @@ import { shutdownStep } from '../shutdown-step.js';
 import { migrateToLatest, openDatabase } from '../storage/database.js';
 import { SummaryStore } from '../storage/summary-store.js';
 import { TriageRuleStore } from '../storage/triage-rule-store.js';
+import { TRACING_OFF, type Tracing } from '../tracing/setup-tracing.js';
 import { startSummaryPipeline } from './summary-pipeline.js';
 
 export interface WorkerProcessOptions {
   config: Config;
   logger: Logger;
+  /** Where traces go (`setupTracing(process.env)`); owned from here, shut down last by `close()`. @default tracing off */
+  tracing?: Tracing;
 }
 
 export interface WorkerProcess {
@@ -28,7 +31,7 @@ export interface WorkerProcess {
  * The body of `npm run worker`: summary workers alone, for scaling out, with their metrics on
  * `[summarization] worker_metrics_addr`. Redis is `[redis] url`, else the one `npm start` runs on `embedded_port`.
  */
-export async function startWorkerProcess({ config: given, logger }: WorkerProcessOptions): Promise<WorkerProcess> {
+export async function startWorkerProcess({ config: given, logger, tracing = TRACING_OFF }: WorkerProcessOptions): Promise<WorkerProcess> {
   const config: Config = {
     ...given,
     redis: { ...given.redis, url: given.redis.url || `redis://127.0.0.1:${given.redis.embedded_port}` },
@@ -46,8 +49,8 @@ export async function startWorkerProcess({ config: given, logger }: WorkerProces
     await Promise.allSettled([db.destroy(), metricsServer?.close()]);
     throw error;
   }
-  const llm = createLlmChain(config.llm, logger);
-  const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), rules: new TriageRuleStore(db), logger });
+  const llm = createLlmChain(config.llm, logger, process.env, tracing);
+  const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), rules: new TriageRuleStore(db), logger, tracing });
   metrics.watch({ queue: pipeline?.queue, summaryWorker: pipeline?.worker?.worker });
   logger.info({ redis: config.redis.url.replace(/\/\/[^@]*@/, '//***@'), concurrency: config.summarization.concurrency }, 'summary worker running');
 
@@ -61,6 +64,8 @@ export async function startWorkerProcess({ config: given, logger }: WorkerProces
         await Promise.all([step('closing the LLM client', () => llm.close()), step('closing the database', () => db.destroy())]);
         // Last: the drain above can still be watched.
         await step('closing the metrics server', () => metricsServer?.close());
+        // After the last job's spans have ended.
+        await step('flushing traces', () => tracing.shutdown());
       })();
       return closing;
     },

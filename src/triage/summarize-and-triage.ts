@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { LlmClient } from '../llm/llm-client.js';
 import type { Logger } from '../logger.js';
 import type { EmailWebhookPayload } from '../mail/email-webhook.js';
@@ -60,13 +61,13 @@ function completeTriage(certain: TriageDecision, llm: TriageAnswer | undefined, 
  * the reason, and the summary comes from a plain summary call. LLM errors are thrown (the job's retries handle them).
  */
 export async function summarizeAndTriage(
-  { llm, model, logger }: { llm: LlmClient; model: string; logger?: Logger },
+  { llm, model, logger, trace }: { llm: LlmClient; model: string; logger?: Logger; trace?: Context },
   email: Pick<EmailWebhookPayload, 'from' | 'subject' | 'body' | 'headers'>,
   rules: readonly TriageRule[],
   settings: TriageSettings,
 ): Promise<SummarizedMail> {
   const certain = certainTriage(email, rules, settings);
-  const request = { system: triageSystemPrompt(certain.words), prompt: summaryPrompt(email), model, format: triageAnswerFormat(!certain.notSpam) };
+  const request = { system: triageSystemPrompt(certain.words), prompt: summaryPrompt(email), model, format: triageAnswerFormat(!certain.notSpam), trace };
   let problem = '';
   for (let attempt = 1; attempt <= STRUCTURED_ATTEMPTS; attempt += 1) {
     const parsed = parseTriageAnswer(await llm.complete(request), !certain.notSpam);
@@ -79,7 +80,7 @@ export async function summarizeAndTriage(
     }
     logger?.warn({ attempt, problem }, 'the LLM answered off the triage schema');
   }
-  const summary = cleanSummary(await llm.complete({ system: SUMMARY_SYSTEM_PROMPT, prompt: summaryPrompt(email), model }));
+  const summary = cleanSummary(await llm.complete({ system: SUMMARY_SYSTEM_PROMPT, prompt: summaryPrompt(email), model, trace }));
   if (!summary) throw new Error('the LLM returned an empty summary');
   return { summary, triage: completeTriage(certain.decision, undefined, `off the schema twice (${problem})`) };
 }
