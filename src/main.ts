@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   // Before Redis or the mail server start: a refusal leaves nothing behind.
   refuseExposedDevMode(config, { devModeByDefault: byDefault });
   // Here too: a bad OTEL_* value is a configuration error (exit 2), found before anything is started.
-  const tracing = setupTracing(process.env);
+  const tracing = setupTracing(process.env, logger);
   if (byDefault) {
     logger.warn('npm start: no JWT verification is configured (JWT_SECRET or [auth] jwks_url), so email-only DEV MODE sign-in is ON for this run (loopback only). Set [auth] dev_mode = false to keep it off.');
   }

@@ -114,6 +114,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const contextSummaries = new ContextSummaryStore(db);
   const llm = createLlmChain(config.llm, logger, process.env, tracing);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
+  logger.info(tracing.summary);
   const mcp = new McpRegistry(configuredServers(config), {
     logger,
     toolTimeoutMs: config.mcp.tool_timeout_ms,

@@ -12,7 +12,7 @@ import { setupTracing } from './tracing/setup-tracing.js';
 async function main(): Promise<void> {
   const { config } = loadConfigOrExit('worker');
   const logger = createLogger(config.log.level, 'summary-worker');
-  const tracing = setupTracing(process.env);
+  const tracing = setupTracing(process.env, logger);
   const worker = await startWorkerProcess({ config, logger, tracing });
   stopOnSignals(() => worker.close());
 }

@@ -96,6 +96,7 @@ describe('traces (OpenTelemetry GenAI conventions, OTLP/HTTP)', () => {
       expect(chat.attributes).toMatchObject({
         'gen_ai.operation.name': 'chat',
         'gen_ai.provider.name': 'ollama',
+        'gen_ai.conversation.id': conversationId,
         'gen_ai.request.model': MODEL,
         'gen_ai.response.model': MODEL,
         'gen_ai.request.stream': true,
@@ -115,6 +116,7 @@ describe('traces (OpenTelemetry GenAI conventions, OTLP/HTTP)', () => {
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': 'get_weather',
       'gen_ai.tool.call.id': callId,
+      'gen_ai.conversation.id': conversationId,
       'gen_ai.tool.description': 'Current weather for a city',
     });
     // The MCP server got the execute_tool span as its parent, in the request's params._meta.
@@ -195,6 +197,7 @@ describe('traces (OpenTelemetry GenAI conventions, OTLP/HTTP)', () => {
   it('an enabled provider is the global one until shut down', async () => {
     receiver = await OtlpReceiver.start();
     tracing = setupTracing({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.endpoint}/v1/traces` });
+    expect(tracing.summary).toBe(`traces: to ${receiver.endpoint}/v1/traces (http/protobuf) as service ai-runtime; message content not captured`);
     expect(globalProviderIsNoop()).toBe(false);
     await tracing.shutdown();
     expect(globalProviderIsNoop()).toBe(true);

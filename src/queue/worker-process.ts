@@ -52,6 +52,7 @@ export async function startWorkerProcess({ config: given, logger, tracing = TRAC
   const llm = createLlmChain(config.llm, logger, process.env, tracing);
   const pipeline = startSummaryPipeline({ config, llm, summaries: new SummaryStore(db), rules: new TriageRuleStore(db), logger, tracing });
   metrics.watch({ queue: pipeline?.queue, summaryWorker: pipeline?.worker?.worker });
+  logger.info(tracing.summary);
   logger.info({ redis: config.redis.url.replace(/\/\/[^@]*@/, '//***@'), concurrency: config.summarization.concurrency }, 'summary worker running');
 
   let closing: Promise<void> | undefined;

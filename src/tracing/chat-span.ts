@@ -3,6 +3,7 @@ import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-c
 import type { LlmAnswerInfo } from '../llm/llm-client.js';
 import { GenAiAttr, GenAiOperation } from './gen-ai-attributes.js';
 import type { Tracing } from './setup-tracing.js';
+import { conversationIdOf } from './turn-spans.js';
 
 /** Who a `chat` span talks to: fixed per configured provider, so computed once. */
 export interface ChatTarget {
@@ -27,6 +28,7 @@ export function serverAttributes(baseUrl: string): Attributes {
  * for at creation (operation, provider, model, server) so that samplers can see them.
  */
 export function startChatSpan(tracing: Tracing, target: ChatTarget & { server: Attributes }, model: string, options: { stream: boolean; json?: boolean; parent: Context | undefined }): Span {
+  const conversationId = conversationIdOf(options.parent);
   return tracing.tracer.startSpan(
     `${GenAiOperation.Chat} ${model}`,
     {
@@ -39,6 +41,7 @@ export function startChatSpan(tracing: Tracing, target: ChatTarget & { server: A
         ...(target.temperature !== undefined ? { [GenAiAttr.RequestTemperature]: target.temperature } : {}),
         ...(options.stream ? { [GenAiAttr.RequestStream]: true } : {}),
         ...(options.json ? { [GenAiAttr.OutputType]: 'json' } : {}),
+        ...(conversationId ? { [GenAiAttr.ConversationId]: conversationId } : {}),
         ...target.server,
       },
     },

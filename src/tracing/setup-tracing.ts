@@ -1,9 +1,10 @@
-import { trace, type Tracer } from '@opentelemetry/api';
+import { DiagLogLevel, diag, trace, type DiagLogger, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from '../logger.js';
 import { OtlpProtocol, readTracingEnv, type TracingSettings } from './tracing-env.js';
 
 /** What instrumented code holds: a tracer, whether to record content, and the way to flush what is buffered. */
@@ -13,6 +14,8 @@ export interface Tracing {
   readonly tracer: Tracer;
   /** Prompts, answers, tool arguments and results go on spans (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`). */
   readonly captureContent: boolean;
+  /** One line for the start-up log: where traces go, or that they are off. */
+  readonly summary: string;
   /** Exports what is buffered, then stops the provider and unregisters it. Safe to call twice. */
   shutdown(): Promise<void>;
 }
@@ -26,8 +29,16 @@ export const TRACING_OFF: Tracing = {
   enabled: false,
   tracer: trace.getTracer(INSTRUMENTATION_NAME),
   captureContent: false,
+  summary: 'traces: off (no OTEL_EXPORTER_OTLP_ENDPOINT)',
   shutdown: () => Promise.resolve(),
 };
+
+/** The SDK's own complaints (an export that failed, a full queue), as warnings in our log instead of nowhere. */
+function diagnosticsTo(logger: Logger): DiagLogger {
+  const warn = (message: string, ...args: unknown[]) => logger.warn({ otel: args.length ? args.map(String) : undefined }, `OpenTelemetry: ${message}`);
+  const ignore = () => undefined;
+  return { error: warn, warn, info: ignore, debug: ignore, verbose: ignore };
+}
 
 function exporterFor(settings: TracingSettings) {
   const config = { url: settings.url, headers: settings.headers };
@@ -40,9 +51,10 @@ function exporterFor(settings: TracingSettings) {
  * An enabled provider is also registered as the global one (`@opentelemetry/api`), for any library that traces
  * through the API, unless another is registered already.
  */
-export function setupTracing(env: Readonly<Record<string, string | undefined>>): Tracing {
+export function setupTracing(env: Readonly<Record<string, string | undefined>>, logger?: Logger): Tracing {
   const settings = readTracingEnv(env);
   if (!settings) return TRACING_OFF;
+  if (logger) diag.setLogger(diagnosticsTo(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: INSTRUMENTATION_VERSION }),
     // Batched: a span costs an array push on the hot path, and the export happens off it.
@@ -54,9 +66,11 @@ export function setupTracing(env: Readonly<Record<string, string | undefined>>):
     enabled: true,
     tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
     captureContent: settings.captureContent,
+    summary: `traces: to ${settings.url} (${settings.protocol}) as service ${settings.serviceName}; message content ${settings.captureContent ? 'CAPTURED' : 'not captured'}`,
     shutdown() {
       closing ??= provider.shutdown().finally(() => {
         if (registered) trace.disable();
+        if (logger) diag.disable();
       });
       return closing;
     },

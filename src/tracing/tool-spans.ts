@@ -50,6 +50,7 @@ export class ToolSpans {
           [GenAiAttr.OperationName]: GenAiOperation.ExecuteTool,
           [GenAiAttr.ToolName]: call.tool,
           [GenAiAttr.ToolCallId]: call.callId,
+          [GenAiAttr.ConversationId]: call.conversationId,
           ...(description ? { [GenAiAttr.ToolDescription]: description } : {}),
           ...(this.tracing.captureContent ? { [GenAiAttr.ToolCallArguments]: JSON.stringify(call.arguments) } : {}),
         },

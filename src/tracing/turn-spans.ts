@@ -1,10 +1,19 @@
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, createContextKey, trace, type Context, type Span } from '@opentelemetry/api';
 import { GenAiAttr, GenAiOperation, RuntimeAttr } from './gen-ai-attributes.js';
 import type { Tracing } from './setup-tracing.js';
 import { markFailed } from './span-status.js';
 
 /** `gen_ai.agent.name` of every turn: the assistant as a whole (there is one agent, with tools). */
 export const AGENT_NAME = 'ai-runtime';
+
+/** The conversation a turn's context belongs to, for the spans under it (`gen_ai.conversation.id`). */
+const CONVERSATION_ID = createContextKey('ai-runtime.conversation-id');
+
+/** The conversation whose turn `context` is, when it is one; spans of that turn carry it. */
+export function conversationIdOf(context: Context | undefined): string | undefined {
+  const id = context?.getValue(CONVERSATION_ID);
+  return typeof id === 'string' ? id : undefined;
+}
 
 /** How a turn ended when nothing went wrong: its answer came, or it waits for a person's decision. */
 const QUIET_ENDINGS: ReadonlySet<string> = new Set(['complete', 'awaiting_approval']);
@@ -48,7 +57,7 @@ export class TurnSpans {
         },
         ROOT_CONTEXT,
       );
-      turn = { span, context: trace.setSpan(ROOT_CONTEXT, span) };
+      turn = { span, context: trace.setSpan(ROOT_CONTEXT.setValue(CONVERSATION_ID, conversationId), span) };
       this.open.set(conversationId, turn);
     }
     return turn.context;
@@ -66,10 +75,5 @@ export class TurnSpans {
     turn.span.setAttribute(RuntimeAttr.TurnOutcome, outcome);
     if (!QUIET_ENDINGS.has(outcome)) markFailed(turn.span, outcome);
     turn.span.end();
-  }
-
-  /** Turns open right now (for tests and shutdown). */
-  get openCount(): number {
-    return this.open.size;
   }
 }
