@@ -4,6 +4,7 @@ import { ENV_OVERRIDES } from '../src/config/load.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { ErrorCode } from '../src/errors.js';
 import { ClientMessageSchemas, ServerMessageSchema } from '../src/server/protocol.js';
+import { TracingEnvSchema } from '../src/tracing/tracing-env.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -23,6 +24,10 @@ describe('README', () => {
   it('documents every environment override', () => {
     const variables = [...ENV_OVERRIDES.map(([variable]) => variable), 'PORT', 'AI_RUNTIME_CONFIG'];
     expect(variables.filter((v) => !readme.includes(`\`${v}\``))).toEqual([]);
+  });
+
+  it('documents every OTEL_* variable the runtime reads', () => {
+    expect(Object.keys(TracingEnvSchema.shape).filter((v) => !readme.includes(`\`${v}\``))).toEqual([]);
   });
 
   it('documents every error code and every message type, both ways', () => {
