@@ -11,7 +11,7 @@ import { ErrorCode } from '../src/errors.js';
 import { TOKEN_EXPIRED_CLOSE_CODE } from '../src/server/protocol-handler.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
 import { devModeByDefault, logAuthSetup } from '../src/server/auth.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { launchBrowser, openPage } from './support/browser.js';
 import { TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, TestJwks, foreignToken, hsToken, unsignedToken, withClaims } from './support/jwt.js';
 import { TestRedis } from './support/redis-launcher.js';

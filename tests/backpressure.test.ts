@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { SLOW_CONSUMER_CLOSE_CODE } from '../src/server/socket-outbox.js';
 import { TestRuntime } from './support/runtime-harness.js';
 import { TestClient, textOf } from './support/ws-client.js';

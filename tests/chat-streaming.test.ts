@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TestRuntime } from './support/runtime-harness.js';
 import { textOf, typesOf } from './support/ws-client.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { TEST_DATABASE_URL, TestSchema } from './support/postgres.js';
 import { TestRedis } from './support/redis-launcher.js';

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { INSPECTOR_SOCKET_PATH } from '../src/inspector/create-inspector.js';
 import { InspectorClientMessageSchemas, InspectorServerMessageSchema } from '../src/inspector/inspector-protocol.js';
 import { MAX_QUEUED_MESSAGES } from '../src/server/connection-state.js';
-import { ClientMessageSchemas, ServerMessageSchema } from '../src/server/protocol.js';
+import { ClientMessageSchemas, ServerMessageSchema } from '../src/protocol/protocol.js';
 import { FrameKind, frameCase, type FrameCase } from './support/edge-fuzz-frames.js';
 import { HttpKind, httpCases } from './support/edge-fuzz-http.js';
 import { seededRng, type Rng } from './support/edge-fuzz-rng.js';

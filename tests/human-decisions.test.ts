@@ -17,7 +17,7 @@ import { createConversationMachine } from '../src/machines/conversation-machine.
 import { ConversationWriter } from '../src/storage/conversation-writer.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { McpTestHttpServer } from './support/mcp-test-server.js';
 import { TEST_DATABASE_URL, TestSchema } from './support/postgres.js';

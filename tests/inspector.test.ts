@@ -19,7 +19,7 @@ import { replayConversation } from '../src/inspector/replay.js';
 import type { RevealAudit } from '../src/inspector/reveal-audit.js';
 import { conversationStatechart } from '../src/inspector/statechart.js';
 import { createConversationMachine } from '../src/machines/conversation-machine.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { SchemaSocket } from './support/schema-socket.js';
 

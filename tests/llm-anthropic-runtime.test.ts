@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConfigInput } from '../src/config/schema.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { FakeAnthropic, type FakeAnthropicOptions } from './support/fake-anthropic.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { textOf } from './support/ws-client.js';

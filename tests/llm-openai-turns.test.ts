@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ErrorCode } from '../src/errors.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
 import { triageSystemPrompt } from '../src/triage/triage-prompt.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { FakeOpenAi } from './support/fake-openai.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TestRuntime } from './support/runtime-harness.js';

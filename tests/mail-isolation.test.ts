@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { McpServerConfig } from '../src/config/schema.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TestDovecot } from './support/dovecot.js';
 import { TestMailServer } from './support/mail-harness.js';
 import { TestRuntime } from './support/runtime-harness.js';

@@ -12,7 +12,7 @@ import { FakeOllama } from './support/fake-ollama.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, runtimesClosedAfterEach, type TestRuntime } from './support/runtime-harness.js';
 import { TestClient } from './support/ws-client.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 
 const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';

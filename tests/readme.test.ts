@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ENV_OVERRIDES } from '../src/config/load.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { ErrorCode } from '../src/errors.js';
-import { ClientMessageSchemas, ServerMessageSchema } from '../src/server/protocol.js';
+import { ClientMessageSchemas, ServerMessageSchema } from '../src/protocol/protocol.js';
 import { TracingEnvSchema } from '../src/tracing/tracing-env.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');

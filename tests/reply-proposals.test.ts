@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TestMailServer } from './support/mail-harness.js';
 import { TestRuntime } from './support/runtime-harness.js';
 import { textOf, type TestClient } from './support/ws-client.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { untrustedData } from '../src/llm/untrusted-data.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
 import { textOf, typesOf } from './support/ws-client.js';
 

@@ -3,7 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { signWebhook } from '../src/mail/webhook-signature.js';
-import type { ServerMessage } from '../src/server/protocol.js';
+import type { ServerMessage } from '../src/protocol/protocol.js';
 import { TRACING_OFF, setupTracing, type Tracing } from '../src/tracing/setup-tracing.js';
 import { readTracingEnv } from '../src/tracing/tracing-env.js';
 import { SpanKindCode, StatusCode, type DecodedSpan } from './support/otlp-decode.js';

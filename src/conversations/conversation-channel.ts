@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConversationState } from '../machines/conversation-machine.js';
-import type { UnnumberedEvent } from '../server/protocol.js';
+import type { UnnumberedEvent } from '../protocol/protocol.js';
 import type { StreamEvent } from './conversation-streams.js';
 import { TextBuilder } from './text-builder.js';
 

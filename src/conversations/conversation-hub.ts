@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { ConversationState, TurnOutcome, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 import { replyCall, type ReplyToSend } from '../replies/reply-proposal.js';
-import type { ServerMessage } from '../server/protocol.js';
+import type { ServerMessage } from '../protocol/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { GrantTarget } from './approval-grants.js';
 import { ConditionWaiters } from './condition-waiters.js';

@@ -1,5 +1,5 @@
 import type { ConversationEmitted } from '../machines/conversation-machine.js';
-import type { UnnumberedEvent, WireChatMessage } from '../server/protocol.js';
+import type { UnnumberedEvent, WireChatMessage } from '../protocol/protocol.js';
 import type { ChatMessage } from './chat-message.js';
 
 export function toWireMessage(message: ChatMessage): WireChatMessage {

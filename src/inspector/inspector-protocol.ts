@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseTypedMessage, type TypedMessageFailure } from '../server/typed-message.js';
+import { parseTypedMessage, type TypedMessageFailure } from '../protocol/typed-message.js';
 
 /**
  * Every message of the inspector socket (`/inspector/ws`), both ways, and the replay answer. The page imports these

@@ -11,9 +11,20 @@ export function estimateTextTokens(text: string): number {
   return Math.ceil(text.length / CHARS_PER_TOKEN);
 }
 
+/**
+ * Messages are never changed once made (a cut result is a new object): each is estimated once, not once per turn over
+ * the whole history of a long conversation.
+ */
+const estimates = new WeakMap<ChatMessage, number>();
+
 function estimateTokens(message: ChatMessage): number {
-  const text = message.role === 'tool' ? message.result.text : message.content + JSON.stringify(message.role === 'assistant' ? (message.toolCalls ?? []) : []);
-  return estimateTextTokens(text) + MESSAGE_OVERHEAD_TOKENS;
+  let estimate = estimates.get(message);
+  if (estimate === undefined) {
+    const chars = message.role === 'tool' ? message.result.text.length : message.content.length + JSON.stringify(message.role === 'assistant' ? (message.toolCalls ?? []) : []).length;
+    estimate = Math.ceil(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS;
+    estimates.set(message, estimate);
+  }
+  return estimate;
 }
 
 export function estimateMessagesTokens(messages: readonly ChatMessage[]): number {

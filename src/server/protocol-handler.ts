@@ -18,7 +18,7 @@ import {
   type ConnectionState,
 } from './connection-state.js';
 import { enqueue, enqueueBounded } from './message-queue.js';
-import { parseClientMessage, type ClientMessage, type ServerMessage } from './protocol.js';
+import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/protocol.js';
 import { atExpiry } from './token-expiry.js';
 
 // The socket's side (state, close codes) has its own module; ws-server and tests know them from here.

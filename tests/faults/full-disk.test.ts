@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ErrorCode, StorageFault, StorageWriteError } from '../../src/errors.js';
-import type { ServerMessage } from '../../src/server/protocol.js';
+import type { ServerMessage } from '../../src/protocol/protocol.js';
 import { ConversationStore } from '../../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase } from '../../src/storage/database.js';
 import { storageFault } from '../../src/storage/storage-fault.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
-import { ServerMessageSchema, type ServerMessage } from '../../src/server/protocol.js';
+import { ServerMessageSchema, type ServerMessage } from '../../src/protocol/protocol.js';
 import { SchemaSocket } from './schema-socket.js';
 
 type MessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
