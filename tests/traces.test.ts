@@ -147,6 +147,28 @@ describe('traces (OpenTelemetry GenAI conventions, OTLP/HTTP)', () => {
     expect(JSON.parse(String(secondChat!.attributes['gen_ai.output.messages']))).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'Il fait beau' }], finish_reason: 'stop' }]);
   });
 
+  it('a turn that waits for an approval ends its trace there; what runs after the decision is the next trace', async () => {
+    const started = await traced({});
+    started.rt.ollama.enqueue({ toolCalls: [{ name: 'delete_note', arguments: { id: 'a' } }] }, { tokens: ['Supprimée'] });
+    const client = await started.rt.client('kay@example.com');
+    client.send({ type: 'chat', message: 'Supprime la note a' });
+    const request = await client.next('approval_required');
+    client.send({ type: 'approve', call_id: request.call_id });
+    await client.until('done');
+    client.close();
+    await started.rt.close();
+    rt = undefined;
+
+    const spans = started.receiver.spans;
+    const turns = spans.filter((s) => s.attributes['gen_ai.operation.name'] === 'invoke_agent').sort(byStart);
+    expect(turns.map((t) => t.attributes['ai_runtime.turn.outcome'])).toEqual(['awaiting_approval', 'complete']);
+    expect(turns[0]!.traceId).not.toBe(turns[1]!.traceId);
+    expect(turns.every((t) => t.status.code === StatusCode.Unset)).toBe(true);
+    expect(childrenOf(spans, turns[0]!).map((s) => s.name)).toEqual([`chat ${MODEL}`]);
+    expect(childrenOf(spans, turns[1]!).map((s) => s.name)).toEqual(['execute_tool delete_note', `chat ${MODEL}`]);
+    expect(childrenOf(spans, turns[1]!)[0]!.attributes['gen_ai.tool.call.id']).toBe(request.call_id);
+  });
+
   it('a failed LLM call is a failed chat span, and its turn a failed invoke_agent span', async () => {
     const started = await traced({});
     started.rt.ollama.enqueue({ httpError: { status: 500, message: 'model crashed' } });
