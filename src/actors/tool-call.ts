@@ -2,8 +2,6 @@ import { fromCallback, type CallbackActorLogic, type EventObject } from 'xstate'
 import type { ToolResult } from '../conversations/chat-message.js';
 import { errorMessage } from '../errors.js';
 import type { ToolRef } from '../mcp/planned-tool.js';
-import type { TraceCarrier } from '../tracing/trace-carrier.js';
-import type { ToolCallToTrace, ToolSpan } from '../tracing/tool-spans.js';
 
 export interface ToolCallInput {
   conversationId: string;
@@ -33,10 +31,23 @@ export interface ToolCallDeps {
    * Must not throw for tool failures; they are results with `isError`. `meta` is the call's trace context, for the
    * request's `params._meta` (absent with tracing off).
    */
-  callTool: (input: ToolCallInput, signal: AbortSignal, meta?: TraceCarrier) => Promise<ToolResult>;
+  callTool: (input: ToolCallInput, signal: AbortSignal, meta?: Record<string, string>) => Promise<ToolResult>;
   metrics?: ToolCallMetrics;
-  /** Opens the call's `execute_tool` span; absent, or answering undefined, with tracing off. */
-  spans?: { start(call: ToolCallToTrace): ToolSpan | undefined };
+  /** Opens the call's trace span (`src/tracing/tool-spans.ts`); absent, or answering undefined, with tracing off. */
+  spans?: { start(call: Pick<ToolCallInput, 'conversationId' | 'callId' | 'tool' | 'arguments'>): ToolCallSpan | undefined };
+}
+
+/**
+ * One call's trace span, as the actor drives it. Declared here, not imported from `src/tracing`: the browser's code
+ * type-imports this module (through the protocol), and the SDK's types are Node's.
+ */
+export interface ToolCallSpan {
+  /** The span's trace context (`traceparent`, `tracestate`), for the MCP request's `params._meta`. */
+  readonly meta: Record<string, string> | undefined;
+  /** Ends the span with the call's result. Only the first of `finish` and `cancel` counts. */
+  finish(result: ToolResult): void;
+  /** Ends the span as cancelled (the call was stopped while it ran). */
+  cancel(): void;
 }
 
 export interface ToolCallMetrics {

@@ -1,4 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
+import type { ToolCallSpan } from '../actors/tool-call.js';
 import type { ToolResult } from '../conversations/chat-message.js';
 import { GenAiAttr, GenAiOperation } from './gen-ai-attributes.js';
 import { toolResultContent } from './gen-ai-content.js';
@@ -9,16 +10,6 @@ import type { TurnSpans } from './turn-spans.js';
 
 /** `error.type` of a call whose result is an error (the tool failed, refused, or could not be reached). */
 const TOOL_ERROR = 'tool_error';
-
-/** One tool call's `execute_tool` span, as the tool-call actor holds it. */
-export interface ToolSpan {
-  /** The span's W3C Trace Context, for the MCP request's `params._meta`: the server's spans join the turn's trace. */
-  readonly meta: TraceCarrier | undefined;
-  /** Ends the span with the call's result. Only the first of `finish`/`cancel` counts. */
-  finish(result: ToolResult): void;
-  /** Ends the span as cancelled (the turn was stopped while the call ran). */
-  cancel(): void;
-}
 
 export interface ToolCallToTrace {
   conversationId: string;
@@ -37,7 +28,7 @@ export class ToolSpans {
   ) {}
 
   /** Undefined with tracing off: the actor then does no span work at all. */
-  start(call: ToolCallToTrace): ToolSpan | undefined {
+  start(call: ToolCallToTrace): ToolCallSpan | undefined {
     if (!this.tracing.enabled) return undefined;
     const parent = this.turns.context(call.conversationId);
     const description = this.describe(call.tool);
@@ -61,7 +52,8 @@ export class ToolSpans {
   }
 }
 
-class OpenToolSpan implements ToolSpan {
+/** The span's W3C Trace Context goes in the MCP request's `params._meta`: a server that traces joins the turn's trace. */
+class OpenToolSpan implements ToolCallSpan {
   readonly meta: TraceCarrier | undefined;
   private ended = false;
 
