@@ -29,7 +29,7 @@ export const TRACING_OFF: Tracing = {
   enabled: false,
   tracer: trace.getTracer(INSTRUMENTATION_NAME),
   captureContent: false,
-  summary: 'traces: off (no OTEL_EXPORTER_OTLP_ENDPOINT)',
+  summary: 'traces: off (no OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_SDK_DISABLED=true)',
   shutdown: () => Promise.resolve(),
 };
 
@@ -38,6 +38,15 @@ function diagnosticsTo(logger: Logger): DiagLogger {
   const warn = (message: string, ...args: unknown[]) => logger.warn({ otel: args.length ? args.map(String) : undefined }, `OpenTelemetry: ${message}`);
   const ignore = () => undefined;
   return { error: warn, warn, info: ignore, debug: ignore, verbose: ignore };
+}
+
+/** The URL without any user and password it may carry, for the log. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '***';
+  parsed.password = '';
+  return parsed.toString();
 }
 
 function exporterFor(settings: TracingSettings) {
@@ -66,7 +75,7 @@ export function setupTracing(env: Readonly<Record<string, string | undefined>>, 
     enabled: true,
     tracer: provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION),
     captureContent: settings.captureContent,
-    summary: `traces: to ${settings.url} (${settings.protocol}) as service ${settings.serviceName}; message content ${settings.captureContent ? 'CAPTURED' : 'not captured'}`,
+    summary: `traces: to ${withoutCredentials(settings.url)} (${settings.protocol}) as service ${settings.serviceName}; message content ${settings.captureContent ? 'CAPTURED' : 'not captured'}`,
     shutdown() {
       closing ??= provider.shutdown().finally(() => {
         if (registered) trace.disable();
