@@ -6,6 +6,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from '../logger.js';
 import { OtlpProtocol, readTracingEnv, type TracingSettings } from './tracing-env.js';
+import { settleWithin } from '../settle-within.js';
 
 /** What instrumented code holds: a tracer, whether to record content, and the way to flush what is buffered. */
 export interface Tracing {
@@ -39,6 +40,9 @@ function diagnosticsTo(logger: Logger): DiagLogger {
   const ignore = () => undefined;
   return { error: warn, warn, info: ignore, debug: ignore, verbose: ignore };
 }
+
+/** The last spans get this long to leave at shutdown; a collector that does not take them by then loses them. */
+const SHUTDOWN_FLUSH_MS = 2_000;
 
 /** The URL without any user and password it may carry, for the log. */
 function withoutCredentials(url: string): string {
@@ -77,7 +81,8 @@ export function setupTracing(env: Readonly<Record<string, string | undefined>>, 
     captureContent: settings.captureContent,
     summary: `traces: to ${withoutCredentials(settings.url)} (${settings.protocol}) as service ${settings.serviceName}; message content ${settings.captureContent ? 'CAPTURED' : 'not captured'}`,
     shutdown() {
-      closing ??= provider.shutdown().finally(() => {
+      // Bounded: with the collector down the exporter's retries would hold the process's exit for ~8 s.
+      closing ??= settleWithin(provider.shutdown(), SHUTDOWN_FLUSH_MS).then(() => {
         if (registered) trace.disable();
         if (logger) diag.disable();
       });
