@@ -4,7 +4,6 @@ import type { Logger } from '../logger.js';
 import { ConversationState, TurnOutcome, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 import { replyCall, type ReplyToSend } from '../replies/reply-proposal.js';
-import type { ServerMessage } from '../protocol/protocol.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { GrantTarget } from './approval-grants.js';
 import { ConditionWaiters } from './condition-waiters.js';
@@ -12,11 +11,10 @@ import type { Publisher } from './conversation-channel.js';
 import type { StreamEvent } from './conversation-streams.js';
 import type { CrossNode } from './cross-node.js';
 import { CrossNodeTurns } from './cross-node-turns.js';
-import { restoreToolStep, unansweredCallIds } from './history-repair.js';
+import { findStored, readyToRun } from './conversation-restore.js';
 import { QUIET_STATES, endCutTurn, isBusy, isCutTurn, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
 import { isBehindStorage } from './storage-freshness.js';
-import { nextPendingApproval, type ProposedCall } from './tool-batch.js';
-import { toWireMessage } from './wire-messages.js';
+import type { ProposedCall } from './tool-batch.js';
 
 export interface ConversationHubOptions {
   store: ConversationStore;
@@ -203,22 +201,11 @@ export class ConversationHub {
   }
 
   private async restore(id: string): Promise<LiveConversation | undefined> {
-    const stored = await this.options.store.find(id);
-    if (!stored) return undefined;
-    const crossNode = this.options.crossNode;
-    const [elsewhere, mirrored] = crossNode ? await Promise.all([crossNode.runningElsewhere(id), crossNode.newestAfter(id, stored.lastSeq)]) : [false, []];
+    const found = await findStored(this.options, id);
+    if (!found) return undefined;
     const live = this.live.get(id);
     if (live) return live;
-    // Its turn runs on another node: shown as storage has it; repairing a call that is running there would be a lie.
-    if (elsewhere) return this.start({ ...stored, mirrored, provisional: true });
-    const decisions = await this.options.store.toolCalls(id, unansweredCallIds(stored.messages));
-    const { repairs, pendingBatch } = restoreToolStep(stored.messages, decisions);
-    if (repairs.length > 0) await this.options.store.append(id, stored.messages.length, repairs, stored.lastSeq);
-    const targeted = pendingBatch?.map((call) => {
-      const target = this.options.grantTarget?.(call.name);
-      return target ? { ...call, target } : call;
-    });
-    return this.start({ ...stored, mirrored, messages: [...stored.messages, ...repairs], ...(targeted ? { pendingBatch: targeted } : {}) });
+    return this.start(found.runningElsewhere ? found.asStored : await readyToRun(this.options, found.asStored));
   }
 
   private start(stored: StoredConversation): LiveConversation {
@@ -297,23 +284,6 @@ export class ConversationHub {
   /** The user's Stop: for the turn running here, or, with nodes sharing conversations, wherever it runs. */
   async cancel(conversation: LiveConversation): Promise<void> {
     if (!this.crossNode || (await this.crossNode.cancel(conversation))) this.send(conversation, { type: 'CANCEL' });
-  }
-
-  /** Everything a (re)attaching client needs to draw the conversation; live events after it have a higher `seq`. */
-  history(conversation: LiveConversation): Extract<ServerMessage, { type: 'history' }> {
-    const snapshot = conversation.actor.getSnapshot();
-    const state = wireState(snapshot.value);
-    const pending = state === ConversationState.AwaitingApproval ? nextPendingApproval(snapshot.context.batch) : undefined;
-    return {
-      type: 'history',
-      conversation_id: conversation.id,
-      title: conversation.title,
-      messages: snapshot.context.messages.map(toWireMessage),
-      state: conversation.channel.remoteState ?? state,
-      seq: conversation.channel.lastSeq,
-      draft: conversation.channel.draft,
-      ...(pending ? { pending_approval: { call_id: pending.id, tool: pending.name, args: pending.arguments } } : {}),
-    };
   }
 
   /** Every live conversation actor of this process. */

@@ -1,6 +1,8 @@
-import type { ConversationEmitted } from '../machines/conversation-machine.js';
-import type { UnnumberedEvent, WireChatMessage } from '../protocol/protocol.js';
+import { ConversationState, wireState, type ConversationEmitted } from '../machines/conversation-machine.js';
+import type { ServerMessage, UnnumberedEvent, WireChatMessage } from '../protocol/protocol.js';
 import type { ChatMessage } from './chat-message.js';
+import type { LiveConversation } from './live-conversation.js';
+import { nextPendingApproval } from './tool-batch.js';
 
 export function toWireMessage(message: ChatMessage): WireChatMessage {
   switch (message.role) {
@@ -46,4 +48,21 @@ export function toWireEvent(event: ConversationEmitted): UnnumberedEvent {
     case 'error':
       return { type: 'error', code: event.code, message: event.message };
   }
+}
+
+/** Everything a (re)attaching client needs to draw the conversation; live events after it have a higher `seq`. */
+export function historyMessage(conversation: LiveConversation): Extract<ServerMessage, { type: 'history' }> {
+  const snapshot = conversation.actor.getSnapshot();
+  const state = wireState(snapshot.value);
+  const pending = state === ConversationState.AwaitingApproval ? nextPendingApproval(snapshot.context.batch) : undefined;
+  return {
+    type: 'history',
+    conversation_id: conversation.id,
+    title: conversation.title,
+    messages: snapshot.context.messages.map(toWireMessage),
+    state: conversation.channel.remoteState ?? state,
+    seq: conversation.channel.lastSeq,
+    draft: conversation.channel.draft,
+    ...(pending ? { pending_approval: { call_id: pending.id, tool: pending.name, args: pending.arguments } } : {}),
+  };
 }

@@ -6,6 +6,7 @@ import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../erro
 import type { RateLimitScope } from '../limits/rate-limits.js';
 import type { Logger } from '../logger.js';
 import { proposalText } from '../replies/reply-proposal.js';
+import { historyMessage } from '../conversations/wire-messages.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
 import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
 import type { Authenticate, AuthenticatedUser } from './auth.js';
@@ -170,7 +171,7 @@ export class ProtocolHandler {
         await this.chargeNewConversation(state, authed.user.email);
         const conversation = await this.options.hub.create(authed.user.email);
         this.attach(connection, state, conversation);
-        this.reply(connection, this.options.hub.history(conversation));
+        this.reply(connection, historyMessage(conversation));
         return;
       }
       case 'ack_notifications':
@@ -319,7 +320,7 @@ export class ProtocolHandler {
       await this.chargeNewConversation(state, message.user.email);
       conversation = await this.options.hub.create(message.user.email, firstMessage);
       // The client learns the new conversation's id (and seq 0) before its first event.
-      this.reply(connection, this.options.hub.history(conversation));
+      this.reply(connection, historyMessage(conversation));
     }
     this.attach(connection, state, conversation);
     return conversation;
@@ -339,7 +340,7 @@ export class ProtocolHandler {
       for (const event of missed) connection.send(event);
       this.reply(connection, { type: 'resumed', conversation_id: conversation.id, seq: conversation.channel.lastSeq, replayed: missed.length });
     } else {
-      this.reply(connection, this.options.hub.history(conversation));
+      this.reply(connection, historyMessage(conversation));
     }
     this.attach(connection, state, conversation);
   }
