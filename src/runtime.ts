@@ -3,6 +3,7 @@ import { createPersistenceLogic } from './actors/persistence.js';
 import { createToolCallLogic } from './actors/tool-call.js';
 import type { Config } from './config/schema.js';
 import { ConversationHub } from './conversations/conversation-hub.js';
+import { finishAnswers } from './conversations/finish-answers.js';
 import { composeObservers, conversationLog } from './conversations/conversation-log.js';
 import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
@@ -13,7 +14,6 @@ import { foldHistory } from './llm/history-folding.js';
 import { ContextSummaryStore } from './storage/context-summary-store.js';
 import { createLogger, type Logger } from './logger.js';
 import { createConversationMachine } from './machines/conversation-machine.js';
-import { metricsRoute } from './metrics/metrics-route.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { requiresApproval } from './mcp/approval-policy.js';
 import { grantTarget } from './conversations/approval-grants.js';
@@ -23,9 +23,6 @@ import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createRateLimits } from './limits/rate-limits.js';
 import { createAuthenticator, logAuthSetup } from './server/auth.js';
 import { refuseExposedDevMode } from './server/dev-mode-guard.js';
-import { emailWebhookRoute } from './server/email-webhook-route.js';
-import { healthRoute } from './server/health.js';
-import { webAssetRoutes } from './server/web-assets.js';
 import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
@@ -40,12 +37,9 @@ import { SummaryStore } from './storage/summary-store.js';
 import { TriageRuleStore } from './storage/triage-rule-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
-import { summaryRoutes, unavailableSummaryRoutes } from './server/summary-routes.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
-import { mailAccountRoutes } from './server/mail-account-routes.js';
-import { replyRoutes } from './server/reply-routes.js';
-import { findMailTool, readOwnEmail } from './mcp/mail-tool.js';
-import { triageRoutes } from './server/triage-routes.js';
+import { findMailTool } from './mcp/mail-tool.js';
+import { runtimeRoutes } from './runtime-routes.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 import { TRACING_OFF, type Tracing } from './tracing/setup-tracing.js';
@@ -86,8 +80,6 @@ export interface RuntimeCloseOptions {
 }
 
 /** Room left in the context window for the answer; the history gets the rest (never less than this floor). */
-/** After the grace period, cut answers get this long to be saved: a stuck database must not hold the exit. */
-const CUT_SAVE_TIMEOUT_MS = 5_000;
 /** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
 const REDIS_READY_TIMEOUT_MS = 5_000;
 /** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
@@ -246,44 +238,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       onQueueFull: () => metrics.rateLimitHit(QUEUE_FULL_SCOPE),
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
-    routes: {
-      'GET /health': healthRoute({
-        llm,
-        mcp,
-        db,
-        writes: { health: storageHealth, unsaved: () => writer.unsavedCount() },
-        queue,
-        summariesUnavailable: config.summarization.enabled && !queue ? 'enabled, but no Redis is configured (REDIS_URL), or the bundled one did not start' : undefined,
-      }),
-      'GET /metrics': metricsRoute(metrics, config.server.metrics_token),
-      'POST /api/webhooks/email': emailWebhookRoute({
-        secret: config.webhooks.secret,
-        toleranceSeconds: config.webhooks.tolerance_s,
-        limit: (ip) => limits.consume('webhooks_per_ip', ip),
-        accept: async (email, trace) => {
-          logger.info({ user: email.user_email, emailId: email.email_id }, 'new mail announced');
-          if (!queue || !config.summarization.auto_summarize) return { status: 'ignored', reason: 'summaries are off on this runtime' };
-          return { status: 'accepted', id: await queue.add(email, trace) };
-        },
-        tracing,
-      }),
-      ...(await webAssetRoutes()),
-      ...inspector.routes,
-      ...(queue
-        ? summaryRoutes({ queue, store: summaries, authenticate, config, limit: (ip) => limits.consume('summary_requests_per_ip', ip) })
-        : unavailableSummaryRoutes(config.summarization.enabled ? 'no Redis is configured (REDIS_URL)' : '[summarization] enabled = false', { store: summaries, authenticate })),
-      ...triageRoutes({ rules: triageRules, summaries, authenticate, logger }),
-      ...mailAccountRoutes({ accounts: mailAccounts, authenticate, logger, limit: (user) => limits.consume('mail_account_connects_per_user', user) }),
-      ...replyRoutes({
-        llm,
-        summaries,
-        authenticate,
-        logger,
-        readEmail: (user, emailId, signal) => readOwnEmail(mcp, user, emailId, signal),
-        // Drafts cost an LLM call, as a chat message does: they share its budget.
-        limit: (user) => limits.consume('chat_per_user', user),
-      }),
-    },
+    routes: await runtimeRoutes({ config, logger, authenticate, limits, tracing, llm, mcp, db, storageHealth, writer, queue, summaries, triageRules, mailAccounts, metrics, inspectorRoutes: inspector.routes }),
     sockets: inspector.sockets,
     logger,
   });
@@ -302,18 +257,6 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
   const reachableHost = host === '0.0.0.0' || host === '::' || host === '[::]' ? '127.0.0.1' : host;
   logger.info(`WebSocket server listening on ${host}:${port}${config.server.websocket_path}`);
   logger.info(`HTTP server listening on ${host}:${port}`);
-
-  /** Answers in flight get `graceMs` to finish; the rest are cancelled, which saves what was streamed as interrupted. */
-  const finishAnswers = async (graceMs: number) => {
-    const inFlight = hub.busyCount;
-    if (inFlight === 0) return;
-    const graceS = graceMs / 1000;
-    logger.info(`waiting up to ${graceS} s for ${inFlight} answer(s) in flight`);
-    if (await hub.whenIdle(graceMs)) return logger.info('every answer in flight finished');
-    const cut = hub.cancelBusy();
-    logger.warn(`${cut} answer(s) still in flight after ${graceS} s: cut, and saved as interrupted`);
-    if (!(await hub.whenIdle(CUT_SAVE_TIMEOUT_MS))) logger.warn(`${hub.busyCount} cut answer(s) not saved within ${CUT_SAVE_TIMEOUT_MS} ms; their partial text is lost`);
-  };
 
   let closing: Promise<void> | undefined;
   return {
@@ -337,7 +280,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         const workerClosed = step('closing the summary worker', () => pipeline?.worker?.close());
         // Account requests in flight answer 503 now rather than hold a socket for up to 45 s.
         await step('closing the mail account client', () => mailAccounts.close());
-        await finishAnswers(graceMs);
+        await finishAnswers(hub, graceMs, logger);
         liveServer.closeSockets(GOING_AWAY, 'server restarting');
         await workerClosed;
         await step('closing the summary queue', () => pipeline?.close());
