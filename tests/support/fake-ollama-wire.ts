@@ -26,6 +26,16 @@ export interface ChatScript extends JsonAnswerScript {
   dropAfterChunks?: number;
   /** Default "stop"; "length" for a `json` answer cut by `truncateJsonAt` (num_predict reached). */
   doneReason?: string;
+  /**
+   * Each streamed token is followed by `@` and the wall clock, in µs, at which its chunk is written (`wallClockMicros`):
+   * a benchmark reads every token's trip from the fake to its client, across processes.
+   */
+  stampTokens?: boolean;
+}
+
+/** Wall-clock µs, finer than `Date.now()` and comparable between processes on one machine. */
+export function wallClockMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
 // Loose objects: the recorded body must keep every field the client sent, not only the ones we know.
