@@ -10,12 +10,16 @@
  * Phases, each peer's rounds interleaved with the others' so that drift on the machine hits all alike:
  * 1. one turn at a time on one socket: time to first chunk and to the whole answer;
  * 2. one long answer: wall time and server CPU per token;
- * 3. idle signed-in sockets: the RSS and JS heap slope between `idleSockets / 2` and `1.5 × idleSockets` of them,
- *    each reading after a full GC forced through the server's inspector;
+ * 3. idle signed-in sockets: after `idleSockets / 2` of them (and a few streams on them: first-use allocations),
+ *    `idleSockets` more in `IDLE_STEPS` steps, the memory read after each (and before the first) following a full GC
+ *    forced through the server's inspector; the cost per socket is the least-squares slope over those readings, which
+ *    one reading's noise (V8 handing pages back late) moves less than it moves a difference of two;
  * 4. on those sockets, `streams` of them at once, each asking for an answer of `answerTokens` tokens sent as fast as
  *    the fake can: server CPU (`/proc/<pid>/stat`) per relayed chunk;
- * 5. the same streams paced at one token per `tokenMs` (50 tokens/s), starts spread over one token interval: each
- *    token carries the wall clock at which the fake wrote it, so every token's trip to the client is measured.
+ * 5. the same streams paced at one token per `tokenMs` (50 tokens/s), their starts spread over `START_SPREAD_MS`: each
+ *    token carries the wall clock at which the fake wrote it, so every token's trip to the client is measured. The
+ *    latencies count in the steady state only: from the moment every stream has had its first chunk to the moment
+ *    the first one ends (the start-up, connections and first requests, is the time to first chunk's).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,7 +27,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Ollama } from 'ollama';
-import { wallClockMicros, type ChatScript } from '../tests/support/fake-ollama-wire.js';
+import { machineMicros, type ChatScript } from '../tests/support/fake-ollama-wire.js';
 import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { BenchProcess, type MemoryReading } from './support/bench-process.js';
 import { DirectClient, SocketIoRelayClient, WsRelayClient, type RelayClient, type TextSink, type TurnTimes } from './support/relay-clients.js';
@@ -32,7 +36,7 @@ import { within } from './support/within.js';
 export interface RelayKnobs {
   /** One-at-a-time turns per peer. BENCH_ROUNDS @default 40 (--quick 10) */
   rounds: number;
-  /** Idle signed-in sockets added between the two readings (half as many are opened first). BENCH_SOCKETS @default 2000 (--quick 200) */
+  /** Idle signed-in sockets added over the readings (half as many are opened first). BENCH_SOCKETS @default 2000 (--quick 600) */
   idleSockets: number;
   /** Concurrent streams, one run each. BENCH_STREAMS @default "200,1000" (--quick "50,200") */
   streams: number[];
@@ -40,8 +44,10 @@ export interface RelayKnobs {
   answerTokens: number;
   /** Runs of each CPU measurement per peer. BENCH_BURST_ROUNDS @default 3 (--quick 1) */
   burstRounds: number;
-  /** Tokens per paced answer. BENCH_PACED_TOKENS @default 50 (--quick 25) */
+  /** Tokens per paced answer: long enough for a steady state after the starts. BENCH_PACED_TOKENS @default 150 (--quick 60) */
   pacedTokens: number;
+  /** Runs of each paced measurement per peer; the report gives the median run's figures. BENCH_PACED_RUNS @default 3 (--quick 1) */
+  pacedRuns: number;
   /** Interval between a paced answer's tokens, ms (20 = 50 tokens/s). BENCH_TOKEN_MS @default 20 */
   tokenMs: number;
   /** Tokens of the long answer. BENCH_LONG_TOKENS @default 20000 (--quick 2000) */
@@ -52,18 +58,19 @@ export function relayKnobs(quick: boolean): RelayKnobs {
   const env = (name: string, full: number, fast: number) => Number(process.env[name] ?? (quick ? fast : full));
   return {
     rounds: env('BENCH_ROUNDS', 40, 10),
-    idleSockets: env('BENCH_SOCKETS', 2000, 200),
+    idleSockets: env('BENCH_SOCKETS', 2000, 600),
     streams: (process.env.BENCH_STREAMS ?? (quick ? '50,200' : '200,1000')).split(',').map(Number),
     answerTokens: env('BENCH_ANSWER_TOKENS', 18, 18),
     burstRounds: env('BENCH_BURST_ROUNDS', 3, 1),
-    pacedTokens: env('BENCH_PACED_TOKENS', 50, 25),
+    pacedTokens: env('BENCH_PACED_TOKENS', 150, 60),
+    pacedRuns: env('BENCH_PACED_RUNS', 3, 1),
     tokenMs: env('BENCH_TOKEN_MS', 20, 20),
     longTokens: env('BENCH_LONG_TOKENS', 20_000, 2_000),
   };
 }
 
 export function relayKnobsText(k: RelayKnobs): string {
-  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}`;
+  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_PACED_RUNS=${k.pacedRuns}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}`;
 }
 
 const PeerKey = { Runtime: 'runtime', Uws: 'uws', SocketIo: 'socketio' } as const;
@@ -84,9 +91,13 @@ interface LoadRun {
   turns: TurnTimes[];
   /** Tokens the turns were answered with, all told. */
   tokens: number;
-  /** Per-token trip from the fake's write to the client, µs (paced runs only). */
+  /** Per-token trip from the fake's write to the client, µs, in the steady state (paced runs only). */
   latencies: number[];
+  /** How long the steady state lasted, ms. */
+  steadyMs: number;
   serverCpuUs: number;
+  /** The server's CPU over the wall time: the share of its one JS thread's core it used. */
+  serverBusy: number;
   /** The fake's, this process's and the server's CPU over the wall time and the cores. */
   busy: number;
   wallMs: number;
@@ -105,6 +116,11 @@ const TURN_TIMEOUT_MS = 120_000;
 /** A long answer: at most this long. */
 const LONG_TIMEOUT_MS = 300_000;
 const WARM_TURNS = 5;
+/** Idle sockets are added in this many steps, the memory read after each. */
+const IDLE_STEPS = 4;
+const CPU_SETTLE_MS = 100;
+/** Conversations do not all start in the same 20 ms: the paced streams' starts are spread over this. */
+const START_SPREAD_MS = 500;
 const WARM_BURST = 20;
 const STAMP = /@(\d+)/g;
 /** What a paced run's client sends: the prompt of every turn (the fake's script decides the answer). */
@@ -115,6 +131,15 @@ const charsOf = (tokens: string[]) => tokens.reduce((n, t) => n + t.length, 0);
 const sorted = (xs: readonly number[]) => Float64Array.from(xs).sort();
 const quantile = (xs: Float64Array, q: number) => (xs.length === 0 ? Number.NaN : xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]!);
 const median = (xs: readonly number[]) => quantile(sorted(xs), 0.5);
+/** The least-squares slope of y over x. */
+function slope(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxy / sxx;
+}
 
 async function openSockets(peer: Peer, from: number, count: number): Promise<RelayClient[]> {
   const opened: RelayClient[] = [];
@@ -133,7 +158,9 @@ async function load(
   script: { tokens: string[]; paced: boolean },
   delayOf: (i: number) => number,
 ): Promise<LoadRun> {
-  const latencies: number[] = [];
+  // Each token's arrival (`performance.now()`) and trip (µs), until the steady state is known.
+  const arrivals: number[] = [];
+  const trips: number[] = [];
   const expectedChars = charsOf(script.tokens);
   const before = { server: (await server?.cpuMicros()) ?? 0, fake: await fake.cpuMicros(), self: process.cpuUsage(), at: performance.now() };
   const turns = await Promise.all(
@@ -144,9 +171,11 @@ async function load(
       // The stamps ride in the text: what a token's trip took is read off the text as it arrives.
       const sink: TextSink | undefined = script.paced
         ? (text) => {
-            const now = wallClockMicros();
+            const now = machineMicros();
+            const at = performance.now();
             for (const match of text.matchAll(STAMP)) {
-              latencies.push(now - Number(match[1]));
+              arrivals.push(at);
+              trips.push(now - Number(match[1]));
               stamps += 1;
             }
           }
@@ -158,10 +187,16 @@ async function load(
     }),
   );
   const wallMs = performance.now() - before.at;
+  // What a server does just after the last answer (a batched write, a flush) belongs to this load, not to the next.
+  await sleep(CPU_SETTLE_MS);
+  const windowMs = performance.now() - before.at;
   const serverCpuUs = server === undefined ? 0 : (await server.cpuMicros()) - before.server;
   const self = process.cpuUsage(before.self);
   const allCpuUs = serverCpuUs + ((await fake.cpuMicros()) - before.fake) + self.user + self.system;
-  return { turns, tokens: turns.length * script.tokens.length, latencies, serverCpuUs, busy: allCpuUs / (wallMs * 1000 * cpus().length), wallMs };
+  const steadyFrom = Math.max(...turns.map((t) => t.firstChunkAt));
+  const steadyTo = Math.min(...turns.map((t) => t.doneAt));
+  const latencies = trips.filter((_, i) => arrivals[i]! >= steadyFrom && arrivals[i]! <= steadyTo);
+  return { turns, tokens: turns.length * script.tokens.length, latencies, steadyMs: Math.max(0, steadyTo - steadyFrom), serverCpuUs, serverBusy: serverCpuUs / (windowMs * 1000), busy: allCpuUs / (windowMs * 1000 * cpus().length), wallMs };
 }
 
 async function startPeers(ollamaUrl: string, dir: string): Promise<Peer[]> {
@@ -205,9 +240,10 @@ async function closePeers(peers: readonly Peer[]): Promise<void> {
 interface PeerResults {
   sequential: TurnTimes[];
   long: LoadRun;
-  idle?: { before: MemoryReading; after: MemoryReading };
+  /** Memory readings with the number of idle sockets open at each. */
+  idle: Array<{ sockets: number; memory: MemoryReading }>;
   burst: Map<number, LoadRun[]>;
-  paced: Map<number, LoadRun>;
+  paced: Map<number, LoadRun[]>;
 }
 
 export interface RelaySummary {
@@ -235,7 +271,7 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
   try {
     peers = await startPeers(ollamaUrl, dir);
     const results = new Map<Column, PeerResults>();
-    for (const key of ['direct', ...peers.map((p) => p.key)] as const) results.set(key, { sequential: [], long: undefined as unknown as LoadRun, burst: new Map(), paced: new Map() });
+    for (const key of ['direct', ...peers.map((p) => p.key)] as const) results.set(key, { sequential: [], long: undefined as unknown as LoadRun, idle: [], burst: new Map(), paced: new Map() });
     const get = (key: Column) => results.get(key)!;
 
     progress('relay: warm-up');
@@ -258,17 +294,20 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
     get('direct').long = await load(undefined, fake, [direct], { tokens: long, paced: false }, () => 0);
     for (const peer of peers) get(peer.key).long = await load(peer.server, fake, [peer.probe], { tokens: long, paced: false }, () => 0);
 
-    progress(`relay: idle sockets (${knobs.idleSockets / 2} + ${knobs.idleSockets} a server)`);
+    progress(`relay: idle sockets (${knobs.idleSockets / 2} + ${knobs.idleSockets} a server, in ${IDLE_STEPS} steps)`);
     const answer = tokensOf(knobs.answerTokens);
     await script({ tokens: answer });
     for (const peer of peers) {
       peer.sockets = await within(openSockets(peer, 0, knobs.idleSockets / 2), TURN_TIMEOUT_MS, () => `${peer.label}: opening sockets`);
       // The stream path's first-use allocations (JIT, pools) belong to the baseline, not to the sockets added next.
       await load(peer.server, fake, peer.sockets.slice(0, WARM_BURST), { tokens: answer, paced: false }, () => 0);
-      const before = await peer.server.memory({ gc: true });
-      peer.sockets.push(...(await within(openSockets(peer, peer.sockets.length, knobs.idleSockets), TURN_TIMEOUT_MS, () => `${peer.label}: opening sockets`)));
-      const after = await peer.server.memory({ gc: true });
-      get(peer.key).idle = { before, after };
+      const readings = get(peer.key).idle;
+      readings.push({ sockets: peer.sockets.length, memory: await peer.server.memory({ gc: true }) });
+      for (let step = 0; step < IDLE_STEPS; step += 1) {
+        const more = Math.round((knobs.idleSockets * (step + 1)) / IDLE_STEPS) - Math.round((knobs.idleSockets * step) / IDLE_STEPS);
+        peer.sockets.push(...(await within(openSockets(peer, peer.sockets.length, more), TURN_TIMEOUT_MS, () => `${peer.label}: opening sockets`)));
+        readings.push({ sockets: peer.sockets.length, memory: await peer.server.memory({ gc: true }) });
+      }
       const needed = Math.max(...knobs.streams) - peer.sockets.length;
       if (needed > 0) peer.sockets.push(...(await openSockets(peer, peer.sockets.length, needed)));
     }
@@ -286,10 +325,13 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
     const paced = tokensOf(knobs.pacedTokens);
     await script({ tokens: paced, delayMs: knobs.tokenMs, stampTokens: true });
     for (const streams of knobs.streams) {
-      progress(`relay: ${streams} streams at once, ${knobs.pacedTokens} tokens at one per ${knobs.tokenMs} ms`);
-      const spread = (i: number) => (i * knobs.tokenMs) / streams;
-      get('direct').paced.set(streams, await load(undefined, fake, Array.from({ length: streams }, () => direct), { tokens: paced, paced: true }, spread));
-      for (const peer of peers) get(peer.key).paced.set(streams, await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: paced, paced: true }, spread));
+      progress(`relay: ${streams} streams at once, ${knobs.pacedTokens} tokens at one per ${knobs.tokenMs} ms, ${knobs.pacedRuns} run(s)`);
+      const spread = (i: number) => (i * START_SPREAD_MS) / streams;
+      const add = (key: Column, run: LoadRun) => get(key).paced.set(streams, [...(get(key).paced.get(streams) ?? []), run]);
+      for (let round = 0; round < knobs.pacedRuns; round += 1) {
+        add('direct', await load(undefined, fake, Array.from({ length: streams }, () => direct), { tokens: paced, paced: true }, spread));
+        for (const peer of peers) add(peer.key, await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: paced, paced: true }, spread));
+      }
     }
     return report(knobs, peers, get);
   } finally {
@@ -320,18 +362,17 @@ function report(knobs: RelayKnobs, peers: readonly Peer[], get: (key: Column) =>
   /** A value every column has, shown with what it adds over the client alone. */
   const overClient = (value: (key: Column) => number, show: (x: number) => string = ms) => (key: Column) =>
     key === 'direct' ? show(value(key)) : `${show(value(key))} (+${ms(value(key) - value('direct'))})`;
-  const idleKiB = (key: PeerKey, field: keyof MemoryReading) => {
-    const idle = get(key).idle!;
-    return (idle.after[field] - idle.before[field]) / knobs.idleSockets / 1024;
-  };
+  const idleKiB = (key: PeerKey, field: keyof MemoryReading) => slope(get(key).idle.map((r) => [r.sockets, r.memory[field]] as const)) / 1024;
   const rate = `${1000 / knobs.tokenMs} tokens/s`;
   const sequentialFirst = (q: number) => (key: Column) => quantile(firstChunkMs(get(key).sequential), q);
   const whole = (key: Column) => median(get(key).sequential.map((t) => t.doneAt - t.sentAt));
   const longWall = (key: Column) => (get(key).long.wallMs * 1000) / get(key).long.tokens;
-  const latency = (streams: number, q: number) => (key: Column) => quantile(sorted(get(key).paced.get(streams)!.latencies), q) / 1000;
-  const pacedFirst = (streams: number, q: number) => (key: Column) => quantile(firstChunkMs(get(key).paced.get(streams)!.turns), q);
+  /** A paced figure: the median over the runs (one run's hiccup on a shared machine is not the server's tail). */
+  const pacedMedian = (streams: number, value: (run: LoadRun) => number) => (key: Column) => median(get(key).paced.get(streams)!.map(value));
+  const latency = (streams: number, q: number) => pacedMedian(streams, (run) => quantile(sorted(run.latencies), q) / 1000);
+  const pacedFirst = (streams: number, q: number) => pacedMedian(streams, (run) => quantile(firstChunkMs(run.turns), q));
   const burstCpu = (streams: number) => (key: PeerKey) => cpuPerChunk(get(key).burst.get(streams)!);
-  const pacedCpu = (streams: number) => (key: PeerKey) => cpuPerChunk([get(key).paced.get(streams)!]);
+  const pacedCpu = (streams: number) => (key: PeerKey) => cpuPerChunk(get(key).paced.get(streams)!);
   const bold = (show: (x: number) => string) => (x: number) => `**${show(x)}**`;
 
   const rows = [
@@ -348,7 +389,11 @@ function report(knobs: RelayKnobs, peers: readonly Peer[], get: (key: Column) =>
       line(`**per-token latency p99, ms: ${n} streams at ${rate}**`, overClient(latency(n, 0.99), bold(ms)), latency(n, 0.99)),
       line('… p50 ms', overClient(latency(n, 0.5)), latency(n, 0.5)),
       line('… time to first chunk, median / p99 ms', (key) => `${ms(pacedFirst(n, 0.5)(key))} / ${ms(pacedFirst(n, 0.99)(key))}`, pacedFirst(n, 0.5)),
-      line('… machine CPU busy (server + fake + clients)', (key) => `${f(get(key).paced.get(n)!.busy * 100, 0)} %`),
+      line('… steady state: ms, tokens in it', (key) => `${f(pacedMedian(n, (run) => run.steadyMs)(key), 0)}, ${f(pacedMedian(n, (run) => run.latencies.length)(key), 0)}`),
+      line('… CPU busy: server (of one core) / machine (server + fake + clients, of all)', (key) => {
+        const server = key === 'direct' ? '–' : `${f(pacedMedian(n, (run) => run.serverBusy * 100)(key), 0)} %`;
+        return `${server} / ${f(pacedMedian(n, (run) => run.busy * 100)(key), 0)} %`;
+      }),
     ]),
   ];
 
@@ -367,7 +412,7 @@ function report(knobs: RelayKnobs, peers: readonly Peer[], get: (key: Column) =>
     lines: [
       '### Relay peers (issue 15): the runtime, a bare uWS relay and a Socket.IO relay on the same load',
       '',
-      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap slope over ${knobs.idleSockets} more signed-in sockets, each reading after a full GC. **Per-token latency** is from the fake's write of a token (stamped in it) to its client, starts spread over one token interval; "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
+      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap slope (least squares over ${IDLE_STEPS + 1} readings, each after a full GC) as ${knobs.idleSockets} more signed-in sockets open. **Per-token latency** is from the fake's write of a token (stamped in it) to its client, counted while every stream is running (the steady state), the starts spread over ${START_SPREAD_MS} ms, the median of ${knobs.pacedRuns} run(s); "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
       '',
       `| | ${COLUMNS.map(label).join(' | ')} | runtime / bare |`,
       `|---|${COLUMNS.map(() => '---|').join('')}---|`,

@@ -1,5 +1,6 @@
 /**
- * `npm run bench` (`-- --quick`: the same parts with small numbers, in under a minute): what the runtime costs next to
+ * `npm run bench` (`-- --quick`: the same parts with small numbers, in under a minute; `-- --only relay,pipeline`: just
+ * those of relay, pipeline, imap, triage): what the runtime costs next to
  * its peers on the same load, and next to the `ollama` client alone. Prints a Markdown report for docs/BENCHMARKS.md.
  *
  * 1. Relay peers (`bench/relay-peers.ts`): the runtime, a bare uWS relay and a Socket.IO relay, each in its own
@@ -14,6 +15,9 @@ import { pipelineKnobs, pipelineKnobsText, pipelineVsBullmq } from './pipeline-v
 import { relayKnobs, relayKnobsText, relayPeers } from './relay-peers.js';
 
 const quick = process.argv.includes('--quick');
+/** `--only relay,pipeline`: just those parts (relay, pipeline, imap, triage). */
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt === -1 ? undefined : new Set(process.argv[onlyAt + 1]?.split(','));
 // The IMAP and triage parts read their knobs when loaded: --quick's defaults go in first.
 const QUICK_DEFAULTS = { BENCH_IMAP_ACCOUNTS: '10', BENCH_IMAP_CAP: '5', BENCH_TRIAGE_RULE_ROUNDS: '20', BENCH_TRIAGE_LLM_ROUNDS: '20' };
 if (quick) for (const [name, value] of Object.entries(QUICK_DEFAULTS)) process.env[name] ??= value;
@@ -21,34 +25,47 @@ const { IMAP_BENCH_KNOBS, imapAccountCost } = await import('./imap-accounts.js')
 const { TRIAGE_BENCH_KNOBS, triageCost } = await import('./triage.js');
 
 const started = Date.now();
-const progress = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${line}\n`);
+const progress = (line: string) => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${line}\n`);
 const relay = relayKnobs(quick);
 const pipeline = pipelineKnobs(quick);
 const load = loadavg()[0]!.toFixed(1);
 
-const peers = await relayPeers(relay, progress);
-progress('summary pipeline against bare BullMQ');
-const flow = await pipelineVsBullmq(pipeline);
-progress('IMAP accounts');
-const imap = await imapAccountCost();
-progress('triage');
-const triage = await triageCost({ mailsPerS: flow.summary.pipelineMailsPerS, mails: flow.summary.mails });
+const failures: string[] = [];
+/** A part that fails is reported in its place, and the others still run: the process then exits with 1. */
+async function part<T>(key: string, name: string, run: () => Promise<T>): Promise<T | undefined> {
+  if (only !== undefined && !only.has(key)) return undefined;
+  progress(name);
+  try {
+    return await run();
+  } catch (error) {
+    process.exitCode = 1;
+    process.stderr.write(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    failures.push(`**${name} failed:** ${error instanceof Error ? error.message : String(error)}`, '');
+    return undefined;
+  }
+}
+const peers = await part('relay', 'relay peers', () => relayPeers(relay, progress));
+const flow = await part('pipeline', 'summary pipeline against bare BullMQ', () => pipelineVsBullmq(pipeline));
+const imap = await part('imap', 'IMAP accounts', () => imapAccountCost());
+const triage = await part('triage', 'triage', () => triageCost(flow && { mailsPerS: flow.summary.pipelineMailsPerS, mails: flow.summary.mails }));
 progress('done');
 
-const { summary } = peers;
 const date = new Date().toISOString();
+const f = (x: number | undefined, show: (x: number) => string) => (x === undefined ? '–' : show(x));
+const summary = peers?.summary;
 const report = [
   `## Run of ${date}`,
   '',
-  `Command: \`npm run bench${quick ? ' -- --quick' : ''}\` (${relayKnobsText(relay)}, ${pipelineKnobsText(pipeline)}, ${IMAP_BENCH_KNOBS}, ${TRIAGE_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load} at the start; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+  `Command: \`npm run bench${quick || only ? ' --' : ''}${quick ? ' --quick' : ''}${only ? ` --only ${[...only].join(',')}` : ''}\` (${relayKnobsText(relay)}, ${pipelineKnobsText(pipeline)}, ${IMAP_BENCH_KNOBS}, ${TRIAGE_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load} at the start; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
   '',
-  ...peers.lines,
-  ...flow.lines,
-  ...imap,
-  ...triage,
+  ...failures,
+  ...(peers?.lines ?? []),
+  ...(flow?.lines ?? []),
+  ...(imap ?? []),
+  ...(triage ?? []),
   'History row (docs/BENCHMARKS.md):',
   '',
-  `| ${date.slice(0, 10)} | ${quick ? '--quick' : 'full'} | ${summary.cpuRatio.toFixed(2)}× at ${summary.streamsForRatio} | ${summary.runtimeIdleKiB.toFixed(1)} KiB | +${summary.ttfcAddedMs.toFixed(2)} ms | +${summary.p99AddedMs.toFixed(2)} ms at ${summary.streamsForP99} | ${(flow.summary.pipelineMailsPerS / flow.summary.bullmqJobsPerS).toFixed(2)}× |`,
+  `| ${date.slice(0, 10)} | ${quick ? '--quick' : 'full'} | ${f(summary?.cpuRatio, (x) => `${x.toFixed(2)}× at ${summary!.streamsForRatio}`)} | ${f(summary?.runtimeIdleKiB, (x) => `${x.toFixed(1)} KiB`)} | ${f(summary?.ttfcAddedMs, (x) => `+${x.toFixed(2)} ms`)} | ${f(summary?.p99AddedMs, (x) => `+${x.toFixed(1)} ms at ${summary!.streamsForP99}`)} | ${f(flow && flow.summary.pipelineMailsPerS / flow.summary.bullmqJobsPerS, (x) => `${x.toFixed(2)}×`)} |`,
   '',
 ];
 process.stdout.write(`${report.join('\n')}\n`);

@@ -29,8 +29,9 @@ export class SummaryPipeline {
 
   /** A runtime on `redisUrl` with the user `user` signed in. */
   static async start(redisUrl: string, user: string): Promise<SummaryPipeline> {
-    // The shared rate limit would measure itself: lifted, with as many concurrent jobs as the default worker runs.
-    const rt = await TestRuntime.start({ mcp: false, redisUrl, config: { summarization: { rate_limit_max: 100_000 } } });
+    // The limits (the summaries' shared one, the webhook's per sender) would measure themselves: lifted. The worker runs
+    // as many jobs at once as by default.
+    const rt = await TestRuntime.start({ mcp: false, redisUrl, config: { summarization: { rate_limit_max: 100_000 }, rate_limits: { enabled: false } } });
     try {
       await rt.runtime.notificationsReady;
       return new SummaryPipeline(rt, await rt.client(user));

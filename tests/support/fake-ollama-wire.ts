@@ -27,15 +27,19 @@ export interface ChatScript extends JsonAnswerScript {
   /** Default "stop"; "length" for a `json` answer cut by `truncateJsonAt` (num_predict reached). */
   doneReason?: string;
   /**
-   * Each streamed token is followed by `@` and the wall clock, in µs, at which its chunk is written (`wallClockMicros`):
-   * a benchmark reads every token's trip from the fake to its client, across processes.
+   * Each streamed token is followed by `@` and the time, in µs, at which its chunk is written (`machineMicros`): a
+   * benchmark reads every token's trip from the fake to its client, across processes.
    */
   stampTokens?: boolean;
 }
 
-/** Wall-clock µs, finer than `Date.now()` and comparable between processes on one machine. */
-export function wallClockMicros(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+/**
+ * The machine's monotonic clock (CLOCK_MONOTONIC), µs: one clock for every process on the machine. Not
+ * `performance.timeOrigin + performance.now()`: each process fixes its origin from the wall clock as it starts, and
+ * two were seen 15 ms apart.
+ */
+export function machineMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 // Loose objects: the recorded body must keep every field the client sent, not only the ones we know.

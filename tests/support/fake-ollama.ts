@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { answerOf, chatRequestSchema, formatProblem, wallClockMicros, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
+import { answerOf, chatRequestSchema, formatProblem, machineMicros, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
 import { instanceOf, type JsonSchema } from './fake-json-answer.js';
 
 export type { ChatRequestBody, ChatScript } from './fake-ollama-wire.js';
@@ -304,7 +304,7 @@ export class FakeOllama {
       return true;
     };
     const stamped = (message: Record<string, unknown>): Record<string, unknown> =>
-      script.stampTokens === true ? { ...message, content: `${String(message.content)}@${wallClockMicros()}` } : message;
+      script.stampTokens === true ? { ...message, content: `${String(message.content)}@${machineMicros()}` } : message;
     for (const message of chunks) {
       if (!(await emit(() => ({ model, created_at: created_at(), message: stamped(message), done: false }), false))) return;
     }
