@@ -21,7 +21,7 @@
  *    latencies count in the steady state only: from the moment every stream has had its first chunk to the moment
  *    the first one ends (the start-up, connections and first requests, is the time to first chunk's).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,6 +52,12 @@ export interface RelayKnobs {
   tokenMs: number;
   /** Tokens of the long answer. BENCH_LONG_TOKENS @default 20000 (--quick 2000) */
   longTokens: number;
+  /**
+   * A directory for CPU profiles of each server under the first run of each load (`<server>-<load>.cpuprofile`), taken
+   * through its inspector; the CPU figures of those runs then include the profiler's own cost. BENCH_CPU_PROFILE
+   * @default undefined (no profiles)
+   */
+  profileDir?: string | undefined;
 }
 
 export function relayKnobs(quick: boolean): RelayKnobs {
@@ -66,11 +72,12 @@ export function relayKnobs(quick: boolean): RelayKnobs {
     pacedRuns: env('BENCH_PACED_RUNS', 3, 1),
     tokenMs: env('BENCH_TOKEN_MS', 20, 20),
     longTokens: env('BENCH_LONG_TOKENS', 20_000, 2_000),
+    profileDir: process.env.BENCH_CPU_PROFILE,
   };
 }
 
 export function relayKnobsText(k: RelayKnobs): string {
-  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_PACED_RUNS=${k.pacedRuns}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}`;
+  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_PACED_RUNS=${k.pacedRuns}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}${k.profileDir ? `, BENCH_CPU_PROFILE=${k.profileDir}` : ''}`;
 }
 
 const PeerKey = { Runtime: 'runtime', Uws: 'uws', SocketIo: 'socketio' } as const;
@@ -150,14 +157,15 @@ async function openSockets(peer: Peer, from: number, count: number): Promise<Rel
   return opened;
 }
 
-/** `turns` run at once; each `start(i)` after `delayOf(i)` ms. */
+/** One turn on each client at once, client `i`'s after `delayOf(i)` ms; `profile`: a CPU profile of the server to write. */
 async function load(
   server: BenchProcess | undefined,
   fake: BenchProcess,
   clients: readonly RelayClient[],
   script: { tokens: string[]; paced: boolean },
-  delayOf: (i: number) => number,
+  { delayOf = () => 0, profile }: { delayOf?: (i: number) => number; profile?: string | undefined } = {},
 ): Promise<LoadRun> {
+  if (profile !== undefined) await server?.startProfile();
   // Each token's arrival (`performance.now()`) and trip (µs), until the steady state is known.
   const arrivals: number[] = [];
   const trips: number[] = [];
@@ -191,6 +199,7 @@ async function load(
   await sleep(CPU_SETTLE_MS);
   const windowMs = performance.now() - before.at;
   const serverCpuUs = server === undefined ? 0 : (await server.cpuMicros()) - before.server;
+  if (profile !== undefined) await server?.stopProfile(profile);
   const self = process.cpuUsage(before.self);
   const allCpuUs = serverCpuUs + ((await fake.cpuMicros()) - before.fake) + self.user + self.system;
   const steadyFrom = Math.max(...turns.map((t) => t.firstChunkAt));
@@ -250,7 +259,13 @@ export interface RelaySummary {
   /** Runtime / bare uWS relay, server CPU per chunk, at the first `streams` count, as fast as the fake sends. */
   cpuRatio: number;
   streamsForRatio: number;
+  /** The paced load's, at the same count. */
+  pacedCpuRatio: number;
+  /** RSS per idle signed-in socket. */
   runtimeIdleKiB: number;
+  bareIdleKiB: number;
+  /** One long answer's wall time, the runtime's over the client alone's. */
+  longAnswerRatio: number;
   /** The runtime's median time to first chunk, one turn at a time, minus the client alone's, ms. */
   ttfcAddedMs: number;
   /** The runtime's per-token latency p99 minus the client alone's, at the last `streams` count, ms. */
@@ -259,8 +274,8 @@ export interface RelaySummary {
 }
 
 export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => void = () => undefined): Promise<{ lines: string[]; summary: RelaySummary }> {
-  const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-bench-peers-'));
   const fake = await BenchProcess.start({ name: 'the fake Ollama', args: [FAKE], ready: /fake Ollama listening on port (\d+)/ });
+  const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-bench-peers-'));
   const ollamaUrl = `http://127.0.0.1:${fake.port}`;
   const direct = new DirectClient(new Ollama({ host: ollamaUrl }));
   const script = async (s: ChatScript) => {
@@ -291,8 +306,10 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
     progress(`relay: one ${knobs.longTokens}-token answer each`);
     const long = tokensOf(knobs.longTokens);
     await script({ tokens: long });
-    get('direct').long = await load(undefined, fake, [direct], { tokens: long, paced: false }, () => 0);
-    for (const peer of peers) get(peer.key).long = await load(peer.server, fake, [peer.probe], { tokens: long, paced: false }, () => 0);
+    if (knobs.profileDir !== undefined) mkdirSync(knobs.profileDir, { recursive: true });
+    const profile = (peer: Peer, name: string) => (knobs.profileDir === undefined ? undefined : join(knobs.profileDir, `${peer.key}-${name}.cpuprofile`));
+    get('direct').long = await load(undefined, fake, [direct], { tokens: long, paced: false });
+    for (const peer of peers) get(peer.key).long = await load(peer.server, fake, [peer.probe], { tokens: long, paced: false }, { profile: profile(peer, 'long') });
 
     progress(`relay: idle sockets (${knobs.idleSockets / 2} + ${knobs.idleSockets} a server, in ${IDLE_STEPS} steps)`);
     const answer = tokensOf(knobs.answerTokens);
@@ -300,7 +317,7 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
     for (const peer of peers) {
       peer.sockets = await within(openSockets(peer, 0, knobs.idleSockets / 2), TURN_TIMEOUT_MS, () => `${peer.label}: opening sockets`);
       // The stream path's first-use allocations (JIT, pools) belong to the baseline, not to the sockets added next.
-      await load(peer.server, fake, peer.sockets.slice(0, WARM_BURST), { tokens: answer, paced: false }, () => 0);
+      await load(peer.server, fake, peer.sockets.slice(0, WARM_BURST), { tokens: answer, paced: false });
       const readings = get(peer.key).idle;
       readings.push({ sockets: peer.sockets.length, memory: await peer.server.memory({ gc: true }) });
       for (let step = 0; step < IDLE_STEPS; step += 1) {
@@ -316,7 +333,7 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
       progress(`relay: ${streams} streams at once, ${knobs.answerTokens}-token answers as fast as they come, ${knobs.burstRounds} round(s)`);
       for (let round = 0; round < knobs.burstRounds; round += 1) {
         for (const peer of peers) {
-          const run = await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: answer, paced: false }, () => 0);
+          const run = await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: answer, paced: false }, { profile: round === 0 ? profile(peer, `burst-${streams}`) : undefined });
           get(peer.key).burst.set(streams, [...(get(peer.key).burst.get(streams) ?? []), run]);
         }
       }
@@ -329,8 +346,10 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
       const spread = (i: number) => (i * START_SPREAD_MS) / streams;
       const add = (key: Column, run: LoadRun) => get(key).paced.set(streams, [...(get(key).paced.get(streams) ?? []), run]);
       for (let round = 0; round < knobs.pacedRuns; round += 1) {
-        add('direct', await load(undefined, fake, Array.from({ length: streams }, () => direct), { tokens: paced, paced: true }, spread));
-        for (const peer of peers) add(peer.key, await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: paced, paced: true }, spread));
+        add('direct', await load(undefined, fake, Array.from({ length: streams }, () => direct), { tokens: paced, paced: true }, { delayOf: spread }));
+        for (const peer of peers) {
+          add(peer.key, await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: paced, paced: true }, { delayOf: spread, profile: round === 0 ? profile(peer, `paced-${streams}`) : undefined }));
+        }
       }
     }
     return report(knobs, peers, get);
@@ -401,8 +420,11 @@ function report(knobs: RelayKnobs, peers: readonly Peer[], get: (key: Column) =>
   const last = knobs.streams[knobs.streams.length - 1]!;
   const summary: RelaySummary = {
     cpuRatio: burstCpu(first)(PeerKey.Runtime) / burstCpu(first)(PeerKey.Uws),
+    pacedCpuRatio: pacedCpu(first)(PeerKey.Runtime) / pacedCpu(first)(PeerKey.Uws),
     streamsForRatio: first,
     runtimeIdleKiB: idleKiB(PeerKey.Runtime, 'rss'),
+    bareIdleKiB: idleKiB(PeerKey.Uws, 'rss'),
+    longAnswerRatio: longWall(PeerKey.Runtime) / longWall('direct'),
     ttfcAddedMs: sequentialFirst(0.5)(PeerKey.Runtime) - sequentialFirst(0.5)('direct'),
     p99AddedMs: latency(last, 0.99)(PeerKey.Runtime) - latency(last, 0.99)('direct'),
     streamsForP99: last,

@@ -29,6 +29,7 @@ const progress = (line: string) => void process.stderr.write(`[${((Date.now() - 
 const relay = relayKnobs(quick);
 const pipeline = pipelineKnobs(quick);
 const load = loadavg()[0]!.toFixed(1);
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
 
 const failures: string[] = [];
 /** A part that fails is reported in its place, and the others still run: the process then exits with 1. */
@@ -56,7 +57,7 @@ const summary = peers?.summary;
 const report = [
   `## Run of ${date}`,
   '',
-  `Command: \`npm run bench${quick || only ? ' --' : ''}${quick ? ' --quick' : ''}${only ? ` --only ${[...only].join(',')}` : ''}\` (${relayKnobsText(relay)}, ${pipelineKnobsText(pipeline)}, ${IMAP_BENCH_KNOBS}, ${TRIAGE_BENCH_KNOBS}) on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load} at the start; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+  `Command: \`npm run bench${quick || only ? ' --' : ''}${quick ? ' --quick' : ''}${only ? ` --only ${[...only].join(',')}` : ''}\` (${relayKnobsText(relay)}, ${pipelineKnobsText(pipeline)}, ${IMAP_BENCH_KNOBS}, ${TRIAGE_BENCH_KNOBS}) on ${machine}, Node ${process.version}; load average ${load} at the start; ${((Date.now() - started) / 1000).toFixed(0)} s.`,
   '',
   ...failures,
   ...(peers?.lines ?? []),
@@ -65,7 +66,7 @@ const report = [
   ...(triage ?? []),
   'History row (docs/BENCHMARKS.md):',
   '',
-  `| ${date.slice(0, 10)} | ${quick ? '--quick' : 'full'} | ${f(summary?.cpuRatio, (x) => `${x.toFixed(2)}× at ${summary!.streamsForRatio}`)} | ${f(summary?.runtimeIdleKiB, (x) => `${x.toFixed(1)} KiB`)} | ${f(summary?.ttfcAddedMs, (x) => `+${x.toFixed(2)} ms`)} | ${f(summary?.p99AddedMs, (x) => `+${x.toFixed(1)} ms at ${summary!.streamsForP99}`)} | ${f(flow && flow.summary.pipelineMailsPerS / flow.summary.bullmqJobsPerS, (x) => `${x.toFixed(2)}×`)} |`,
+  `| ${date.slice(0, 10)} | ${machine} | ${quick ? '--quick' : 'full'} | ${f(summary?.cpuRatio, (x) => `${x.toFixed(2)}× / ${summary!.pacedCpuRatio.toFixed(2)}× at ${summary!.streamsForRatio}`)} | ${f(summary?.runtimeIdleKiB, (x) => `${x.toFixed(1)} / ${summary!.bareIdleKiB.toFixed(1)}`)} | ${f(summary?.ttfcAddedMs, (x) => `+${x.toFixed(2)} ms`)} | ${f(summary?.p99AddedMs, (x) => `+${x.toFixed(1)} ms at ${summary!.streamsForP99}`)} | ${f(summary?.longAnswerRatio, (x) => `${x.toFixed(2)}×`)} | ${f(flow && flow.summary.pipelineMailsPerS / flow.summary.bullmqJobsPerS, (x) => `${x.toFixed(2)}×`)} |`,
   '',
 ];
 process.stdout.write(`${report.join('\n')}\n`);

@@ -5,7 +5,7 @@
  * a detached watcher for a benchmark that is itself killed (`stopWhenTestProcessDies`).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PARENT_PID_ENV } from '../../src/embedded/parent-watch.js';
@@ -158,6 +158,20 @@ export class BenchProcess {
       rss = Math.min(rss, rssBytes(this.pid));
     }
     return { rss, heapUsed: heap.heapUsed, external: heap.external };
+  }
+
+  /** Starts V8's CPU profiler there (through the inspector); `stopProfile` writes what it sampled. */
+  async startProfile(): Promise<void> {
+    if (this.inspector === undefined) throw new Error(`${this.name} was started without an inspector: no profile`);
+    await this.inspector.call('Profiler.enable');
+    await this.inspector.call('Profiler.start');
+  }
+
+  /** Stops the profiler and writes its profile to `file` (`.cpuprofile`: Chrome DevTools' Performance tab opens it). */
+  async stopProfile(file: string): Promise<void> {
+    const { profile } = (await this.inspector!.call('Profiler.stop')) as { profile: unknown };
+    await this.inspector!.call('Profiler.disable');
+    writeFileSync(file, JSON.stringify(profile));
   }
 
   /** One request line on its stdin; resolves with the `reply` of the next `{"reply":…}` line on its stdout. */
