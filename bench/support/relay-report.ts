@@ -68,6 +68,11 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
   const burstCpu = (streams: number) => (key: PeerKey) => cpuPerChunk(get(key).burst.get(streams)!);
   const pacedCpu = (streams: number) => (key: PeerKey) => cpuPerChunk(get(key).paced.get(streams)!);
   const bold = (show: (x: number) => string) => (x: number) => `**${show(x)}**`;
+  /** The runs' least and greatest p99, when there were several: how far one run's tail is from another's. */
+  const spread = (streams: number, key: Column) => {
+    const p99s = get(key).paced.get(streams)!.map((run) => quantile(sorted(run.latencies), 0.99) / 1000);
+    return p99s.length < 2 ? '' : ` [${ms(Math.min(...p99s))}–${ms(Math.max(...p99s))}]`;
+  };
 
   const rows = [
     line('idle signed-in socket: RSS, KiB', servers((key) => idleKiB(key, 'rss'), (x) => f(x, 2)), (key) => idleKiB(key, 'rss')),
@@ -80,7 +85,7 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
     line('… p95 ms', overClient(sequentialFirst(0.95)), sequentialFirst(0.95)),
     line('whole 20-token answer, one turn at a time: median ms', overClient(whole), whole),
     ...knobs.streams.flatMap((n) => [
-      line(`**per-token latency p99, ms: ${n} streams at ${rate}**`, overClient(latency(n, 0.99), bold(ms)), latency(n, 0.99)),
+      line(`**per-token latency p99, ms: ${n} streams at ${rate}**`, (key) => `${overClient(latency(n, 0.99), bold(ms))(key)}${spread(n, key)}`, latency(n, 0.99)),
       line('… p50 ms', overClient(latency(n, 0.5)), latency(n, 0.5)),
       line('… time to first chunk, median / p99 ms', (key) => `${ms(pacedFirst(n, 0.5)(key))} / ${ms(pacedFirst(n, 0.99)(key))}`, pacedFirst(n, 0.5)),
       line('… steady state: ms, tokens in it', (key) => `${f(pacedMedian(n, (run) => run.steadyMs)(key), 0)}, ${f(pacedMedian(n, (run) => run.latencies.length)(key), 0)}`),
@@ -109,7 +114,7 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
     lines: [
       '### Relay peers (issue 15): the runtime, a bare uWS relay and a Socket.IO relay on the same load',
       '',
-      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap slope (least squares over ${IDLE_STEPS + 1} readings, each after a full GC) as ${knobs.idleSockets} more signed-in sockets open. **Per-token latency** is from the fake's write of a token (stamped in it) to its client, counted while every stream is running (the steady state), the starts spread over ${START_SPREAD_MS} ms, the median of ${knobs.pacedRuns} run(s); "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
+      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap slope (least squares over ${IDLE_STEPS + 1} readings, each after a full GC) as ${knobs.idleSockets} more signed-in sockets open. **Per-token latency** is from the fake's write of a token (stamped in it) to its client, counted while every stream is running (the steady state), the starts spread over ${START_SPREAD_MS} ms, the median of ${knobs.pacedRuns} run(s) (p99: [the least–the greatest run]); "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
       '',
       `| | ${COLUMNS.map(label).join(' | ')} | runtime / bare |`,
       `|---|${COLUMNS.map(() => '---|').join('')}---|`,
