@@ -12,8 +12,7 @@
  * 2. one long answer: wall time and server CPU per token;
  * 3. idle signed-in sockets: after `idleSockets / 2` of them (and a few streams on them: first-use allocations),
  *    `idleSockets` more in `IDLE_STEPS` steps, the memory read after each (and before the first) following a full GC
- *    forced through the server's inspector; the cost per socket is the least-squares slope over those readings, which
- *    one reading's noise (V8 handing pages back late) moves less than it moves a difference of two;
+ *    forced through the server's inspector; the cost per socket is the median of the steps' slopes (`stepSlope`);
  * 4. on those sockets, `streams` of them at once, each asking for an answer of `answerTokens` tokens sent as fast as
  *    the fake can: server CPU (its own `process.cpuUsage()`, read through its inspector) per relayed chunk;
  * 5. the same streams paced at one token per `tokenMs` (50 tokens/s), their starts spread over `START_SPREAD_MS`: each

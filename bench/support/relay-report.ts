@@ -2,7 +2,7 @@
 import type { MemoryReading } from './bench-process.js';
 import type { TurnTimes } from './relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './relay-knobs.js';
-import { median, quantile, slope, sorted, type LoadRun } from './relay-load.js';
+import { median, quantile, sorted, stepSlope, type LoadRun } from './relay-load.js';
 
 export const PeerKey = { Runtime: 'runtime', Uws: 'uws', SocketIo: 'socketio' } as const;
 export type PeerKey = (typeof PeerKey)[keyof typeof PeerKey];
@@ -56,7 +56,7 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
   /** A value every column has, shown with what it adds over the client alone. */
   const overClient = (value: (key: Column) => number, show: (x: number) => string = ms) => (key: Column) =>
     key === 'direct' ? show(value(key)) : `${show(value(key))} (+${ms(value(key) - value('direct'))})`;
-  const idleKiB = (key: PeerKey, field: keyof MemoryReading) => slope(get(key).idle.map((r) => [r.sockets, r.memory[field]] as const)) / 1024;
+  const idleKiB = (key: PeerKey, field: keyof MemoryReading) => stepSlope(get(key).idle.map((r) => [r.sockets, r.memory[field]] as const)) / 1024;
   const rate = `${1000 / knobs.tokenMs} tokens/s`;
   const sequentialFirst = (q: number) => (key: Column) => quantile(firstChunkMs(get(key).sequential), q);
   const whole = (key: Column) => median(get(key).sequential.map((t) => t.doneAt - t.sentAt));
@@ -114,7 +114,7 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
     lines: [
       '### Relay peers (issue 15): the runtime, a bare uWS relay and a Socket.IO relay on the same load',
       '',
-      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap slope (least squares over ${IDLE_STEPS + 1} readings, each after a full GC) as ${knobs.idleSockets} more signed-in sockets open. **Per-token latency** is from the fake's write of a token (stamped in it) to its client, counted while every stream is running (the steady state), the starts spread over ${START_SPREAD_MS} ms, the median of ${knobs.pacedRuns} run(s) (p99: [the least–the greatest run]); "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
+      `Each server in a process of its own on loopback, all on one fake Ollama in another process, the clients in the benchmark's. ${(knobs.idleSockets * 3) / 2} signed-in sockets are held open on each server from the idle readings on; the streams run on the first of them. **CPU** is the server process's own (user + system, all threads), divided by the tokens it relayed. **Idle** is the RSS and JS heap growth per socket as ${knobs.idleSockets} more signed-in sockets open in ${IDLE_STEPS} steps (the median step; each reading after a full GC). **Per-token latency** is from the fake's write of a token (stamped in it) to its client, counted while every stream is running (the steady state), the starts spread over ${START_SPREAD_MS} ms, the median of ${knobs.pacedRuns} run(s) (p99: [the least–the greatest run]); "(+…)" is over the \`ollama\` client alone on the same load, and the last column the runtime / bare uWS ratio.`,
       '',
       `| | ${COLUMNS.map(label).join(' | ')} | runtime / bare |`,
       `|---|${COLUMNS.map(() => '---|').join('')}---|`,
