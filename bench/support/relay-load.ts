@@ -51,7 +51,6 @@ export function stepSlope(points: ReadonlyArray<readonly [number, number]>): num
   return slopes.length % 2 === 1 ? slopes[Math.floor(middle)]! : (slopes[middle - 1]! + slopes[middle]!) / 2;
 }
 
-
 /** One turn on each client at once, client `i`'s after `delayOf(i)` ms; `profile`: a CPU profile of the server to write. */
 export async function load(
   server: BenchProcess | undefined,
