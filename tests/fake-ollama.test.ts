@@ -2,6 +2,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Ollama } from 'ollama';
 import type { ChatResponse } from 'ollama';
 import { FakeOllama } from './support/fake-ollama.js';
+import { machineMicros } from './support/fake-ollama-wire.js';
 
 const MODEL = 'llama3.1:8b';
 const USER = [{ role: 'user', content: 'What is the weather in Paris?' }];
@@ -203,6 +204,21 @@ describe('FakeOllama through the real ollama client', () => {
     fake.setResponder(undefined);
     expect((await ollama.chat({ model: MODEL, messages: USER })).message.content).toBe('queued');
     await expect(fake.waitForRequests(3, 100)).rejects.toThrow(/timed out/);
+  });
+
+  it('stamps each streamed token with the wall clock at which it is written, for the benchmark', async () => {
+    const { fake, ollama } = await setup();
+    fake.enqueue({ tokens: ['a', 'b'], delayMs: 30, stampTokens: true });
+    const before = machineMicros();
+    const stamps: number[] = [];
+    for await (const chunk of await ollama.chat({ model: MODEL, messages: USER, stream: true })) {
+      const match = /^([ab])@(\d+)$/.exec(chunk.message.content);
+      if (match) stamps.push(Number(match[2]));
+    }
+    expect(stamps).toHaveLength(2);
+    expect(stamps[0]!).toBeGreaterThanOrEqual(before + 25_000); // timers keep ms, not µs: a little slack
+    expect(stamps[1]! - stamps[0]!).toBeGreaterThanOrEqual(25_000);
+    expect(stamps[1]!).toBeLessThanOrEqual(machineMicros());
   });
 
   it('stops and restarts on the same port', async () => {

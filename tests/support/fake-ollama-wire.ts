@@ -26,6 +26,20 @@ export interface ChatScript extends JsonAnswerScript {
   dropAfterChunks?: number;
   /** Default "stop"; "length" for a `json` answer cut by `truncateJsonAt` (num_predict reached). */
   doneReason?: string;
+  /**
+   * Each streamed token is followed by `@` and the time, in µs, at which its chunk is written (`machineMicros`): a
+   * benchmark reads every token's trip from the fake to its client, across processes.
+   */
+  stampTokens?: boolean;
+}
+
+/**
+ * The machine's monotonic clock (CLOCK_MONOTONIC), µs: one clock for every process on the machine. Not
+ * `performance.timeOrigin + performance.now()`: each process fixes its origin from the wall clock as it starts, and
+ * two were seen 15 ms apart.
+ */
+export function machineMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 // Loose objects: the recorded body must keep every field the client sent, not only the ones we know.

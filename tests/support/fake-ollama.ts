@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { answerOf, chatRequestSchema, formatProblem, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
+import { answerOf, chatRequestSchema, formatProblem, machineMicros, type ChatRequestBody, type ChatScript } from './fake-ollama-wire.js';
 import { instanceOf, type JsonSchema } from './fake-json-answer.js';
 
 export type { ChatRequestBody, ChatScript } from './fake-ollama-wire.js';
@@ -290,7 +290,8 @@ export class FakeOllama {
     const chunks: Array<Record<string, unknown>> = tokens.map((content) => ({ role: 'assistant', content }));
     if (toolCalls.length > 0) chunks.push({ role: 'assistant', content: '', tool_calls: toolCalls });
     let sent = 0;
-    const emit = async (line: Record<string, unknown>, last: boolean): Promise<boolean> => {
+    // The line is made after the wait: a stamped token carries the time it is written.
+    const emit = async (line: () => Record<string, unknown>, last: boolean): Promise<boolean> => {
       if (!(await wait(script.delayMs))) return false;
       if (sent === script.dropAfterChunks) {
         kill();
@@ -298,14 +299,16 @@ export class FakeOllama {
       }
       sent += 1;
       record.finished = last;
-      if (last) res.end(`${JSON.stringify(line)}\n`);
-      else res.write(`${JSON.stringify(line)}\n`);
+      if (last) res.end(`${JSON.stringify(line())}\n`);
+      else res.write(`${JSON.stringify(line())}\n`);
       return true;
     };
+    const stamped = (message: Record<string, unknown>): Record<string, unknown> =>
+      script.stampTokens === true ? { ...message, content: `${String(message.content)}@${machineMicros()}` } : message;
     for (const message of chunks) {
-      if (!(await emit({ model, created_at: created_at(), message, done: false }, false))) return;
+      if (!(await emit(() => ({ model, created_at: created_at(), message: stamped(message), done: false }), false))) return;
     }
     if (script.hang === true) return;
-    await emit({ model, created_at: created_at(), message: { role: 'assistant', content: '' }, ...final }, true);
+    await emit(() => ({ model, created_at: created_at(), message: { role: 'assistant', content: '' }, ...final }), true);
   }
 }

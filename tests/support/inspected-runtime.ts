@@ -22,7 +22,7 @@ const SETTLE_MS = 500;
 const SETTLE_STEP_MS = 50;
 
 /** A minimal Chrome DevTools Protocol session: requests by id, and one listener per event. */
-class InspectorSession {
+export class InspectorSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   private readonly listeners = new Map<string, (params: Record<string, unknown>) => void>();
