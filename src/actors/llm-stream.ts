@@ -132,16 +132,22 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
       finish({ type: 'LLM.DONE', content: content.toString(), toolCalls, completionTokens, ...(provider ? { provider } : {}) });
     };
 
-    run().catch((error: unknown) => {
-      if (controller.signal.aborted) return;
-      const code = error instanceof RuntimeError ? error.code : ErrorCode.LlmError;
-      finish({ type: 'LLM.ERROR', code, message: errorMessage(error), partial: content.toString() });
-    });
+    let requestOver = false;
+    run()
+      .catch((error: unknown) => {
+        if (controller.signal.aborted) return;
+        const code = error instanceof RuntimeError ? error.code : ErrorCode.LlmError;
+        finish({ type: 'LLM.ERROR', code, message: errorMessage(error), partial: content.toString() });
+      })
+      .finally(() => {
+        requestOver = true;
+      });
 
-    // Stopping the actor (state exited for any reason) aborts the request; late results are dropped by `settled`.
+    // Stopping the actor (state exited for any reason) aborts the request; late results are dropped by `settled`. A
+    // request already over is left alone: an abort makes a DOMException, and undici then tears down its connection.
     return () => {
       settled = true;
-      controller.abort();
+      if (!requestOver) controller.abort();
     };
   });
 }

@@ -72,10 +72,9 @@ export class OllamaClient implements LlmClient {
   /** One ollama instance per call: `ollama.abort()` is per instance, and our signal must reach the fetch itself. */
   private clientFor(signal?: AbortSignal): Ollama {
     const agent = this.agent;
-    const boundFetch = (input: string | URL | Request, init?: RequestInit) => {
-      const signals = [init?.signal, signal].filter((s): s is AbortSignal => s != null);
-      return undiciFetch(input as string, { ...(init as object), dispatcher: agent, signal: signals.length ? AbortSignal.any(signals) : undefined });
-    };
+    // Our signal alone reaches the fetch: the instance's own (ollama makes one per stream) is only ever aborted by its
+    // `abort()`, which nothing here calls; combining both with AbortSignal.any cost a transferable signal per request.
+    const boundFetch = (input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: agent, signal });
     return new Ollama({ host: this.baseUrl, fetch: boundFetch as unknown as typeof fetch });
   }
 
