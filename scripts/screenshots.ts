@@ -15,7 +15,7 @@ const ALICE = 'alice@example.com';
 const [redis, mail, browser] = await Promise.all([TestRedis.start(), TestMailServer.start(), launchBrowser()]);
 const rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, config: { mcp: { mail_server_url: mail.mcpUrl }, admin: { token: ADMIN_TOKEN } } });
 try {
-  while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 100));
+  await rt.toolsListed();
   await mail.sendSmtp({ from: 'Bob Martin <bob@example.com>', to: ALICE, subject: 'Réunion projet Zephyr demain 15h', text: 'On fait le point sur le planning et le budget.' });
   await mail.sendSmtp({ from: 'Team <team@example.com>', to: ALICE, subject: 'Release notes v2.0', text: 'Nouvelles fonctionnalités et corrections.' });
   await mail.sendSmtp({ from: 'Alice Compta <compta@example.com>', to: ALICE, subject: 'Contrat à signer', text: 'Merci de signer avant vendredi.' });

@@ -16,7 +16,7 @@ describe('POST /api/replies/suggest: reply drafts for one of the user\'s emails'
   beforeAll(async () => {
     mail = await TestMailServer.start();
     rt = await TestRuntime.start({ mcp: false, config: { mcp: { mail_server_url: mail.mcpUrl } } });
-    while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+    await rt.toolsListed();
   }, 30_000);
   afterAll(async () => {
     await rt?.close();

@@ -16,7 +16,7 @@ describe('propose_reply: a reply the user picked goes out only through the appro
   beforeAll(async () => {
     mail = await TestMailServer.start();
     rt = await TestRuntime.start({ mcp: false, config: { mcp: { mail_server_url: mail.mcpUrl } } });
-    while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+    await rt.toolsListed();
   }, 30_000);
   afterAll(async () => {
     await rt?.close();
@@ -140,7 +140,7 @@ describe('propose_reply: a reply the user picked goes out only through the appro
     await client.close();
 
     await rt.restart();
-    while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+    await rt.toolsListed();
     rt.ollama.enqueue({ tokens: ['Done.'] });
     const again = await signedIn(user);
     again.send({ type: 'resume', conversation_id: approval.conversation_id! });

@@ -17,8 +17,7 @@ export async function startBrowserStack(config: TestRuntimeOptions['config'] = {
   const [browser, redis, mail] = await Promise.all([launchBrowser(), TestRedis.start(), TestMailServer.start()]);
   const rt = await TestRuntime.start({ mcp: false, redisUrl: redis.url, config: { ...config, mcp: { mail_server_url: mail.mcpUrl, ...config.mcp } } });
   await rt.runtime.notificationsReady;
-  // The seven mail tools are listed once the MCP connection is up (expect.poll only works inside a test).
-  while (rt.runtime.mcp.tools().length < 7) await new Promise((resolve) => setTimeout(resolve, 50));
+  await rt.toolsListed();
   return {
     browser,
     redis,

@@ -78,6 +78,15 @@ export class TestRuntime {
     return this.runtime.httpUrl;
   }
 
+  /** Resolves once the MCP registry lists `count` tools (the bundled mail server's seven, by default): connecting takes a moment. */
+  async toolsListed(count = 7, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.runtime.mcp.tools().length < count) {
+      if (Date.now() > deadline) throw new Error(`the runtime lists ${this.runtime.mcp.tools().length} tools after ${timeoutMs} ms, not ${count}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   async client(email?: string): Promise<TestClient> {
     const client = await TestClient.connect(this.wsUrl);
     if (email) await client.auth(email);
