@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { CATEGORIES, PRIORITIES, UNKNOWN } from '../triage/triage.js';
+import { WireTriageSchema } from '../triage/triage.js';
 import { summaryItem } from './summary-item.js';
 import { HttpError } from '../errors.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook } from '../mail/webhook-signature.js';
@@ -95,8 +95,8 @@ export function summaryRoutes(deps: SummaryRoutesDeps): Record<string, HttpRoute
 /** `GET /api/summaries`'s filters, each optional; a value it does not know is a 400 rather than ignored (other keys, like dev mode's `email`, are not its business). */
 const SummaryQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  category: z.enum([...CATEGORIES, UNKNOWN]).optional(),
-  priority: z.enum([...PRIORITIES, UNKNOWN]).optional(),
+  category: WireTriageSchema.shape.category.optional(),
+  priority: WireTriageSchema.shape.priority.optional(),
   needs_reply: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
 });
 

@@ -10,10 +10,6 @@ export const PrioritySchema = z.enum(PRIORITIES);
 export type Category = z.infer<typeof CategorySchema>;
 export type Priority = z.infer<typeof PrioritySchema>;
 
-/** Who decided a mail's triage; the most certain source wins field by field (user rule, then headers, then the LLM). */
-export const TriageSource = { UserRule: 'user_rule', Headers: 'headers', Llm: 'llm', None: 'none' } as const;
-export type TriageSource = (typeof TriageSource)[keyof typeof TriageSource];
-
 /** One mail's triage, as stored with its summary. */
 export interface EmailTriage {
   category: Category | typeof UNKNOWN;
