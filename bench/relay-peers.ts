@@ -3,6 +3,7 @@
  * of its own on loopback, all three talking to one fake Ollama in yet another process, so that each one's CPU time
  * and memory are its own:
  * - the runtime (`src/main.ts`, dev-mode sign-in, no Redis, no mail server, rate limits off, logging at `info`);
+ * - the same runtime with traces on, exporting to an OTLP receiver in this process (what tracing costs);
  * - the bare uWS relay (`peers/bare-uws-relay.ts`): auth, then `ollama.chat` → `ws.send`, nothing else;
  * - a Socket.IO 4 relay doing the same (`peers/socketio-relay.ts`);
  * - and, for latency, the `ollama` client alone (in this process), with no server in between.
@@ -20,6 +21,8 @@
  *    client is measured. The latencies count in the steady state only: from the moment every stream has had its
  *    first chunk to the moment the first one ends (the start-up, connections and first requests, is the time to first
  *    chunk's).
+ * 6. the other servers' sockets closed, the runtime alone opens signed-in sockets up to `heldSockets` (its default
+ *    `max_connections`) and answers a turn on the first and the last of them.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,11 +31,12 @@ import { fileURLToPath } from 'node:url';
 import { Ollama } from 'ollama';
 import type { ChatScript } from '../tests/support/fake-ollama-wire.js';
 import { writeBareConfig } from '../tests/support/inspected-runtime.js';
+import { OtlpReceiver } from '../tests/support/otlp-receiver.js';
 import { BenchProcess } from './support/bench-process.js';
 import { DirectClient, SocketIoRelayClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './support/relay-knobs.js';
 import { load, PROMPT, tokensOf, TURN_TIMEOUT_MS, type LoadRun } from './support/relay-load.js';
-import { PeerKey, relayReport, type Column, type PeerResults, type RelaySummary } from './support/relay-report.js';
+import { PeerKey, relayReport, type Column, type HeldSockets, type PeerResults, type RelaySummary } from './support/relay-report.js';
 import { within } from './support/within.js';
 
 export { relayKnobs, relayKnobsText, type RelayKnobs } from './support/relay-knobs.js';
@@ -76,24 +80,34 @@ interface PeerSpec {
   /** Its script and arguments. */
   args: readonly string[];
   ready: RegExp;
+  env?: Readonly<Record<string, string>>;
   connect(port: number, email: string): Promise<RelayClient>;
 }
 
-function peerSpecs(ollamaUrl: string, dir: string): PeerSpec[] {
+function peerSpecs(ollamaUrl: string, dir: string, otlpEndpoint: string): PeerSpec[] {
   const ws = (port: number, email: string) => WsRelayClient.connect(`ws://127.0.0.1:${port}/ws`, email);
   return [
     { key: PeerKey.Uws, label: 'bare uWS relay', args: [UWS_RELAY, ollamaUrl], ready: RELAY_READY, connect: ws },
     { key: PeerKey.SocketIo, label: 'Socket.IO relay', args: [SOCKETIO_RELAY, ollamaUrl], ready: RELAY_READY, connect: (port, email) => SocketIoRelayClient.connect(`http://127.0.0.1:${port}`, email) },
     { key: PeerKey.Runtime, label: 'runtime', args: [MAIN, '--config', writeBareConfig(dir, ollamaUrl)], ready: RUNTIME_READY, connect: ws },
+    {
+      key: PeerKey.RuntimeTraced,
+      label: 'runtime, traces on',
+      args: [MAIN, '--config', writeBareConfig(join(dir, 'traced'), ollamaUrl)],
+      ready: RUNTIME_READY,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_SERVICE_NAME: 'ai-runtime-bench' },
+      connect: ws,
+    },
   ];
 }
 
 /** One after another: three start-ups at once on two cores would time out on a busy machine. */
-async function startPeers(ollamaUrl: string, dir: string): Promise<Peer[]> {
+async function startPeers(ollamaUrl: string, dir: string, otlpEndpoint: string): Promise<Peer[]> {
   const peers: Peer[] = [];
+  mkdirSync(join(dir, 'traced'));
   try {
-    for (const spec of peerSpecs(ollamaUrl, dir)) {
-      const server = await BenchProcess.start({ name: `the ${spec.label}`, args: spec.args, ready: spec.ready, inspect: true });
+    for (const spec of peerSpecs(ollamaUrl, dir, otlpEndpoint)) {
+      const server = await BenchProcess.start({ name: `the ${spec.label}`, args: spec.args, ready: spec.ready, inspect: true, ...(spec.env ? { env: spec.env } : {}) });
       const connect = (email: string) => spec.connect(server.port, email);
       const probe = await connect(`${spec.key}-probe@bench.example`).catch(async (error: unknown) => {
         await server.close();
@@ -116,6 +130,28 @@ async function closePeers(peers: readonly Peer[]): Promise<void> {
   }
 }
 
+/**
+ * Every other server's sockets closed (this process's file descriptors are bounded too), the runtime's topped up to
+ * `total` counting its probe, then a turn on the first and the last socket: it still serves them all.
+ */
+async function holdSockets(peers: Peer[], total: number): Promise<HeldSockets> {
+  for (const peer of peers) {
+    if (peer.key === PeerKey.Runtime) continue;
+    for (const socket of peer.sockets) socket.close();
+    peer.sockets = [];
+  }
+  const runtime = peers.find((p) => p.key === PeerKey.Runtime)!;
+  const before = { sockets: runtime.sockets.length + 1, memory: await runtime.server.memory({ gc: true }) };
+  const more = Math.max(0, total - before.sockets);
+  runtime.sockets.push(...(await within(openSockets(runtime, runtime.sockets.length, more), TURN_TIMEOUT_MS * 4, () => `${runtime.label}: opening ${more} more sockets`)));
+  const after = { sockets: runtime.sockets.length + 1, memory: await runtime.server.memory({ gc: true }) };
+  const turnMs = async (socket: RelayClient) => {
+    const turn = await socket.chat(PROMPT, undefined, TURN_TIMEOUT_MS);
+    return turn.doneAt - turn.sentAt;
+  };
+  return { before, after, firstTurnMs: await turnMs(runtime.sockets[0]!), lastTurnMs: await turnMs(runtime.sockets[runtime.sockets.length - 1]!) };
+}
+
 export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => void = () => undefined): Promise<{ lines: string[]; summary: RelaySummary }> {
   const fake = await BenchProcess.start({ name: 'the fake Ollama', args: [FAKE], ready: /fake Ollama listening on port (\d+)/ });
   const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-bench-peers-'));
@@ -126,8 +162,10 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
     if (reply !== 'ok') throw new Error(`the fake Ollama refused the script: ${JSON.stringify(reply)}`);
   };
   let peers: Peer[] = [];
+  let otlp: OtlpReceiver | undefined;
   try {
-    peers = await startPeers(ollamaUrl, dir);
+    otlp = await OtlpReceiver.start();
+    peers = await startPeers(ollamaUrl, dir, otlp.endpoint);
     const results = new Map<Column, PeerResults>();
     for (const key of ['direct', ...peers.map((p) => p.key)] as const) results.set(key, { sequential: [], long: undefined as unknown as LoadRun, idle: [], burst: new Map(), paced: new Map() });
     const get = (key: Column) => results.get(key)!;
@@ -195,9 +233,17 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
         }
       }
     }
-    return relayReport(knobs, new Map(peers.map((p) => [p.key, p.label])), get);
+    const spansByName = new Map<string, number>();
+    for (const span of otlp.spans) spansByName.set(span.name, (spansByName.get(span.name) ?? 0) + 1);
+    const traces = { requests: otlp.contentTypes.length, spansByName };
+
+    progress(`relay: the runtime alone holding ${knobs.heldSockets} signed-in sockets`);
+    await script({ tokens: answer });
+    const held = await holdSockets(peers, knobs.heldSockets);
+    return relayReport(knobs, new Map(peers.map((p) => [p.key, p.label])), get, traces, held);
   } finally {
     await closePeers(peers);
+    await otlp?.close();
     await fake.close();
     rmSync(dir, { recursive: true, force: true });
   }

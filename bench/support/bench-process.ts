@@ -24,6 +24,8 @@ export interface BenchProcessOptions {
   inspect?: boolean;
   /** How long the start may take. @default 30_000 */
   startTimeoutMs?: number;
+  /** Its environment on top of this one's, which has no `OTEL_*` variables: a peer traces only when told here. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface MemoryReading {
@@ -43,6 +45,11 @@ const OUTPUT_KEPT_CHARS = 8_000;
 
 /** Clock ticks per second of `/proc/<pid>/stat`'s utime and stime. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** The environment without the OpenTelemetry variables, which would turn a server's tracing on behind the bench's back. */
+function withoutTracing(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('OTEL_')));
+}
 
 const live = new Set<ChildProcessWithoutNullStreams>();
 process.once('exit', () => {
@@ -79,7 +86,7 @@ export class BenchProcess {
   static async start(options: BenchProcessOptions): Promise<BenchProcess> {
     const flags = options.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
     const child = spawn(process.execPath, [...flags, '--import', 'tsx', ...options.args], {
-      env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) },
+      env: { ...withoutTracing(process.env), ...options.env, [PARENT_PID_ENV]: String(process.pid) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     live.add(child);

@@ -22,6 +22,8 @@ export interface RelayKnobs {
   pacedRuns: number;
   /** Interval between a paced answer's tokens, ms (20 = 50 tokens/s). BENCH_TOKEN_MS @default 20 */
   tokenMs: number;
+  /** Signed-in sockets the runtime holds at once in the last phase. BENCH_HELD_SOCKETS @default 10000 (--quick 2000) */
+  heldSockets: number;
   /** Tokens of the long answer. BENCH_LONG_TOKENS @default 20000 (--quick 2000) */
   longTokens: number;
   /**
@@ -44,10 +46,11 @@ export function relayKnobs(quick: boolean): RelayKnobs {
     pacedRuns: env('BENCH_PACED_RUNS', 3, 1),
     tokenMs: env('BENCH_TOKEN_MS', 20, 20),
     longTokens: env('BENCH_LONG_TOKENS', 20_000, 2_000),
+    heldSockets: env('BENCH_HELD_SOCKETS', 10_000, 2_000),
     profileDir: process.env.BENCH_CPU_PROFILE,
   };
 }
 
 export function relayKnobsText(k: RelayKnobs): string {
-  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_PACED_RUNS=${k.pacedRuns}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}${k.profileDir ? `, BENCH_CPU_PROFILE=${k.profileDir}` : ''}`;
+  return `BENCH_ROUNDS=${k.rounds}, BENCH_SOCKETS=${k.idleSockets}, BENCH_STREAMS=${k.streams.join(',')}, BENCH_ANSWER_TOKENS=${k.answerTokens}, BENCH_BURST_ROUNDS=${k.burstRounds}, BENCH_PACED_TOKENS=${k.pacedTokens}, BENCH_PACED_RUNS=${k.pacedRuns}, BENCH_TOKEN_MS=${k.tokenMs}, BENCH_LONG_TOKENS=${k.longTokens}, BENCH_HELD_SOCKETS=${k.heldSockets}${k.profileDir ? `, BENCH_CPU_PROFILE=${k.profileDir}` : ''}`;
 }

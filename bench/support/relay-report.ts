@@ -4,11 +4,11 @@ import type { TurnTimes } from './relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './relay-knobs.js';
 import { median, quantile, sorted, stepSlope, type LoadRun } from './relay-load.js';
 
-export const PeerKey = { Runtime: 'runtime', Uws: 'uws', SocketIo: 'socketio' } as const;
+export const PeerKey = { Runtime: 'runtime', RuntimeTraced: 'runtime-traced', Uws: 'uws', SocketIo: 'socketio' } as const;
 export type PeerKey = (typeof PeerKey)[keyof typeof PeerKey];
 
 export type Column = PeerKey | 'direct';
-const COLUMNS: readonly Column[] = ['direct', PeerKey.Uws, PeerKey.SocketIo, PeerKey.Runtime];
+const COLUMNS: readonly Column[] = ['direct', PeerKey.Uws, PeerKey.SocketIo, PeerKey.Runtime, PeerKey.RuntimeTraced];
 /** What one column's measurements came to. */
 export interface PeerResults {
   sequential: TurnTimes[];
@@ -35,6 +35,26 @@ export interface RelaySummary {
   /** The runtime's per-token latency p99 minus the client alone's, at the last `streams` count, ms. */
   p99AddedMs: number;
   streamsForP99: number;
+  /** The runtime with traces exported over the one without, server CPU per chunk at `streamsForRatio`. */
+  tracesCpuRatio: number;
+  /** The runtime's signed-in sockets held at once at the end, and RSS per socket from the idle readings' count to there. */
+  held: HeldSockets;
+}
+
+/** The last phase: the runtime alone, holding many signed-in sockets. */
+export interface HeldSockets {
+  /** Readings before and after the sockets were added. */
+  before: { sockets: number; memory: MemoryReading };
+  after: { sockets: number; memory: MemoryReading };
+  /** A turn on the first and on the last socket opened, once all are held: ms to the whole answer. */
+  firstTurnMs: number;
+  lastTurnMs: number;
+}
+
+/** What the OTLP receiver got from the runtime with traces on. */
+export interface ExportedTraces {
+  requests: number;
+  spansByName: ReadonlyMap<string, number>;
 }
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
@@ -42,7 +62,13 @@ const ms = (x: number) => f(x, 2);
 const cpuPerChunk = (runs: readonly LoadRun[]) => runs.reduce((n, r) => n + r.serverCpuUs, 0) / runs.reduce((n, r) => n + r.tokens, 0);
 const firstChunkMs = (turns: readonly TurnTimes[]) => sorted(turns.map((t) => t.firstChunkAt - t.sentAt));
 
-export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, string>, get: (key: Column) => PeerResults): { lines: string[]; summary: RelaySummary } {
+export function relayReport(
+  knobs: RelayKnobs,
+  labels: ReadonlyMap<PeerKey, string>,
+  get: (key: Column) => PeerResults,
+  traces: ExportedTraces,
+  held: HeldSockets,
+): { lines: string[]; summary: RelaySummary } {
   const label = (key: Column) => (key === 'direct' ? '`ollama` client alone' : labels.get(key)!);
   /** A row: one cell per column, and the runtime / bare relay ratio of `ratioOf` when given. */
   const line = (name: string, cell: (key: Column) => string, ratioOf?: (key: PeerKey) => number) => {
@@ -108,7 +134,12 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
     ttfcAddedMs: sequentialFirst(0.5)(PeerKey.Runtime) - sequentialFirst(0.5)('direct'),
     p99AddedMs: latency(last, 0.99)(PeerKey.Runtime) - latency(last, 0.99)('direct'),
     streamsForP99: last,
+    tracesCpuRatio: burstCpu(first)(PeerKey.RuntimeTraced) / burstCpu(first)(PeerKey.Runtime),
+    held,
   };
+  const tracesRatio = (value: (key: PeerKey) => number) => `${(value(PeerKey.RuntimeTraced) / value(PeerKey.Runtime)).toFixed(2)}×`;
+  const spanCounts = [...traces.spansByName].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n} \`${name}\``);
+  const heldKiB = (field: keyof MemoryReading) => (held.after.memory[field] - held.before.memory[field]) / (held.after.sockets - held.before.sockets) / 1024;
   return {
     summary,
     lines: [
@@ -119,6 +150,10 @@ export function relayReport(knobs: RelayKnobs, labels: ReadonlyMap<PeerKey, stri
       `| | ${COLUMNS.map(label).join(' | ')} | runtime / bare |`,
       `|---|${COLUMNS.map(() => '---|').join('')}---|`,
       ...rows,
+      '',
+      `**Traces on ÷ off** (the runtime exporting every turn's spans over OTLP/HTTP protobuf to a receiver in the benchmark's process, against the runtime with no \`OTEL_*\` variable): server CPU per chunk ${knobs.streams.map((n) => `${tracesRatio(burstCpu(n))} at ${n} streams`).join(', ')}; ${tracesRatio(pacedCpu(first))} paced at ${first}; time to first chunk median ${ms(sequentialFirst(0.5)(PeerKey.RuntimeTraced))} vs ${ms(sequentialFirst(0.5)(PeerKey.Runtime))} ms. By the end of the paced streams the receiver had ${traces.requests} export requests (the batch processor sends every 5 s): ${spanCounts.join(', ') || 'no span'}. Off, each span site checks \`tracing.enabled\` and runs its work as is (no span, no context), and the LLM client is not wrapped: a token costs no extra step.`,
+      '',
+      `**Held at once** (the runtime alone, after the other servers' sockets closed): ${held.after.sockets} signed-in sockets (${held.after.sockets - held.before.sockets} opened after the idle readings' ${held.before.sockets}): RSS ${f(held.after.memory.rss / 2 ** 20)} MiB, JS heap ${f(held.after.memory.heapUsed / 2 ** 20)} MiB; ${f(heldKiB('rss'), 2)} KiB RSS and ${f(heldKiB('heapUsed'), 2)} KiB heap per socket over that span. Then a whole ${knobs.answerTokens}-token answer on the first socket in ${ms(held.firstTurnMs)} ms and on the last in ${ms(held.lastTurnMs)} ms.`,
       '',
     ],
   };
