@@ -41,6 +41,11 @@ export class SummaryPipeline {
     }
   }
 
+  /** The fake Ollama the runtime's summaries come from. */
+  get ollamaUrl(): string {
+    return this.rt.ollama.url;
+  }
+
   /** How many summary jobs the runtime's worker runs at once. */
   get concurrency(): number {
     return this.rt.config.summarization.concurrency;
@@ -52,9 +57,15 @@ export class SummaryPipeline {
     const ids = new Set(all.map((mail) => mail.email_id));
     const start = performance.now();
     let poll: NodeJS.Timeout | undefined;
+    // Only what arrived since the last look: the socket's list keeps every earlier run's notifications too.
+    let seen = this.client.messages.length;
     const notified = new Promise<void>((resolve) => {
       poll = setInterval(() => {
-        for (const m of this.client.messages) if (m.type === 'email_notification') ids.delete(m.email_id);
+        const messages = this.client.messages;
+        for (; seen < messages.length; seen += 1) {
+          const m = messages[seen]!;
+          if (m.type === 'email_notification') ids.delete(m.email_id);
+        }
         if (ids.size === 0) resolve();
       }, POLL_MS);
     });
