@@ -40,6 +40,19 @@ describe('chat streaming', () => {
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
   });
 
+  it('answers one after another reuse one kept-alive connection to Ollama', async () => {
+    const client = await rt.client('carol@example.com');
+    rt.ollama.enqueue({ tokens: WORDS });
+    await client.chat('first');
+    const before = rt.ollama.connections;
+    for (let turn = 0; turn < 5; turn += 1) {
+      rt.ollama.enqueue({ tokens: WORDS });
+      expect(textOf(await client.chat(`turn ${turn}`))).toBe(WORDS.join(''));
+    }
+    // A connection torn down after each answer (an abort mid-body, a body left unread) would make one per turn.
+    expect(rt.ollama.connections - before).toBe(0);
+  });
+
   it('sends Ollama the model, options, system prompt, and the whole history as context', async () => {
     rt.ollama.enqueue({ tokens: ['Bonjour'] }, { tokens: ['Encore', ' moi'] });
     const client = await rt.client('bob@example.com');

@@ -129,6 +129,8 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
             break;
         }
       }
+      // Before the event: the machine leaves the state on it and stops this actor at once, before `run()` settles.
+      requestOver = true;
       finish({ type: 'LLM.DONE', content: content.toString(), toolCalls, completionTokens, ...(provider ? { provider } : {}) });
     };
 

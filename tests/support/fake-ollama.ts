@@ -71,6 +71,8 @@ async function listen(server: Server, port: number): Promise<number> {
 
 export class FakeOllama {
   readonly requests: RecordedChatRequest[] = [];
+  /** TCP connections accepted so far: a client that keeps its connections alive opens few. */
+  connections = 0;
   private models: string[] = [];
   private readonly queue: ChatScript[] = [];
   private responder: Responder | undefined;
@@ -132,6 +134,7 @@ export class FakeOllama {
   private attach(server: Server): void {
     this.server = server;
     server.on('connection', (socket: Socket) => {
+      this.connections += 1;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
