@@ -132,6 +132,9 @@ export class FakeOllama {
   }
 
   private attach(server: Server): void {
+    // Ollama's Go server sets no idle timeout: a client's kept-alive connection lasts. Node's default closes it after 5 s
+    // (and says so in a Keep-Alive header), which would make every client reconnect between bursts of requests.
+    server.keepAliveTimeout = 0;
     this.server = server;
     server.on('connection', (socket: Socket) => {
       this.connections += 1;
