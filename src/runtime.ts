@@ -66,6 +66,8 @@ export interface Runtime {
   readonly mcp: McpRegistry;
   readonly llm: LlmClient;
   readonly db: Db;
+  /** Every HTTP route it serves, `"METHOD /path"` (`:name` for a parameter): what the edge fuzz covers. */
+  readonly routes: readonly string[];
   /**
    * Graceful stop: stops listening, lets answers in flight finish within the grace period (then cuts them, saved as
    * interrupted), closes sockets with 1001, lets active summary jobs finish, stops actors, closes the database. Safe to
@@ -226,6 +228,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
 
   const queue = pipeline?.queue;
   const mailAccounts = new MailAccountClient({ accountsUrl: mailAccountsUrl(config), authToken: config.mail.auth_token, logger });
+  const routes = await runtimeRoutes({ config, logger, authenticate, limits, tracing, llm, mcp, db, storageHealth, writer, queue, summaries, triageRules, mailAccounts, metrics, inspectorRoutes: inspector.routes });
   server = new RuntimeServer({
     config: config.server,
     handler: new ProtocolHandler({
@@ -238,7 +241,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
       onQueueFull: () => metrics.rateLimitHit(QUEUE_FULL_SCOPE),
       ...(pipeline ? { notifications: { store: summaries, replayLimit: config.summarization.replay_limit } } : {}),
     }),
-    routes: await runtimeRoutes({ config, logger, authenticate, limits, tracing, llm, mcp, db, storageHealth, writer, queue, summaries, triageRules, mailAccounts, metrics, inspectorRoutes: inspector.routes }),
+    routes,
     sockets: inspector.sockets,
     logger,
   });
@@ -269,6 +272,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     mcp,
     llm,
     db,
+    routes: Object.keys(routes),
     close({ graceMs = config.server.shutdown_grace_s * 1000 }: RuntimeCloseOptions = {}) {
       closing ??= (async () => {
         const step = shutdownStep(logger);

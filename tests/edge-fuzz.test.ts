@@ -52,11 +52,13 @@ function count(counts: Counts, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-async function fuzzHttp(rt: TestRuntime, rng: Rng): Promise<{ byStatus: Counts; byKind: Counts; failures: string[] }> {
-  const cases = httpCases(rng, HTTP_REQUESTS, { adminToken: ADMIN_TOKEN, webhookSecret: TEST_WEBHOOK_SECRET, allowedOrigin: ALLOWED_ORIGIN });
+async function fuzzHttp(rt: TestRuntime, rng: Rng): Promise<{ byStatus: Counts; byKind: Counts; byRoute: Record<string, Counts>; failures: string[] }> {
+  const cases = httpCases(rng, HTTP_REQUESTS, { adminToken: ADMIN_TOKEN, webhookSecret: TEST_WEBHOOK_SECRET, user: 'fuzz-http@example.com', allowedOrigin: ALLOWED_ORIGIN }, rt.runtime.routes);
   const pool = new Pool(rt.httpUrl, { connections: HTTP_CONNECTIONS, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
   const byStatus: Counts = {};
   const byKind: Counts = {};
+  /** Statuses by the route-table key a case aimed at. */
+  const byRoute: Record<string, Counts> = {};
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -64,24 +66,27 @@ async function fuzzHttp(rt: TestRuntime, rng: Rng): Promise<{ byStatus: Counts; 
       const index = next++;
       const c = cases[index]!;
       const label = `#${index} ${c.kind} ${c.method} ${c.path.slice(0, 80)}`;
+      const routeCounts = c.route ? (byRoute[c.route] ??= {}) : {};
       try {
         const answer = await pool.request({ method: c.method, path: c.path, headers: c.headers, ...(c.body ? { body: c.body } : {}) });
         const text = await answer.body.text();
         count(byStatus, String(answer.statusCode));
         count(byKind, `${c.kind} ${answer.statusCode}`);
+        count(routeCounts, String(answer.statusCode));
         if (!PROPER_STATUSES.has(answer.statusCode)) failures.push(`${label}: ${answer.statusCode} ${text.slice(0, 200)}`);
         else if (c.kind === HttpKind.MalformedParam && answer.statusCode !== 400) failures.push(`${label}: ${answer.statusCode} for a malformed parameter`);
         else if (JSON_ERROR_STATUSES.has(answer.statusCode) && c.method !== 'HEAD' && (JSON.parse(text) as { status?: unknown }).status !== 'error') failures.push(`${label}: ${answer.statusCode} without a JSON error body`);
       } catch (error) {
         count(byStatus, 'dropped');
         count(byKind, `${c.kind} dropped`);
+        count(routeCounts, 'dropped');
         failures.push(`${label}: ${(error as Error).message}`);
       }
     }
   };
   await Promise.all(Array.from({ length: HTTP_CONCURRENCY }, worker));
   await pool.close();
-  return { byStatus, byKind, failures };
+  return { byStatus, byKind, byRoute, failures };
 }
 
 async function fuzzRaw(port: number): Promise<{ byOutcome: Counts; failures: string[] }> {
@@ -206,7 +211,7 @@ describe('the edge under generated hostile traffic', () => {
     const report = {
       seed: SEED,
       seconds: (Date.now() - started) / 1000,
-      http: { requests: HTTP_REQUESTS, byStatus: http.byStatus, byKind: http.byKind },
+      http: { requests: HTTP_REQUESTS, routes: rt.runtime.routes.length, byStatus: http.byStatus, byKind: http.byKind, byRoute: http.byRoute },
       raw: { requests: RAW_CASES.length, byOutcome: raw.byOutcome },
       frames: {
         chatAnonymous: { sent: anonymous.sent, replies: anonymous.replies },
@@ -227,6 +232,8 @@ describe('the edge under generated hostile traffic', () => {
     expect(signedIn.errors).toBeGreaterThan(0);
     expect(oversizeCodes.every((code) => code === 1006)).toBe(true);
     expect(logs.lines.filter((line) => line.msg === 'unexpected error at the edge' || line.msg === 'unexpected error handling a message')).toEqual([]);
+    // Every route the runtime serves was aimed at (the list comes from its route table, so a new route is in it).
+    expect(Object.keys(http.byRoute).sort()).toEqual([...rt.runtime.routes].sort());
     // Every kind was generated.
     for (const kind of Object.values(HttpKind)) expect(Object.keys(http.byKind).some((key) => key.startsWith(`${kind} `)), kind).toBe(true);
     for (const kind of Object.values(FrameKind)) expect(anonymous.sent[kind] ?? 0, kind).toBeGreaterThan(0);

@@ -3,14 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import { startMetricsServer } from '../src/metrics/metrics-server.js';
 import { SummaryQueue } from '../src/queue/summary-queue.js';
 import { startWorkerProcess, type WorkerProcess } from '../src/queue/worker-process.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { captureLogs } from './support/log-capture.js';
+import { rawRequest } from './support/raw-http.js';
 import { TestRedis } from './support/redis-launcher.js';
 
 const FAILING_SUBJECT = 'Will fail';
@@ -167,6 +170,17 @@ describe('`npm run worker` metrics (private Redis)', () => {
     expect((await fetch(url, { method: 'POST', headers: { authorization: 'Bearer scrape-secret' } })).status).toBe(404);
   });
 
+  it('a raw request with a malformed target (GET //[) gets 400, and the metrics endpoint still answers', async () => {
+    const { worker } = await start();
+    // `new URL('//[', base)` throws: a request target no HTTP client sends, but one line of netcat does.
+    for (const target of ['//[', 'http://[', '//%zz[']) {
+      const answer = await rawRequest(portOf(worker), `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect(answer.status, target).toBe(400);
+      expect(answer.body, target).toContain('malformed request URL');
+    }
+    await scrape(worker.metricsUrl!);
+  });
+
   it('with worker_metrics_addr = "", serves no metrics and still does its jobs', async () => {
     const { worker, queue } = await start({ summarization: { worker_metrics_addr: '' } });
     expect(worker.metricsUrl).toBeUndefined();
@@ -189,5 +203,25 @@ describe('`npm run worker` metrics (private Redis)', () => {
     cleanups.push(() => closeServer(taken));
     const { port } = taken.address() as { port: number };
     await expect(start({ summarization: { worker_metrics_addr: `127.0.0.1:${port}` } })).rejects.toThrow(/worker_metrics_addr.*127\.0\.0\.1:\d+/);
+  });
+});
+
+describe('a bug in the worker metrics server is a 500 and a log line, not a crash', () => {
+  it('a scrape whose rendering throws gets 500, is logged, and /health still answers', async () => {
+    const { logger, lines } = captureLogs('debug');
+    const registry = new Registry();
+    registry.metrics = () => {
+      throw new Error('a bug');
+    };
+    const server = await startMetricsServer({ addr: '127.0.0.1:0', token: '', registry, logger });
+    try {
+      const answer = await fetch(server.url);
+      expect(answer.status).toBe(500);
+      expect(await answer.json()).toMatchObject({ status: 'error' });
+      expect(lines.some((l) => l.msg === 'worker metrics request failed' && JSON.stringify(l).includes('a bug'))).toBe(true);
+      expect((await fetch(new URL('/health', server.url))).status).toBe(200);
+    } finally {
+      await server.close();
+    }
   });
 });

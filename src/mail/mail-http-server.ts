@@ -3,10 +3,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { errorMessage } from '../errors.js';
+import { HttpError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { allowedHostsFor, type AllowedHosts } from '../net/host-allow-list.js';
+import { answerClientErrors, guardedListener, requestPath, sendJson as json } from '../net/node-http-guard.js';
 import { hostRefusal } from './allowed-hosts.js';
 import { describeMailTools } from './mail-tools.js';
 
@@ -31,22 +32,6 @@ const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_RPC_SERVER_ERROR = -32000;
 const JSON_RPC_PARSE_ERROR = -32700;
 
-/** The client's fault (4xx): answered as such and logged quietly; anything else is ours (500, logged loudly). */
-class HttpRequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'HttpRequestError';
-  }
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
-}
-
 function rpcError(code: number, message: string): object {
   return { jsonrpc: '2.0', error: { code, message }, id: null };
 }
@@ -62,7 +47,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
         chunks.length = 0;
         // Stop reading; the 413 goes out with `Connection: close`, which ends the upload too.
         req.pause();
-        reject(new HttpRequestError(413, `request body over ${MAX_BODY_BYTES} bytes`));
+        reject(new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -71,19 +56,11 @@ function readBody(req: IncomingMessage): Promise<unknown> {
       try {
         resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined);
       } catch (error) {
-        reject(new HttpRequestError(400, `body is not JSON: ${errorMessage(error)}`, { cause: error }));
+        reject(new HttpError(400, `body is not JSON: ${errorMessage(error)}`, { cause: error }));
       }
     });
-    req.on('error', (error) => reject(new HttpRequestError(400, `request failed: ${errorMessage(error)}`, { cause: error })));
+    req.on('error', (error) => reject(new HttpError(400, `request failed: ${errorMessage(error)}`, { cause: error })));
   });
-}
-
-function pathOf(req: IncomingMessage): string {
-  try {
-    return new URL(req.url ?? '/', 'http://mail').pathname;
-  } catch (error) {
-    throw new HttpRequestError(400, 'malformed request URL', { cause: error });
-  }
 }
 
 /**
@@ -113,7 +90,7 @@ export class MailHttpServer {
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const refusal = hostRefusal(req.headers, allowed);
       if (refusal) return json(res, 403, { error: refusal });
-      const path = pathOf(req);
+      const path = requestPath(req);
       if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok', ...options.health?.() });
       const accountsRoute = options.accounts !== undefined && path.startsWith('/accounts/');
       if (path !== '/mcp' && path !== '/mcp/tools' && !accountsRoute) return json(res, 404, { error: 'No such route' });
@@ -143,32 +120,14 @@ export class MailHttpServer {
       await transport.handleRequest(req, res, body);
     };
 
-    const fail = (res: ServerResponse, error: unknown) => {
-      const clientFault = error instanceof HttpRequestError;
-      if (clientFault) logger.debug({ err: errorMessage(error) }, 'bad mail HTTP request');
-      else logger.error({ err: error }, 'mail HTTP request failed');
-      if (res.headersSent) return void res.destroy();
-      const status = clientFault ? error.status : 500;
-      const message = clientFault ? `Bad request: ${error.message}` : 'Internal error (see the mail server log)';
-      json(res, status, rpcError(clientFault ? JSON_RPC_PARSE_ERROR : JSON_RPC_SERVER_ERROR, message), clientFault ? { Connection: 'close' } : {});
-    };
-
-    const http = createServer((req, res) => {
-      route(req, res).catch((error: unknown) => {
-        try {
-          fail(res, error);
-        } catch (failure) {
-          logger.error({ err: failure }, 'mail HTTP error reply failed');
-          res.destroy();
-        }
-      });
-    });
-    // Unparseable HTTP never reaches the handler: answer 400 and drop the socket (Node's default, minus the throw risk).
-    http.on('clientError', (error, socket) => {
-      logger.debug({ err: errorMessage(error) }, 'malformed HTTP from a mail client');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    const http = createServer(
+      guardedListener(route, {
+        logger,
+        name: 'mail HTTP',
+        errorBody: (status, message) => rpcError(status < 500 ? JSON_RPC_PARSE_ERROR : JSON_RPC_SERVER_ERROR, message),
+      }),
+    );
+    answerClientErrors(http, logger, 'mail HTTP');
 
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -1,8 +1,8 @@
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { answerClientErrors, guardedListener, requestPath, sendJson as json } from '../net/node-http-guard.js';
 import { renderMetrics } from './metrics-registry.js';
 import { refusedScrape } from './scrape-auth.js';
 
@@ -25,31 +25,26 @@ export interface MetricsServer {
 /** A wildcard address is not one to connect to: the URL names loopback instead, as the runtime's own URLs do. */
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]']);
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
-}
-
 /**
  * `GET /metrics` and `GET /health` on a plain `node:http` server, for processes without the runtime's uWS server
- * (`npm run worker`). Anything else is 404.
+ * (`npm run worker`). Anything else is 404; a request target `new URL` cannot read is 400, a bug 500 and a log line,
+ * never an exception that ends the worker.
  */
 export async function startMetricsServer({ addr, token, registry, logger }: MetricsServerOptions): Promise<MetricsServer> {
   const separator = addr.lastIndexOf(':');
   const host = addr.slice(0, separator);
   const port = Number(addr.slice(separator + 1));
-  const http = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://metrics').pathname;
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = requestPath(req);
     if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok' });
     if (req.method !== 'GET' || path !== '/metrics') return json(res, 404, { status: 'error', message: `No route for ${req.method} ${path}` });
     const refused = refusedScrape(req.headers.authorization, token);
     if (refused) return json(res, refused.status, refused.body, refused.headers);
-    renderMetrics(registry)
-      .then(({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body))
-      .catch((err: unknown) => {
-        logger.error({ err: errorMessage(err) }, 'cannot render the metrics');
-        json(res, 500, { status: 'error', message: 'the metrics could not be rendered' });
-      });
-  });
+    const { contentType, body } = await renderMetrics(registry);
+    res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body);
+  };
+  const http = createServer(guardedListener(route, { logger, name: 'worker metrics', errorBody: (_status, message) => ({ status: 'error', message }) }));
+  answerClientErrors(http, logger, 'worker metrics');
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(port, host.replace(/^\[(.*)\]$/, '$1'), () => {

@@ -6,29 +6,8 @@ import { nested, text, type Rng } from './edge-fuzz-rng.js';
 /** Percent-encodings `decodeURIComponent` throws on: cut sequences, bad hex, overlong forms, surrogates, past U+10FFFF. */
 export const MALFORMED_ENCODINGS = ['%', '%A', '%ZZ', '%E0%A4%A', '%C0%AF', '%FF', '%ED%A0%80', '%F4%90%80%80', '%%', '%u0041', 'a%2', '%E2%82', '%C3%28', '%F0%28%8C%BC', '%80', '%G0'] as const;
 
-/** Every route the runtime serves (src/runtime.ts, the inspector's, the summaries' and the web pages'). */
-export const ROUTES = [
-  'GET /health',
-  'GET /metrics',
-  'POST /api/webhooks/email',
-  'GET /',
-  'GET /inspector',
-  'GET /app.js',
-  'GET /inspector.js',
-  'GET /app.css',
-  'GET /inspector.css',
-  'GET /api/inspector/conversations/:id/export',
-  'POST /api/inspector/replay',
-  'GET /api/inspector/reveals',
-  'POST /api/generate-summary',
-  'GET /api/summaries',
-  'GET /api/summaries/failed',
-  'POST /api/summaries/failed/:id/retry',
-  'GET /api/mail/account',
-  'PUT /api/mail/account',
-  'DELETE /api/mail/account',
-  'POST /api/replies/suggest',
-] as const;
+/** A route parameter in a `"METHOD /path"` key (`:id`, `:email_id`). */
+const PARAM = /:[a-z_]+/g;
 
 /** `HEAD` and `OPTIONS` too: no path serves them as a route, and each must still get a proper answer. */
 export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'PROPFIND', 'FOO'] as const;
@@ -50,6 +29,8 @@ export type HttpKind = (typeof HttpKind)[keyof typeof HttpKind];
 
 export interface HttpCase {
   kind: HttpKind;
+  /** The route-table key the request aims at (`"POST /api/summaries/:email_id/not-spam"`); none for made-up paths. */
+  route?: string;
   method: string;
   path: string;
   headers: Record<string, string>;
@@ -77,7 +58,7 @@ function malformedParam(rng: Rng): string {
 }
 
 function fillPath(rng: Rng, path: string, value: () => string): string {
-  const filled = path.replace(/:[a-z]+/g, value);
+  const filled = path.replace(PARAM, value);
   if (!rng.chance(0.3)) return filled;
   const query = [`reveal=${rng.pick(['1', 'true', '%ZZ', ''])}`, `limit=${rng.pick(['-5', '1e9', 'NaN', '%E0%A4%A', '50'])}`, `token=${text(rng, rng.int(30))}`];
   return `${filled}?${query.slice(0, 1 + rng.int(3)).join('&')}`;
@@ -127,17 +108,27 @@ export interface HttpSecrets {
   adminToken: string;
   /** The webhook secret: some bad bodies are signed, so they reach the JSON parsing behind the signature check. */
   webhookSecret: string;
+  /** A dev-mode user (`X-User-Email`): some bad bodies get past sign-in on the user's own routes (triage rules, …). */
+  user: string;
   allowedOrigin: string;
 }
 
-type Route = { method: string; path: string };
-const ROUTE_TABLE: Route[] = ROUTES.map((key) => {
-  const [method, path] = key.split(' ') as [string, string];
-  return { method, path };
-});
-const PARAM_ROUTES = ROUTE_TABLE.filter((r) => r.path.includes(':'));
-/** Routes that read a body. */
-const BODY_ROUTES = ROUTE_TABLE.filter((r) => r.method === 'POST' || r.method === 'PUT');
+type Route = { key: string; method: string; path: string };
+interface Routes {
+  all: Route[];
+  withParams: Route[];
+  /** Routes that read a body. */
+  withBody: Route[];
+}
+
+/** The runtime's own route table (`Runtime.routes`), so that a route added later is fuzzed without a list to update. */
+function routeTable(keys: readonly string[]): Routes {
+  const all = keys.map((key): Route => {
+    const [method, path] = key.split(' ') as [string, string];
+    return { key, method, path };
+  });
+  return { all, withParams: all.filter((r) => r.path.includes('/:')), withBody: all.filter((r) => r.method === 'POST' || r.method === 'PUT') };
+}
 
 /** Share of each kind among the random cases (the rest are unknown paths). */
 const KIND_WEIGHTS: [HttpKind, number][] = [
@@ -160,41 +151,45 @@ function pickKind(rng: Rng): HttpKind {
 }
 
 function concrete(path: string): string {
-  return path.replace(/:[a-z]+/g, 'x');
+  return path.replace(PARAM, 'x');
 }
 
-function randomCase(rng: Rng, secrets: HttpSecrets): HttpCase {
+function randomCase(rng: Rng, secrets: HttpSecrets, routes: Routes): HttpCase {
   const headersOf = () => headers(rng, secrets.adminToken, secrets.allowedOrigin);
   switch (pickKind(rng)) {
     case HttpKind.MalformedParam: {
-      const route = rng.pick(PARAM_ROUTES);
-      return { kind: HttpKind.MalformedParam, method: route.method, path: fillPath(rng, route.path, () => malformedParam(rng)), headers: headersOf() };
+      const route = rng.pick(routes.withParams);
+      return { kind: HttpKind.MalformedParam, route: route.key, method: route.method, path: fillPath(rng, route.path, () => malformedParam(rng)), headers: headersOf() };
     }
     case HttpKind.OddParam: {
-      const route = rng.pick(PARAM_ROUTES);
-      return { kind: HttpKind.OddParam, method: route.method, path: fillPath(rng, route.path, () => param(rng)), headers: headersOf() };
+      const route = rng.pick(routes.withParams);
+      return { kind: HttpKind.OddParam, route: route.key, method: route.method, path: fillPath(rng, route.path, () => param(rng)), headers: headersOf() };
     }
     case HttpKind.AnyMethod: {
       const method = rng.pick(METHODS);
       const carriesBody = !['GET', 'HEAD', 'OPTIONS'].includes(method) && rng.chance(0.5);
-      return { kind: HttpKind.AnyMethod, method, path: fillPath(rng, rng.pick(ROUTE_TABLE).path, () => param(rng)), headers: headersOf(), ...(carriesBody ? { body: badBody(rng) } : {}) };
+      const route = rng.pick(routes.all);
+      return { kind: HttpKind.AnyMethod, route: route.key, method, path: fillPath(rng, route.path, () => param(rng)), headers: headersOf(), ...(carriesBody ? { body: badBody(rng) } : {}) };
     }
     case HttpKind.BadBody: {
-      const route = rng.pick(BODY_ROUTES);
+      const route = rng.pick(routes.withBody);
       const body = badBody(rng);
       const signed = route.path === '/api/webhooks/email' && rng.chance(0.6) ? signWebhook(secrets.webhookSecret, body.toString('utf8')) : {};
-      const admin: Record<string, string> = rng.chance(0.5) ? { authorization: `Bearer ${secrets.adminToken}` } : {};
-      return { kind: HttpKind.BadBody, method: route.method, path: fillPath(rng, route.path, () => param(rng)), headers: { ...headersOf(), ...admin, ...signed }, body };
+      // Past sign-in and the JSON content-type check, so that the body reaches the parser behind them.
+      const credentials: Record<string, string>[] = [{ authorization: `Bearer ${secrets.adminToken}` }, { 'x-user-email': secrets.user }, {}];
+      const credential = rng.pick(credentials);
+      const json: Record<string, string> = rng.chance(0.6) ? { 'content-type': 'application/json' } : {};
+      return { kind: HttpKind.BadBody, route: route.key, method: route.method, path: fillPath(rng, route.path, () => param(rng)), headers: { ...headersOf(), ...credential, ...json, ...signed }, body };
     }
     case HttpKind.HugeBody: {
-      const route = rng.pick(BODY_ROUTES);
-      return { kind: HttpKind.HugeBody, method: route.method, path: concrete(route.path), headers: headersOf(), body: Buffer.alloc(MAX_BODY_BYTES + 1 + rng.int(100_000), 0x61) };
+      const route = rng.pick(routes.withBody);
+      return { kind: HttpKind.HugeBody, route: route.key, method: route.method, path: concrete(route.path), headers: headersOf(), body: Buffer.alloc(MAX_BODY_BYTES + 1 + rng.int(100_000), 0x61) };
     }
     case HttpKind.LongPath:
       return { kind: HttpKind.LongPath, method: rng.pick(['GET', 'POST']), path: `/${text(rng, 4_000 + rng.int(40_000))}`, headers: headersOf() };
     case HttpKind.LongHeader: {
-      const route = rng.pick(ROUTE_TABLE);
-      return { kind: HttpKind.LongHeader, method: route.method, path: concrete(route.path), headers: { ...headersOf(), [`x-${text(rng, 8, 'abcdefgh')}`]: text(rng, 2_000 + rng.int(40_000)) } };
+      const route = rng.pick(routes.all);
+      return { kind: HttpKind.LongHeader, route: route.key, method: route.method, path: concrete(route.path), headers: { ...headersOf(), [`x-${text(rng, 8, 'abcdefgh')}`]: text(rng, 2_000 + rng.int(40_000)) } };
     }
     case HttpKind.UnknownPath:
       return { kind: HttpKind.UnknownPath, method: rng.pick(METHODS), path: `/${text(rng, 1 + rng.int(30))}/${rng.chance(0.5) ? malformedParam(rng) : ''}`, headers: headersOf() };
@@ -202,14 +197,15 @@ function randomCase(rng: Rng, secrets: HttpSecrets): HttpCase {
 }
 
 /**
- * `total` hostile requests: first every method on every route (each parameter malformed), then random cases drawn
- * by `KIND_WEIGHTS`.
+ * `total` hostile requests on the routes `routeKeys` (`Runtime.routes`): first every method on every route (each
+ * parameter malformed), then random cases drawn by `KIND_WEIGHTS`.
  */
-export function httpCases(rng: Rng, total: number, secrets: HttpSecrets): HttpCase[] {
-  const everyMethod = ROUTE_TABLE.flatMap((route) =>
-    METHODS.map((method): HttpCase => ({ kind: HttpKind.AnyMethod, method, path: route.path.replace(/:[a-z]+/g, () => malformedParam(rng)), headers: {} })),
+export function httpCases(rng: Rng, total: number, secrets: HttpSecrets, routeKeys: readonly string[]): HttpCase[] {
+  const routes = routeTable(routeKeys);
+  const everyMethod = routes.all.flatMap((route) =>
+    METHODS.map((method): HttpCase => ({ kind: HttpKind.AnyMethod, route: route.key, method, path: route.path.replace(PARAM, () => malformedParam(rng)), headers: {} })),
   );
   const cases = everyMethod.slice(0, total);
-  while (cases.length < total) cases.push(randomCase(rng, secrets));
+  while (cases.length < total) cases.push(randomCase(rng, secrets, routes));
   return cases;
 }

@@ -24,8 +24,11 @@ const shapes: ((i: number) => Omit<RawCase, 'request'> & { request: string | Buf
   (i) => ({ name: 'bad chunk size', request: `POST /api/inspector/replay?${i} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`, mayClose: false }),
   // The client stops sending and half-closes: nobody is left to answer.
   (i) => ({ name: 'truncated body, client gone', request: `POST /api/webhooks/email?${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{"user_em`, mayClose: true, halfClose: true }),
-  (i) => ({ name: 'malformed param, repeated XFF', request: `GET /api/inspector/conversations/%E0%A4%A${i}/export HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: ,,\r\nConnection: close\r\n\r\n`, mayClose: false }),
+  // "z" first: a hex digit right after the cut sequence would complete it ("%E0%A4%A" + "0" is valid).
+  (i) => ({ name: 'malformed param, repeated XFF', request: `GET /api/inspector/conversations/%E0%A4%Az${i}/export HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: ,,\r\nConnection: close\r\n\r\n`, mayClose: false }),
   (i) => ({ name: 'headers over the parser limit', request: `GET /health?${i} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(300_000)}\r\nConnection: close\r\n\r\n`, mayClose: false }),
+  // What took `npm run worker`'s metrics server down (`new URL` throws on it); uWS reads the target without it.
+  (i) => ({ name: 'target new URL cannot read', request: `GET //[${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, mayClose: false }),
   (i) => ({ name: 'NUL and spaces in path', request: `GET /a\u0000b c${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, mayClose: false }),
   // uWS sees no upgrade without a 24-character key: a plain GET, with no route.
   (i) => ({ name: 'upgrade without a key', request: `GET /ws?${i} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`, mayClose: false, halfClose: true }),
