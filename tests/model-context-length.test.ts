@@ -48,7 +48,7 @@ describe("the model's own context length bounds every request", () => {
     expect(ollama.showRequests).toBe(1);
   });
 
-  it("an OpenAI-compatible server reporting max_model_len (vLLM): every request fits it", async () => {
+  it('an OpenAI-compatible server reporting max_model_len (vLLM): every request fits it', async () => {
     const vllm = await FakeOpenAi.start({ maxModelLen: MODEL_WINDOW });
     closeAfterEach.push(vllm);
     const rt = await runtimes.start({ config: { llm: { provider: 'openai', base_url: `${vllm.url}/v1`, model: 'gpt-test', context_size: CONFIGURED, max_tokens: REPLY } } });
@@ -112,7 +112,13 @@ describe('reading the context length: bounded, and context_size when it cannot b
 async function silentServer(): Promise<{ url: string; requests: number; close(): Promise<void> }> {
   const server: Server = createServer();
   const sockets = new Set<Socket>();
-  const state = { url: '', requests: 0, close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }) };
+  const close = (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // A request left hanging would otherwise hold server.close() open for ever.
+    for (const socket of sockets) socket.destroy();
+    return closed;
+  };
+  const state = { url: '', requests: 0, close };
   server.on('connection', (socket: Socket) => sockets.add(socket));
   server.on('request', () => {
     state.requests += 1;
