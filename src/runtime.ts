@@ -81,7 +81,6 @@ export interface RuntimeCloseOptions {
   graceMs?: number;
 }
 
-/** Room left in the context window for the answer; the history gets the rest (never less than this floor). */
 /** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
 const REDIS_READY_TIMEOUT_MS = 5_000;
 /** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
@@ -190,7 +189,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
         grantTarget: (name) => grantTarget(mcp.find(name)),
         prepareArguments,
         relay: (conversationId, text) => hub.relay(conversationId, text),
-        promptBudgetTokens: config.llm.context_size - config.llm.max_tokens,
+        promptBudgetTokens: () => llm.promptBudgetTokens(),
         foldHistory: (conversationId, messages, budget, signal) =>
           foldHistory({ llm, store: contextSummaries, logger, trace: turns.context(conversationId) }, conversationId, messages, budget, signal),
         metrics,
@@ -224,7 +223,8 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     if (!(await settleWithin(ready, REDIS_READY_TIMEOUT_MS)))
       logger.warn(`Redis not ready after ${REDIS_READY_TIMEOUT_MS} ms: rate limits hold per node, and turns run without a lease, until it is`);
   };
-  await Promise.all([reportLlm(), mcp.start(), shareWithNodes()]);
+  // The models' context lengths are read while starting (bounded), not on the first user's turn.
+  await Promise.all([reportLlm(), mcp.start(), shareWithNodes(), llm.promptBudgetTokens()]);
 
   const queue = pipeline?.queue;
   const mailAccounts = new MailAccountClient({ accountsUrl: mailAccountsUrl(config), authToken: config.mail.auth_token, logger });

@@ -1,19 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { estimateTextTokens } from '../src/llm/context-window.js';
-import type { ChatRequestBody } from './support/fake-ollama.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { askLongQuestions, requestTokens } from './support/context-fit.js';
+import { FakeOllama } from './support/fake-ollama.js';
 import { runtimesClosedAfterEach } from './support/runtime-harness.js';
 
 const CONTEXT = 4_096;
 const REPLY = 1_024;
-
-/** What the request costs, counted as the runtime counts it: system prompt, tool schemas and every message. */
-function requestTokens(body: ChatRequestBody): number {
-  const messages = (body.messages ?? []) as Array<{ content?: string; tool_calls?: unknown[] }>;
-  return (
-    estimateTextTokens(JSON.stringify(body.tools ?? [])) +
-    messages.reduce((sum, m) => sum + estimateTextTokens(m.content ?? '') + estimateTextTokens(JSON.stringify(m.tool_calls ?? [])) + 4, 0)
-  );
-}
 
 describe('the context budget holds for a long conversation with large tool results', () => {
   const runtimes = runtimesClosedAfterEach();
@@ -78,5 +69,34 @@ describe('the running summary is stored with the conversation', () => {
     await again.chat('And now?', { conversation_id: conversationId });
     expect(folds).toBe(foldsBefore);
     expect(JSON.stringify(rt.ollama.requests.at(-1)!.body.messages)).toContain(`Running summary number ${foldsBefore}.`);
+  });
+});
+
+describe('one budget for the whole chain: a fallback with a smaller window is not overfilled', () => {
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false }));
+  const fakes: FakeOllama[] = [];
+  afterEach(async () => {
+    for (const fake of fakes.splice(0)) await fake.close();
+  });
+
+  it('the primary down, the small fallback answers every turn of a long conversation and each request fits its window', async () => {
+    const small = await FakeOllama.start({ models: ['qwen2.5:3b'] });
+    fakes.push(small);
+    const rt = await runtimes.start({
+      config: { llm: { context_size: 32_768, max_tokens: 2_048, fallbacks: [{ provider: 'ollama', base_url: small.url, model: 'qwen2.5:3b', context_size: CONTEXT, max_tokens: 512 }] } },
+    });
+    await rt.ollama.close();
+    const client = await rt.client('alice@example.com');
+    await askLongQuestions(client, 4);
+
+    expect(rt.ollama.requests).toHaveLength(0);
+    const bodies = small.requests.map((r) => r.body);
+    expect(bodies.filter((body) => body.stream !== false)).toHaveLength(4);
+    // Older turns had to be folded to fit: sized for the primary's 32k, the fourth question would go out with all three before it.
+    expect(bodies.some((body) => body.stream === false)).toBe(true);
+    for (const body of bodies) {
+      expect(requestTokens(body)).toBeLessThanOrEqual(CONTEXT - 512);
+      expect(body.options).toMatchObject({ num_ctx: CONTEXT, num_predict: 512 });
+    }
   });
 });

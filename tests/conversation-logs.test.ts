@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../src/mail/webhook-signature.js';
+import { FakeOllama } from './support/fake-ollama.js';
 import { captureLogs, type LogLine } from './support/log-capture.js';
 import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime, type TestRuntimeOptions } from './support/runtime-harness.js';
@@ -52,8 +53,8 @@ describe('conversation logs', () => {
     const [started] = named(mine, 'turn started');
     expect(started).toMatchObject({ level: INFO, messageChars: message.length });
     const [firstStep, secondStep] = named(mine, 'llm step ended');
-    expect(firstStep).toMatchObject({ level: INFO, step: 1, outcome: 'done', toolCalls: 1, durationMs: expect.any(Number) });
-    expect(secondStep).toMatchObject({ step: 2, outcome: 'done', toolCalls: 0, answerChars: 'Il fait beau à Zanzibar'.length, firstTokenMs: expect.any(Number) });
+    expect(firstStep).toMatchObject({ level: INFO, step: 1, outcome: 'done', provider: 'ollama:llama3.1:8b', toolCalls: 1, durationMs: expect.any(Number) });
+    expect(secondStep).toMatchObject({ step: 2, outcome: 'done', provider: 'ollama:llama3.1:8b', toolCalls: 0, answerChars: 'Il fait beau à Zanzibar'.length, firstTokenMs: expect.any(Number) });
     const [toolStarted] = named(mine, 'tool call started');
     expect(toolStarted).toMatchObject({ level: DEBUG, tool: 'get_weather', callId: expect.stringMatching(/^call_/) });
     const [toolFinished] = named(mine, 'tool call finished');
@@ -95,6 +96,20 @@ describe('conversation logs', () => {
     expect(error).toMatchObject({ level: WARN, code: 'tool_error', user: 'failing@example.com' });
     expect(error).not.toHaveProperty('err');
     expect(logs.text()).not.toContain('fail tool always fails');
+  });
+
+  it('names the provider that answered: a fallback, when the primary is down', async () => {
+    const fallback = await FakeOllama.start({ models: ['qwen2.5:7b'] });
+    try {
+      await start({ mcp: false, config: { llm: { fallbacks: [{ provider: 'ollama', base_url: fallback.url, model: 'qwen2.5:7b' }] } } });
+      await rt.ollama.close();
+      const client = await rt.client('fallen@example.com');
+      await client.chat('Bonjour');
+      await expect.poll(() => named(logs.lines, 'turn ended')).toHaveLength(1);
+      expect(named(logs.lines, 'llm step ended')).toEqual([expect.objectContaining({ outcome: 'done', provider: 'ollama:qwen2.5:7b' })]);
+    } finally {
+      await fallback.close();
+    }
   });
 
   it('a cancelled turn logs the cut LLM step and its outcome', async () => {

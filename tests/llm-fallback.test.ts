@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeAnthropic } from './support/fake-anthropic.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { FakeOpenAi } from './support/fake-openai.js';
 import { TestRedis } from './support/redis-launcher.js';
@@ -91,6 +92,92 @@ describe('retries and fallbacks before the first token', () => {
     expect(turn.find((m) => m.type === 'error')).toMatchObject({ code: 'llm_error' });
     expect(rt.ollama.requests).toHaveLength(1);
     expect(other.requests).toHaveLength(0);
+  });
+});
+
+describe('an overloaded primary (429, 503, 529) with its retries spent: the fallback answers the turn', () => {
+  const fakes: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    for (const fake of fakes.splice(0)) await fake.close();
+  });
+  const runtimes = runtimesClosedAfterEach(() => ({ mcp: false }));
+  const track = <T extends { close(): Promise<void> }>(fake: T): T => {
+    fakes.push(fake);
+    return fake;
+  };
+  const providersStored = async (rt: Awaited<ReturnType<typeof runtimes.start>>): Promise<Array<string | undefined>> => {
+    const rows = await rt.runtime.db.selectFrom('messages').select('body').where('role', '=', 'assistant').execute();
+    return rows.map((r) => (JSON.parse(r.body) as { provider?: string }).provider);
+  };
+
+  it('Ollama answers 503 to every try: the OpenAI-compatible fallback answers, and the stored message names it', async () => {
+    const hosted = track(await FakeOpenAi.start());
+    const rt = await runtimes.start({ config: { llm: { retries: 1, fallbacks: [{ provider: 'openai', base_url: `${hosted.url}/v1`, model: 'gpt-test' }] } } });
+    rt.ollama.enqueue({ httpError: { status: 503, message: 'server busy, please try again' } }, { httpError: { status: 503, message: 'server busy, please try again' } });
+    hosted.enqueue({ tokens: ['From', ' the', ' fallback'] });
+    const client = await rt.client('alice@example.com');
+    const turn = await client.chat('Hi', {}, 10_000);
+    expect(textOf(turn)).toBe('From the fallback');
+    expect(turn.some((m) => m.type === 'error')).toBe(false);
+    // The first try and its one retry, then the fallback.
+    expect(rt.ollama.requests).toHaveLength(2);
+    expect(hosted.requests).toHaveLength(1);
+    expect(await providersStored(rt)).toEqual(['openai:gpt-test']);
+  });
+
+  it('OpenAI answers 429 with a Retry-After past the wait cap: not waited for, Anthropic answers at once', async () => {
+    const hosted = track(await FakeOpenAi.start());
+    const claude = track(await FakeAnthropic.start());
+    const rt = await runtimes.start({
+      config: {
+        llm: {
+          provider: 'openai',
+          base_url: `${hosted.url}/v1`,
+          model: 'gpt-test',
+          retries: 2,
+          fallbacks: [{ provider: 'anthropic', base_url: claude.url, model: 'claude-test', api_key: 'test-key' }],
+        },
+      },
+    });
+    hosted.enqueue({ httpError: { status: 429, message: 'Rate limit reached for gpt-test', retryAfter: '120' } });
+    claude.enqueue({ text: ['Claude', ' answers'] });
+    const client = await rt.client('alice@example.com');
+    const asked = Date.now();
+    const turn = await client.chat('Hi', {}, 10_000);
+    expect(textOf(turn)).toBe('Claude answers');
+    // Two minutes are not waited out, nor are the two retries spent on a provider that said when it would be back.
+    expect(Date.now() - asked).toBeLessThan(5_000);
+    expect(hosted.requests).toHaveLength(1);
+    expect(claude.requests).toHaveLength(1);
+    expect(await providersStored(rt)).toEqual(['anthropic:claude-test']);
+  });
+
+  it('Anthropic overloaded (529) on every try: the local Ollama fallback answers', async () => {
+    const claude = track(await FakeAnthropic.start());
+    const local = track(await FakeOllama.start({ models: ['qwen2.5:7b'] }));
+    const rt = await runtimes.start({
+      config: {
+        llm: {
+          provider: 'anthropic',
+          base_url: claude.url,
+          model: 'claude-test',
+          api_key: 'test-key',
+          retries: 1,
+          fallbacks: [{ provider: 'ollama', base_url: local.url, model: 'qwen2.5:7b' }],
+        },
+      },
+    });
+    const overloaded = { httpError: { status: 529, type: 'overloaded_error', message: 'Overloaded' } };
+    claude.enqueue(overloaded, overloaded);
+    local.enqueue({ tokens: ['Local', ' answer'] });
+    const client = await rt.client('alice@example.com');
+    const turn = await client.chat('Hi', {}, 10_000);
+    expect(textOf(turn)).toBe('Local answer');
+    expect(claude.requests).toHaveLength(2);
+    expect(local.requests).toHaveLength(1);
+    expect(await providersStored(rt)).toEqual(['ollama:qwen2.5:7b']);
+    const metrics = await (await fetch(`${rt.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/llm_answers_total\{provider="ollama:qwen2\.5:7b"\} 1/);
   });
 });
 

@@ -41,10 +41,11 @@ export interface LlmStreamDeps {
   /** Sends one token to the conversation's subscribers; the hot path, so it skips the machine entirely. */
   relay: (conversationId: string, text: string) => void;
   /**
-   * Tokens the request may take before the reply: the context size minus the reply's `max_tokens`. The system prompt
-   * and the tool schemas are counted against it first; the history gets the rest.
+   * Tokens the request may take before the reply: the context window minus the reply's `max_tokens`, for every
+   * provider that may answer. The system prompt and the tool schemas are counted against it first; the history gets
+   * the rest. Asked each step: the first ask may read the model's own window from its server.
    */
-  promptBudgetTokens: number;
+  promptBudgetTokens: () => Promise<number>;
   /** The history within a budget, older turns folded into a stored summary; without it they are only left out. */
   foldHistory?: (conversationId: string, messages: readonly ChatMessage[], budgetTokens: number, signal: AbortSignal) => Promise<readonly ChatMessage[]>;
   metrics?: LlmStreamMetrics;
@@ -94,7 +95,8 @@ export function createLlmStreamLogic(deps: LlmStreamDeps): LlmStreamLogic {
       const system = systemPrompt({ userEmail: input.userEmail });
       const tools = deps.tools();
       const fixed = estimateTextTokens(system) + estimateTextTokens(JSON.stringify(tools));
-      const budget = Math.max(MIN_HISTORY_TOKENS, deps.promptBudgetTokens - fixed);
+      const budget = Math.max(MIN_HISTORY_TOKENS, (await deps.promptBudgetTokens()) - fixed);
+      if (settled) return;
       const messages = deps.foldHistory ? await deps.foldHistory(input.conversationId, input.messages, budget, controller.signal) : fitToContext(input.messages, budget);
       if (settled) return;
       const stream = deps.llm.stream({ system, messages, tools, signal: controller.signal, trace: deps.traceContext?.(input.conversationId) });

@@ -128,7 +128,17 @@ export function conversationLog(logger: Logger): ConversationLog {
           return;
         case 'LLM.DONE':
           log.info(
-            { step: turn.llmSteps, outcome: 'done', durationMs: msSince(turn.llmStartedAt), firstTokenMs: turn.firstTokenMs, answerChars: event.content.length, toolCalls: event.toolCalls.length, completionTokens: event.completionTokens },
+            {
+              step: turn.llmSteps,
+              outcome: 'done',
+              // Which of the configured providers answered: with fallbacks, not always the first.
+              provider: event.provider,
+              durationMs: msSince(turn.llmStartedAt),
+              firstTokenMs: turn.firstTokenMs,
+              answerChars: event.content.length,
+              toolCalls: event.toolCalls.length,
+              completionTokens: event.completionTokens,
+            },
             'llm step ended',
           );
           return;

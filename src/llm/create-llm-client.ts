@@ -23,7 +23,12 @@ export function apiKeyOf(entry: LlmProviderConfig, env: NodeJS.ProcessEnv): stri
  */
 export function createLlmChain(config: LlmConfig, logger: Logger, env: NodeJS.ProcessEnv = process.env, tracing: Tracing = TRACING_OFF): FallbackLlmClient {
   const primary = `${config.provider}:${config.model}`;
-  const providers = [config, ...config.fallbacks].map((entry) => ({ name: `${entry.provider}:${entry.model}`, client: createLlmClient(entry, env, tracing) }));
+  const providers = [config, ...config.fallbacks].map((entry) => ({
+    name: `${entry.provider}:${entry.model}`,
+    client: createLlmClient(entry, env, tracing),
+    contextSize: entry.context_size,
+    maxTokens: entry.max_tokens,
+  }));
   return new FallbackLlmClient(providers, {
     retries: config.retries,
     logger,

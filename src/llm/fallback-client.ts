@@ -2,13 +2,10 @@ import { ErrorCode, errorMessage, LlmRequestError, LlmUnavailableError } from '.
 import type { Logger } from '../logger.js';
 import { retryDelayMs } from '../retry-delay.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
+import { PromptBudget, type BudgetedProvider } from './prompt-budget.js';
 
-/** One configured provider: `[llm]` first, then each `[[llm.fallbacks]]`. */
-export interface NamedLlmClient {
-  /** e.g. `openai:gpt-4o-mini`, as logs and metrics name it. */
-  name: string;
-  client: LlmClient;
-}
+/** One configured provider (`[llm]` first, then each `[[llm.fallbacks]]`), named as logs and metrics name it. */
+export type NamedLlmClient = BudgetedProvider;
 
 export interface FallbackOptions {
   /** Tries of one provider on a transient error before the next provider is asked. @default 2 */
@@ -57,6 +54,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
  */
 export class FallbackLlmClient implements LlmClient {
   private readonly options: Required<Omit<FallbackOptions, 'onAnswered'>> & Pick<FallbackOptions, 'onAnswered'>;
+  private readonly budget: PromptBudget;
 
   constructor(
     private readonly providers: readonly NamedLlmClient[],
@@ -64,6 +62,15 @@ export class FallbackLlmClient implements LlmClient {
   ) {
     if (providers.length === 0) throw new RangeError('FallbackLlmClient needs at least one provider');
     this.options = { retries: 2, minRetryDelayMs: 500, maxRetryDelayMs: 4_000, maxRetryAfterMs: 10_000, ...options };
+    this.budget = new PromptBudget(providers, { logger: this.options.logger });
+  }
+
+  /**
+   * Tokens a request may take before its reply, whichever provider answers it: see `PromptBudget`. The first call
+   * reads each model's context length (bounded); later ones are answered from the cache. Never rejects.
+   */
+  promptBudgetTokens(): Promise<number> {
+    return this.budget.tokens();
   }
 
   get model(): string {

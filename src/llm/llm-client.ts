@@ -88,6 +88,12 @@ export interface LlmClient {
   /** One whole answer, no tools, no streaming. Throws the same errors as `stream`. */
   complete(request: LlmCompletionRequest): Promise<string>;
   checkHealth(): Promise<LlmHealth>;
+  /**
+   * The model's own context window in tokens, as its server reports it (Ollama's `<arch>.context_length`, vLLM's
+   * `max_model_len`); undefined when the server reports none. One request, no caching: `PromptBudget` caches and
+   * bounds it. Absent: the provider never reports one.
+   */
+  contextLength?(signal: AbortSignal): Promise<number | undefined>;
   /** The last health check's result, without a request. */
   health(): LlmHealth;
   /** Each configured provider's health, where there are several (fallbacks). */

@@ -28,6 +28,10 @@ const ChatChunkSchema = z.object({
   eval_count: z.number().optional(),
 });
 
+/** `/api/show`'s `model_info`: GGUF metadata, where `<arch>.context_length` is the window the model was trained with. */
+const ShowSchema = z.object({ model_info: z.record(z.string(), z.unknown()).nullish() });
+const ContextLengthSchema = z.int().positive();
+
 /** Keep-alive between calls saves a TCP handshake per message; idle sockets are closed well before Ollama's own timeout. */
 const KEEP_ALIVE_MS = 30_000;
 
@@ -62,6 +66,8 @@ export class OllamaClient implements LlmClient {
   private readonly agent = new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS });
   private readonly baseUrl: string;
   private lastHealth: LlmHealth;
+  /** The model's own window once read: `num_ctx` never asks for more (Ollama would cap it, with a warning per load). */
+  private modelWindow: number | undefined;
 
   constructor(private readonly config: LlmProviderConfig) {
     this.model = config.model;
@@ -124,7 +130,7 @@ export class OllamaClient implements LlmClient {
         stream: true,
         ...(this.config.keep_alive !== undefined ? { keep_alive: this.config.keep_alive } : {}),
         ...(request.tools.length ? { tools: request.tools.map(toOllamaTool) } : {}),
-        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
+        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.numCtx() },
       });
       for await (const raw of response) {
         const chunk = ChatChunkSchema.parse(raw);
@@ -157,13 +163,31 @@ export class OllamaClient implements LlmClient {
         ...(this.config.keep_alive !== undefined ? { keep_alive: this.config.keep_alive } : {}),
         // Ollama takes the JSON Schema itself and constrains sampling to it; the name is only for providers that want one.
         ...(request.format ? { format: request.format.schema } : {}),
-        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.config.context_size },
+        options: { temperature: this.config.temperature, num_predict: this.config.max_tokens, num_ctx: this.numCtx() },
       });
       // With a format this is JSON text, cut short when num_predict ran out (done_reason "length"): the caller validates.
       const answer = ChatChunkSchema.parse(response);
       this.lastHealth = { ...this.lastHealth, status: LlmStatus.Ok, message: undefined };
       request.onAnswer?.({ reason: answer.done_reason ?? 'stop', promptTokens: answer.prompt_eval_count ?? 0, completionTokens: answer.eval_count ?? 0, ...(answer.model ? { model: answer.model } : {}) });
       return answer.message?.content ?? '';
+    } catch (error) {
+      throw this.translate(error, signal);
+    }
+  }
+
+  private numCtx(): number {
+    return Math.min(this.config.context_size, this.modelWindow ?? Infinity);
+  }
+
+  async contextLength(signal: AbortSignal): Promise<number | undefined> {
+    try {
+      const info = ShowSchema.parse(await this.clientFor(signal).show({ model: this.model })).model_info ?? {};
+      const arch = info['general.architecture'];
+      // Every architecture names its own key (`llama.context_length`, `qwen2.context_length`, …).
+      const key = typeof arch === 'string' ? `${arch}.context_length` : Object.keys(info).find((k) => k.endsWith('.context_length'));
+      const length = ContextLengthSchema.safeParse(key === undefined ? undefined : info[key]);
+      if (length.success) this.modelWindow = length.data;
+      return length.success ? length.data : undefined;
     } catch (error) {
       throw this.translate(error, signal);
     }

@@ -24,6 +24,8 @@ const HEALTH_TIMEOUT_MS = 5_000;
 const NO_KEY = 'no-key';
 
 const ModelListSchema = z.array(z.object({ id: z.string() }));
+/** vLLM adds `max_model_len` (the window it serves the model with) to each entry; OpenAI and most others don't. */
+const ModelWindowsSchema = z.array(z.looseObject({ id: z.string(), max_model_len: z.int().positive().nullish() }));
 
 export class OpenAiClient implements LlmClient {
   readonly model: string;
@@ -207,6 +209,17 @@ export class OpenAiClient implements LlmClient {
       else this.lastHealth = { status: LlmStatus.Unreachable, ...at, message: this.unreachable(error).message };
     }
     return this.lastHealth;
+  }
+
+  async contextLength(signal: AbortSignal): Promise<number | undefined> {
+    try {
+      const page = await this.openai.models.list({ signal });
+      return ModelWindowsSchema.parse(page.data).find((m) => m.id === this.model)?.max_model_len ?? undefined;
+    } catch (error) {
+      // A server without `/models` reports no window: nothing failed.
+      if (error instanceof APIError && error.status === 404) return undefined;
+      throw this.translate(error, signal);
+    }
   }
 
   health(): LlmHealth {

@@ -92,6 +92,10 @@ export class TracedLlmClient implements LlmClient {
     return this.inner.checkHealth();
   }
 
+  contextLength(signal: AbortSignal): Promise<number | undefined> {
+    return this.inner.contextLength?.(signal) ?? Promise.resolve(undefined);
+  }
+
   health(): LlmHealth {
     return this.inner.health();
   }

@@ -20,6 +20,8 @@ export interface RecordedChatRequest {
 export interface FakeOllamaOptions {
   models?: string[];
   port?: number;
+  /** `llama.context_length` in `/api/show`'s `model_info`: the window the models were trained with. @default 131072 */
+  contextLength?: number;
 }
 
 /** A script for this request; `undefined` takes the next enqueued one. */
@@ -73,6 +75,8 @@ export class FakeOllama {
   readonly requests: RecordedChatRequest[] = [];
   /** TCP connections accepted so far: a client that keeps its connections alive opens few. */
   connections = 0;
+  /** `/api/show` requests answered or refused. */
+  showRequests = 0;
   private models: string[] = [];
   private readonly queue: ChatScript[] = [];
   private responder: Responder | undefined;
@@ -82,14 +86,14 @@ export class FakeOllama {
   private readonly live = new Set<LiveRequest>();
   private readonly waiters = new Set<() => void>();
 
-  private constructor(readonly port: number, readonly url: string, models: string[]) {
+  private constructor(readonly port: number, readonly url: string, models: string[], private readonly contextLength: number) {
     this.setModels(models);
   }
 
   static async start(options: FakeOllamaOptions = {}): Promise<FakeOllama> {
     const server = createServer();
     const port = await listen(server, options.port ?? 0);
-    const fake = new FakeOllama(port, `http://127.0.0.1:${port}`, options.models ?? ['llama3.1:8b']);
+    const fake = new FakeOllama(port, `http://127.0.0.1:${port}`, options.models ?? ['llama3.1:8b'], options.contextLength ?? 131_072);
     fake.attach(server);
     return fake;
   }
@@ -196,6 +200,7 @@ export class FakeOllama {
       const models = this.models.map((name) => ({ name, model: name, modified_at: MODIFIED_AT, size: 4_920_753_328, digest: digest(name), details: DETAILS }));
       sendJson(res, 200, { models });
     } else if (key === 'POST /api/show') {
+      this.showRequests += 1;
       this.handleShow(await readJson(req), res);
     } else if (key === 'POST /api/chat') {
       await this.handleChat(req, res);
@@ -217,7 +222,7 @@ export class FakeOllama {
       parameters: 'stop "<|eot_id|>"',
       template: '{{ .Prompt }}',
       details: DETAILS,
-      model_info: { 'general.architecture': 'llama', 'general.parameter_count': 8_030_261_248, 'llama.context_length': 131_072 },
+      model_info: { 'general.architecture': 'llama', 'general.parameter_count': 8_030_261_248, 'llama.context_length': this.contextLength },
       capabilities: ['completion', 'tools'],
       modified_at: MODIFIED_AT,
     });

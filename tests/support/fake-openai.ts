@@ -46,6 +46,8 @@ export interface FakeOpenAiOptions {
   apiKey?: string;
   /** Answer `GET /v1/models` (default true); false behaves like servers that lack the endpoint (404). */
   listModels?: boolean;
+  /** vLLM's `max_model_len` on each `/v1/models` entry (the window it serves); unset, entries have none, as OpenAI's. */
+  maxModelLen?: number;
 }
 
 const DEFAULT_SCRIPT: OpenAiScript = { tokens: ['Hello', ' from', ' fake', ' OpenAI'] };
@@ -136,7 +138,8 @@ export class FakeOpenAi {
       if (given !== apiKey) return sendError(res, 401, `Incorrect API key provided: ${given.slice(0, 3)}****${given.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key');
     }
     if (key === 'GET /v1/models' && this.options.listModels) {
-      const data = this.options.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'fake' }));
+      const { maxModelLen } = this.options;
+      const data = this.options.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'fake', ...(maxModelLen === undefined ? {} : { root: id, parent: null, max_model_len: maxModelLen }) }));
       return sendJson(res, 200, { object: 'list', data });
     }
     if (key === 'POST /v1/chat/completions') return this.handleChat(req, res);
