@@ -108,6 +108,11 @@ export const MailConfigSchema = z.strictObject({
    * @default false
    */
   private_account_hosts: z.boolean().default(false),
+  /**
+   * A PEM file of CA certificates trusted for accounts' IMAP and SMTP servers besides Node's bundled roots (a company
+   * CA, a self-signed server). @default ""
+   */
+  tls_ca_file: z.string().default(''),
   /** IMAP connections one account's tools may use at once (its watcher has one more). @default 2 */
   imap_connections_per_account: z.int().positive().max(20).default(2),
 });

@@ -7,6 +7,8 @@ export interface MailClientPolicy {
   maxMessageBytes: number;
   /** `[mail] private_account_hosts`: users' accounts may be on private and loopback addresses. */
   allowPrivateHosts: boolean;
+  /** The certificates servers are checked against (`[mail] tls_ca_file`); Node's defaults when absent. */
+  ca?: string[];
 }
 
 /** Room for FETCH framing and headers around the biggest message we read. */
@@ -27,6 +29,7 @@ export async function openImapClient(account: MailAccount, policy: MailClientPol
     port: account.imap.port,
     secure: account.imap.secure,
     ...(account.imap.requireStartTls ? { doSTARTTLS: true } : {}),
+    ...(policy.ca ? { tls: { ca: policy.ca } } : {}),
     auth: { user: account.username, pass: account.password },
     logger: false,
     connectionTimeout: 15_000,
