@@ -24,6 +24,7 @@ export interface AccountWatchersOptions {
 export class AccountWatchers {
   private readonly watchers = new Map<string, NewMailWatcher>();
   private readonly unsubscribe: () => void;
+  private warnedOfShare = false;
 
   constructor(private readonly options: AccountWatchersOptions) {
     for (const account of options.accounts.all()) this.watch(account);
@@ -48,6 +49,13 @@ export class AccountWatchers {
   private watch(account: MailAccount): void {
     const { slots, client, states, announce, logger, timing } = this.options;
     this.watchers.set(account.user, new NewMailWatcher({ account, slots, client, states, announce, logger, ...timing }));
+    if (this.watchers.size > slots.watchMax && !this.warnedOfShare) {
+      this.warnedOfShare = true;
+      logger.warn(
+        { accounts: this.watchers.size, watchers: slots.watchMax },
+        'More accounts than watcher connections: the rest wait for a slot before their new mail is noticed (raise [mail] imap_max_connections)',
+      );
+    }
   }
 
   private async replace(user: string, account: MailAccount | undefined): Promise<void> {

@@ -70,7 +70,7 @@ export class NewMailWatcher {
 
   /** One connection's life: resolves when stopped, throws when the connection fails or ends. */
   private async watchOnce(signal: AbortSignal): Promise<void> {
-    const release = await this.options.slots.take(Number.POSITIVE_INFINITY, signal);
+    const release = await this.options.slots.takeForWatch(signal);
     let client: ImapFlow;
     try {
       client = await openImapClient(this.options.account, this.options.client, { watch: true });
