@@ -2,7 +2,7 @@ import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ConnectionSlots } from '../imap/connection-slots.js';
 import type { MailClientPolicy } from '../imap/imap-client.js';
-import { NewMailWatcher, type WatchStatus } from '../imap/new-mail-watcher.js';
+import { NewMailWatcher, type NewMailWatcherOptions, type WatchStatus } from '../imap/new-mail-watcher.js';
 import type { WatchState } from '../imap/watch-state.js';
 import type { JsonFileDir } from '../json-file-dir.js';
 import type { StoredCopyRef } from '../outbox/announcement-outbox.js';
@@ -16,8 +16,8 @@ export interface AccountWatchersOptions {
   states: JsonFileDir<WatchState>;
   announce: (copies: StoredCopyRef[]) => Promise<void>;
   logger: Logger;
-  /** Reconnect backoff and safety poll; tests shorten them. */
-  timing?: { minRetryDelayMs?: number; maxRetryDelayMs?: number; pollMs?: number };
+  /** Reconnect backoff, safety poll and IDLE restart (the NOOP poll without IDLE); tests shorten them. */
+  timing?: Pick<NewMailWatcherOptions, 'minRetryDelayMs' | 'maxRetryDelayMs' | 'pollMs' | 'maxIdleMs'>;
 }
 
 /** One watcher per connected account, started and stopped as accounts are connected and disconnected. */

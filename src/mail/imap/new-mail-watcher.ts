@@ -22,6 +22,8 @@ export interface NewMailWatcherOptions extends CatchUpDeps {
   maxRetryDelayMs?: number;
   /** A check even without news from the server: an EXISTS can be missed (count unchanged by an expunge plus an arrival). @default 300000 */
   pollMs?: number;
+  /** IDLE restarted, or a server without IDLE polled with NOOP, this often (NOOP at most every 2 minutes). @default 240000 */
+  maxIdleMs?: number;
 }
 
 /**
@@ -73,7 +75,7 @@ export class NewMailWatcher {
     const release = await this.options.slots.takeForWatch(signal);
     let client: ImapFlow;
     try {
-      client = await openImapClient(this.options.account, this.options.client, { watch: true });
+      client = await openImapClient(this.options.account, this.options.client, { watch: true, ...(this.options.maxIdleMs !== undefined ? { maxIdleMs: this.options.maxIdleMs } : {}) });
     } catch (error) {
       release();
       throw error;
