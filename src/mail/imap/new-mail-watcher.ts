@@ -1,7 +1,7 @@
 import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../../errors.js';
 import { retryDelayMs } from '../../retry-delay.js';
-import { imapFailure } from './connect-failure.js';
+import { imapFailure, inboxFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { catchUpInbox, type CatchUpDeps } from './inbox-catch-up.js';
 import { openImapClient, type MailClientPolicy } from './imap-client.js';
@@ -88,7 +88,9 @@ export class NewMailWatcher {
     let poll: NodeJS.Timeout | undefined;
     try {
       await client.connect();
-      await client.mailboxOpen('INBOX', { readOnly: true });
+      await client.mailboxOpen('INBOX', { readOnly: true }).catch((error: unknown) => {
+        throw inboxFailure(error, this.options.account.imap);
+      });
       let checking = this.check(client);
       await checking;
       this.failures = 0;
