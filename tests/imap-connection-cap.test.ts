@@ -55,13 +55,15 @@ describe('IMAP connections under the global cap', () => {
       password,
     }));
     const logs = captureLogs('warn');
-    const mail = await TestMailServer.start({
-      mail: { runtime_webhook_url: `http://127.0.0.1:${webhook.port}/api/webhooks/email`, accounts, imap_max_connections: 2 },
-      webhooks: { secret: 'cap-secret' },
-      logger: logs.logger,
-    });
+    let mail: TestMailServer | undefined;
     try {
-      const states = () => Promise.all(two.map(async ([user]) => (await watchOf(mail, user))?.state));
+      mail = await TestMailServer.start({
+        mail: { runtime_webhook_url: `http://127.0.0.1:${webhook.port}/api/webhooks/email`, accounts, imap_max_connections: 2 },
+        webhooks: { secret: 'cap-secret' },
+        logger: logs.logger,
+      });
+      const server = mail;
+      const states = () => Promise.all(two.map(async ([user]) => (await watchOf(server, user))?.state));
       // One watches; the other waits for a slot that the watchers' share (2 − a tenth rounded up) does not have.
       await expect.poll(states).toEqual(expect.arrayContaining(['watching', 'connecting']));
       const client = await mail.client();
@@ -77,7 +79,7 @@ describe('IMAP connections under the global cap', () => {
       expect(logs.lines.filter((l) => l.msg.startsWith('More accounts than watcher connections'))).toMatchObject([{ accounts: 2, watchers: 1 }]);
       await client.close();
     } finally {
-      await mail.close();
+      await mail?.close();
       await webhook.close();
     }
   });
