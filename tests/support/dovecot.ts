@@ -25,7 +25,7 @@ export interface TestDovecotOptions {
   tls?: boolean;
   /** Leave IDLE out of the IMAP capabilities, as some servers do: a client must poll. @default false */
   withoutIdle?: boolean;
-  /** Users whose INBOX an ACL hides from them (no lookup right): selecting it fails with `[NONEXISTENT]`. @default [] */
+  /** Users whose INBOX an ACL hides from them (no lookup right): its SELECT is answered `NO Mailbox doesn't exist`. @default [] */
   hiddenInbox?: string[];
 }
 
@@ -33,7 +33,6 @@ export type RelayedMessage = SunkMessage;
 
 /** Debian's Dovecot (`dovecot-imapd`, `-lmtpd`, `-submissiond`): a private instance for a test, never the machine's own. */
 const DOVECOT = '/usr/sbin/dovecot';
-
 
 /** Dovecot never serves mail as root: the mail is `nobody`'s (the tests run as root). */
 function nobody(): { uid: number; gid: number } {
@@ -262,8 +261,8 @@ export class TestDovecot {
   }
 
   private async waitListening(): Promise<void> {
-    // The TLS listeners are not asked: the master binds every listener before it starts any service, so these greeting
-    // means they are bound too.
+    // The TLS listeners are not asked: the master binds every listener before it starts any service, so once these
+    // greet, those are bound too.
     const expected: Array<[number, string]> = [[this.ports.imap, '* OK'], [this.ports.lmtp, '220'], [this.ports.submission, '220']];
     const deadline = Date.now() + 15_000;
     for (const [port, prefix] of expected) {
