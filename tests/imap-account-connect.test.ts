@@ -7,6 +7,7 @@ import { TestDovecot } from './support/dovecot.js';
 import { freePort } from './support/embedded-config.js';
 import { captureLogs } from './support/log-capture.js';
 import { TestMailServer, toolText } from './support/mail-harness.js';
+import { WebhookReceiver } from './support/webhook-receiver.js';
 
 const ALICE = 'alice@example.org';
 const BOB = 'bob@example.org';
@@ -101,6 +102,31 @@ describe('connecting a mailbox: tried on save, encrypted at rest, never shown', 
     expect(existsSync(join(lasting, ACCOUNTS_DIR)) ? readdirSync(join(lasting, ACCOUNTS_DIR)) : []).toEqual([]);
     expect(logs.text()).not.toContain('not-the-password');
     expect((await request(mail, 'GET', ALICE)).status).toBe(404);
+  });
+
+  it('a login whose INBOX cannot be opened is no_inbox (Dovecot hides it by an ACL and says so without [NONEXISTENT])', async () => {
+    const hidden = await TestDovecot.start({ users: { [ALICE]: PASSWORD }, hiddenInbox: [ALICE] });
+    cleanups.push(() => hidden.close());
+    const lasting = root();
+    const { mail } = await server({ root: lasting });
+    const refused = await request(mail, 'PUT', ALICE, settings({ imap_url: `imap://127.0.0.1:${hidden.port}`, smtp_url: `smtp://127.0.0.1:${hidden.submissionPort}` }));
+    expect(refused).toMatchObject({ status: 422, body: { error: { code: 'no_inbox' } } });
+    expect(String((refused.body.error as { message: string }).message)).toMatch(/^127\.0\.0\.1:\d+ has no INBOX folder for this user \(it says: Mailbox doesn't exist: INBOX/);
+    expect(existsSync(join(lasting, ACCOUNTS_DIR)) ? readdirSync(join(lasting, ACCOUNTS_DIR)) : []).toEqual([]);
+    // An operator's account there: its watcher says the same.
+    const webhook = new WebhookReceiver('inbox-secret');
+    await webhook.listen();
+    cleanups.push(() => webhook.close());
+    const watched = await TestMailServer.start({
+      mail: {
+        runtime_webhook_url: `http://127.0.0.1:${webhook.port}/api/webhooks/email`,
+        accounts: [{ user: ALICE, ...settings({ imap_url: `imap://127.0.0.1:${hidden.port}`, smtp_url: `smtp://127.0.0.1:${hidden.submissionPort}` }) }],
+      },
+      webhooks: { secret: 'inbox-secret' },
+    });
+    cleanups.push(() => watched.close());
+    const watch = async () => ((await request(watched, 'GET', ALICE)).body as { watch?: { state: string; last_error?: string } }).watch;
+    await expect.poll(watch).toMatchObject({ state: 'retrying', last_error: expect.stringContaining('has no INBOX folder for this user') });
   });
 
   it('by default a user cannot point an account at a private, loopback or link-local address (SSRF); the operator can', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestDovecot } from './support/dovecot.js';
 import { waitFor } from './support/mail-announcements.js';
@@ -204,4 +205,39 @@ describe('new IMAP mail while signed in (runtime, BullMQ on Redis, the mail serv
       await dovecot.close();
     }
   }, 60_000);
+});
+
+describe('new IMAP mail on a server without IDLE', () => {
+  it('is found by polling with NOOP, as often as the watcher is told, not only by the 5-minute check', async () => {
+    const dovecot = await TestDovecot.start({ users: { [ALICE]: PASSWORD }, withoutIdle: true });
+    const webhook = new WebhookReceiver(SECRET);
+    let server1: TestMailServer | undefined;
+    try {
+      const probe = new ImapFlow({ host: '127.0.0.1', port: dovecot.port, secure: false, auth: { user: ALICE, pass: PASSWORD }, logger: false });
+      await probe.connect();
+      const idle = probe.capabilities.has('IDLE');
+      await probe.logout();
+      expect(idle).toBe(false);
+      await webhook.listen();
+      server1 = await TestMailServer.start({
+        mail: { runtime_webhook_url: `http://127.0.0.1:${webhook.port}/api/webhooks/email`, accounts: [account(dovecot)] },
+        webhooks: { secret: SECRET },
+        announce: FAST_ANNOUNCE,
+        // The safety check stays at its 5 minutes: only the NOOP poll can find the mail in time.
+        watch: { ...FAST_WATCH, maxIdleMs: 300 },
+      });
+      await watching(server1);
+      // The first poll comes right after the watcher's first check, and may find a mail delivered at once: the second
+      // mail needs a later one.
+      for (const [n, subject] of ['Found by a poll', 'Found by the next poll'].entries()) {
+        await dovecot.deliver(ALICE, mail(subject));
+        await waitFor(`mail ${n + 1} is announced`, () => webhook.accepted.length === n + 1, 5_000);
+      }
+      expect(webhook.accepted.map((a) => a.subject)).toEqual(['Found by a poll', 'Found by the next poll']);
+    } finally {
+      await server1?.close();
+      await webhook.close();
+      await dovecot.close();
+    }
+  });
 });

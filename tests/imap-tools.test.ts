@@ -198,3 +198,34 @@ describe('real-world mail in an IMAP mailbox', () => {
     }
   }, 120_000);
 });
+
+describe('send_email for an account with save_sent = false (a provider that files sent mail itself)', () => {
+  it('submits the message and appends nothing to \\Sent, nor to any other folder', async () => {
+    const dovecot = await TestDovecot.start({ users: { [ALICE]: PASSWORD } });
+    let mail: TestMailServer | undefined;
+    let client: Client | undefined;
+    try {
+      mail = await TestMailServer.start({
+        mail: {
+          accounts: [{ user: ALICE, imap_url: `imap://127.0.0.1:${dovecot.port}`, smtp_url: `smtp://127.0.0.1:${dovecot.submissionPort}`, username: ALICE, password: PASSWORD, save_sent: false }],
+        },
+      });
+      client = await mail.client();
+      const sent = await client.callTool({ name: 'send_email', arguments: { from: ALICE, to: 'dave@elsewhere.org', subject: 'Filed by the provider', body: 'No copy here.' } });
+      expect(sent.isError, toolText(sent)).toBeFalsy();
+      expect(structured(sent).id).toBeNull();
+      expect(toolText(sent)).toContain('Your mail provider files the copy in Sent.');
+      const [relayed] = await dovecot.waitForRelayed(1);
+      expect(relayed!.raw.toString()).toContain('No copy here.');
+      // Whatever the account's folders are (a Sent one is made only to file a copy), none holds a message.
+      await imap(dovecot, async (c) => {
+        const folders = await c.list({ statusQuery: { messages: true } });
+        expect(folders.map((f) => [f.path, f.status?.messages])).toEqual(folders.map((f) => [f.path, 0]));
+      });
+    } finally {
+      await client?.close();
+      await mail?.close();
+      await dovecot.close();
+    }
+  });
+});

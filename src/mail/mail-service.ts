@@ -42,7 +42,7 @@ export interface StartMailServiceOptions {
   logger: Logger;
   /** @default the announcer's (1 s doubling to 60 s, 4 at once) */
   announce?: AnnounceTiming;
-  /** Reconnect backoff and safety poll of the IMAP watchers. @default 1 s to 60 s, poll every 5 min */
+  /** Reconnect backoff, safety poll and IDLE restart of the IMAP watchers. @default 1 s to 60 s, poll every 5 min, IDLE 4 min (NOOP 2 min) */
   watch?: AccountWatchersOptions['timing'];
   /** Where `password_env` names are looked up. @default process.env */
   env?: NodeJS.ProcessEnv;

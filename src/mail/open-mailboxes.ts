@@ -7,6 +7,7 @@ import { MailAccounts } from './accounts/mail-accounts.js';
 import { ConnectionSlots } from './imap/connection-slots.js';
 import type { MailClientPolicy } from './imap/imap-client.js';
 import { isImapEmailId } from './imap/imap-email-id.js';
+import { trustedCertificates } from './imap/trusted-certificates.js';
 import { maildirMailboxes } from './maildir-mailbox.js';
 import { MaildirStore } from './maildir/index.js';
 import { readInboxMessage } from './maildir/stored-message.js';
@@ -35,6 +36,8 @@ export interface OpenedMailboxes {
  */
 export async function openMailboxes(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<OpenedMailboxes> {
   const mail = config.mail;
+  const ca = trustedCertificates(mail.tls_ca_file);
+  const client: MailClientPolicy = { maxMessageBytes: mail.max_message_bytes, allowPrivateHosts: mail.private_account_hosts, ...(ca ? { ca } : {}) };
   const db = await openRuntimeDatabase(config, logger);
   let accounts: MailAccounts;
   try {
@@ -47,7 +50,6 @@ export async function openMailboxes(config: Config, logger: Logger, env: NodeJS.
   const policy = SendPolicy.fromConfig(mail);
   const outgoing = new OutgoingMail(store, mail.relay, policy);
   const slots = new ConnectionSlots(mail.imap_max_connections);
-  const client = { maxMessageBytes: mail.max_message_bytes, allowPrivateHosts: mail.private_account_hosts };
   const mailboxes = new AccountMailboxes({ accounts, local: maildirMailboxes(store, outgoing), slots, client, connectionsPerAccount: mail.imap_connections_per_account, policy });
   if (accounts.all().length > 0) logger.info({ accounts: accounts.all().length }, 'IMAP accounts in use');
   let closing: Promise<void> | undefined;

@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createTransport } from 'nodemailer';
 import { stopWhenTestProcessDies } from './watchdog.js';
 import { freePort } from './embedded-config.js';
+import { dovecotConfig, type DovecotPorts } from './dovecot-config.js';
 import { SmtpSink, type SunkMessage } from './smtp-sink.js';
+import { makeTestCertificates, type TestCertificates } from './test-certificates.js';
 
 export interface TestDovecotOptions {
   /** `address: password` of the users it knows. */
@@ -16,18 +18,21 @@ export interface TestDovecotOptions {
   mailRoot?: string;
   /** Where submission relays to. Default: an SMTP sink of its own, read with `relayed()`. */
   relayTo?: { host: string; port: number };
+  /**
+   * Serve TLS too, with a certificate for 127.0.0.1 signed by a CA made for this instance (`caFile`): STARTTLS on
+   * `port` and `submissionPort`, TLS from the first byte on `imapsPort` and `submissionsPort`. @default false
+   */
+  tls?: boolean;
+  /** Leave IDLE out of the IMAP capabilities, as some servers do: a client must poll. @default false */
+  withoutIdle?: boolean;
+  /** Users whose INBOX an ACL hides from them (no lookup right): its SELECT is answered `NO Mailbox doesn't exist`. @default [] */
+  hiddenInbox?: string[];
 }
 
 export type RelayedMessage = SunkMessage;
 
 /** Debian's Dovecot (`dovecot-imapd`, `-lmtpd`, `-submissiond`): a private instance for a test, never the machine's own. */
 const DOVECOT = '/usr/sbin/dovecot';
-
-interface Ports {
-  imap: number;
-  lmtp: number;
-  submission: number;
-}
 
 /** Dovecot never serves mail as root: the mail is `nobody`'s (the tests run as root). */
 function nobody(): { uid: number; gid: number } {
@@ -36,11 +41,11 @@ function nobody(): { uid: number; gid: number } {
 }
 
 /** Distinct ones: two `freePort()` calls in a row may get the same port back, as each is released at once. */
-async function freePorts(): Promise<Ports> {
+async function freePorts(tls: boolean): Promise<DovecotPorts> {
   const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
-  const [imap, lmtp, submission] = [...ports] as [number, number, number];
-  return { imap, lmtp, submission };
+  while (ports.size < (tls ? 5 : 3)) ports.add(await freePort());
+  const [imap, lmtp, submission, imaps, submissions] = [...ports] as [number, number, number, number?, number?];
+  return { imap, lmtp, submission, ...(tls ? { imaps, submissions } : {}) };
 }
 
 /** The first thing a server says on `port`, or '' if it does not answer (yet). */
@@ -72,6 +77,16 @@ function writeUsers(dir: string, users: Record<string, string>): void {
   chmodSync(path, 0o644);
 }
 
+/** Dovecot's global ACL file: for each user listed, INBOX without the lookup right, so it seems not to exist. */
+function writeHiddenInboxes(dir: string, users: string[]): string | undefined {
+  if (users.length === 0) return undefined;
+  const path = join(dir, 'dovecot-acl');
+  // A user= entry takes precedence over `owner` (who otherwise has every right on their own mailboxes).
+  writeFileSync(path, users.map((user) => `INBOX user=${user} \n`).join(''));
+  chmodSync(path, 0o644);
+  return path;
+}
+
 function giveMailToNobody(mailRoot: string): { uid: number; gid: number } {
   const owner = nobody();
   spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, mailRoot]);
@@ -80,64 +95,11 @@ function giveMailToNobody(mailRoot: string): { uid: number; gid: number } {
   return owner;
 }
 
-function config(dir: string, mailRoot: string, ports: Ports, relay: { host: string; port: number }, owner: { uid: number; gid: number }): string {
-  return [
-    `base_dir = ${join(dir, 'run')}`,
-    `state_dir = ${join(dir, 'state')}`,
-    `log_path = ${join(dir, 'dovecot.log')}`,
-    'protocols = imap lmtp submission',
-    'listen = 127.0.0.1',
-    // Submission's name in its greeting and replies; the machine's own may not resolve.
-    'hostname = localhost',
-    'ssl = no',
-    'disable_plaintext_auth = no',
-    // IDLE learns of new mail through inotify, and a machine has 128 inotify instances per user: with the whole suite
-    // (and the 100-account bench) holding IDLE sessions, Dovecot falls back to polling, every 30 s by default.
-    'mailbox_idle_check_interval = 1 secs',
-    'auth_mechanisms = plain login',
-    `mail_location = maildir:${mailRoot}/%u`,
-    'namespace inbox {',
-    '  inbox = yes',
-    '  separator = .',
-    '}',
-    'passdb {',
-    '  driver = passwd-file',
-    `  args = scheme=PLAIN username_format=%u ${join(dir, 'passwd')}`,
-    '}',
-    // Static, so LMTP asks the passdb whether a recipient exists: an unknown one is refused at RCPT TO.
-    'userdb {',
-    '  driver = static',
-    `  args = uid=${owner.uid} gid=${owner.gid} home=${join(dir, 'home')}/%u`,
-    '}',
-    `submission_relay_host = ${relay.host}`,
-    `submission_relay_port = ${relay.port}`,
-    'submission_relay_ssl = no',
-    // Each connection is logged in by a login process of its own (high-security mode), at most default_process_limit
-    // (100) at once (imap sessions themselves may be 1024): exactly the 100 accounts of bench/imap-accounts.ts
-    // connecting together, and of 300 at once a quarter were reset. 512 stays within auth's and anvil's default
-    // client_limit (1000), which Dovecot otherwise warns of at start.
-    'service imap-login {',
-    '  process_limit = 512',
-    `  inet_listener imap {\n    port = ${ports.imap}\n  }`,
-    '  inet_listener imaps {\n    port = 0\n  }',
-    '}',
-    'service lmtp {',
-    `  inet_listener lmtp {\n    address = 127.0.0.1\n    port = ${ports.lmtp}\n  }`,
-    '}',
-    'service submission-login {',
-    `  inet_listener submission {\n    port = ${ports.submission}\n  }`,
-    '}',
-    'service stats {',
-    '  unix_listener stats-writer {\n    mode = 0666\n  }',
-    '}',
-    '',
-  ].join('\n');
-}
-
 /**
  * A private Dovecot on free loopback ports, in a temp dir, with a passwd-file of test users and plaintext login
  * (loopback only): a whole mail provider for the tests. IMAP on `port`, LMTP delivery on `lmtpPort` (`deliver()`),
- * authenticated submission on `submissionPort`, relayed to `relayTo` or to a sink of its own (`relayed()`).
+ * authenticated submission on `submissionPort`, relayed to `relayTo` or to a sink of its own (`relayed()`); with
+ * `tls`, the same over TLS as a real provider serves it.
  * `stop()`/`restart()` take it away and bring it back on the same ports with the same mail; `close()` removes it all.
  */
 export class TestDovecot {
@@ -146,10 +108,11 @@ export class TestDovecot {
   private output = '';
 
   private constructor(
-    private readonly ports: Ports,
+    private readonly ports: DovecotPorts,
     readonly mailRoot: string,
     private readonly dir: string,
     private readonly sink: SmtpSink | undefined,
+    private readonly certificates: TestCertificates | undefined,
   ) {}
 
   static async start(options: TestDovecotOptions): Promise<TestDovecot> {
@@ -161,10 +124,19 @@ export class TestDovecot {
     mkdirSync(mailRoot, { recursive: true });
     writeUsers(dir, options.users);
     const owner = giveMailToNobody(mailRoot);
-    const { sink, relay } = await relayFor(options.relayTo);
-    const dovecot = new TestDovecot(await freePorts(), mailRoot, dir, sink);
+    const aclFile = writeHiddenInboxes(dir, options.hiddenInbox ?? []);
+    let tls: TestCertificates | undefined;
     try {
-      writeFileSync(dovecot.configPath, config(dir, mailRoot, dovecot.ports, relay, owner));
+      tls = options.tls ? makeTestCertificates(dir) : undefined;
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+    const { sink, relay } = await relayFor(options.relayTo);
+    const dovecot = new TestDovecot(await freePorts(options.tls ?? false), mailRoot, dir, sink, tls);
+    try {
+      const withoutIdle = options.withoutIdle ?? false;
+      writeFileSync(dovecot.configPath, dovecotConfig({ dir, mailRoot, ports: dovecot.ports, relay, owner, withoutIdle, ...(tls ? { tls } : {}), ...(aclFile ? { aclFile } : {}) }));
       await dovecot.restart();
     } catch (error) {
       await dovecot.close();
@@ -193,6 +165,22 @@ export class TestDovecot {
 
   get submissionPort(): number {
     return this.ports.submission;
+  }
+
+  /** IMAP with TLS from the first byte (`imaps://`); only with `tls`. */
+  get imapsPort(): number {
+    return this.tlsOnly(this.ports.imaps);
+  }
+
+  /** Submission with TLS from the first byte (`smtps://`); only with `tls`. */
+  get submissionsPort(): number {
+    return this.tlsOnly(this.ports.submissions);
+  }
+
+  /** The PEM file of the CA that signed its certificate, for a client to trust; only with `tls`. */
+  get caFile(): string {
+    if (!this.certificates) throw new Error('This Dovecot was started without `tls`.');
+    return this.certificates.caFile;
   }
 
   private get configPath(): string {
@@ -262,12 +250,19 @@ export class TestDovecot {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  private tlsOnly(port: number | undefined): number {
+    if (port === undefined) throw new Error('This Dovecot was started without `tls`.');
+    return port;
+  }
+
   private ownSink(): SmtpSink {
     if (!this.sink) throw new Error('This Dovecot relays to `relayTo`, not to a sink of its own.');
     return this.sink;
   }
 
   private async waitListening(): Promise<void> {
+    // The TLS listeners are not asked: the master binds every listener before it starts any service, so once these
+    // greet, those are bound too.
     const expected: Array<[number, string]> = [[this.ports.imap, '* OK'], [this.ports.lmtp, '220'], [this.ports.submission, '220']];
     const deadline = Date.now() + 15_000;
     for (const [port, prefix] of expected) {

@@ -14,7 +14,7 @@ export interface TestMailOptions {
   webhooks?: Partial<NonNullable<ConfigInput['webhooks']>>;
   /** Retry pacing of the announcer (shortened so a test need not wait out the real backoff). */
   announce?: AnnounceTiming;
-  /** Reconnect backoff and safety poll of the IMAP watchers. */
+  /** Reconnect backoff, safety poll and IDLE restart (the NOOP poll without IDLE) of the IMAP watchers. */
   watch?: StartMailServiceOptions['watch'];
   /** Where `password_env` is looked up. */
   env?: NodeJS.ProcessEnv;

@@ -1,6 +1,6 @@
 import type { ImapFlow } from 'imapflow';
 import { createTransport, type Transporter } from 'nodemailer';
-import { imapFailure, smtpFailure } from '../imap/connect-failure.js';
+import { imapFailure, inboxFailure, smtpFailure } from '../imap/connect-failure.js';
 import { openImapClient, type MailClientPolicy } from '../imap/imap-client.js';
 import { smtpTransportOptions } from '../imap/imap-sender.js';
 import type { MailAccount } from './mail-account.js';
@@ -14,7 +14,11 @@ export async function checkAccount(account: MailAccount, policy: MailClientPolic
   try {
     client = await openImapClient(account, policy, { watch: false });
     await client.connect();
-    await client.mailboxOpen('INBOX', { readOnly: true });
+    try {
+      await client.mailboxOpen('INBOX', { readOnly: true });
+    } catch (error) {
+      throw inboxFailure(error, account.imap);
+    }
     await client.logout();
   } catch (error) {
     throw imapFailure(error, account.imap);

@@ -2,7 +2,7 @@ import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ConnectionSlots } from '../imap/connection-slots.js';
 import type { MailClientPolicy } from '../imap/imap-client.js';
-import { NewMailWatcher, type WatchStatus } from '../imap/new-mail-watcher.js';
+import { NewMailWatcher, type NewMailWatcherOptions, type WatchStatus } from '../imap/new-mail-watcher.js';
 import type { WatchState } from '../imap/watch-state.js';
 import type { JsonFileDir } from '../json-file-dir.js';
 import type { StoredCopyRef } from '../outbox/announcement-outbox.js';
@@ -16,14 +16,15 @@ export interface AccountWatchersOptions {
   states: JsonFileDir<WatchState>;
   announce: (copies: StoredCopyRef[]) => Promise<void>;
   logger: Logger;
-  /** Reconnect backoff and safety poll; tests shorten them. */
-  timing?: { minRetryDelayMs?: number; maxRetryDelayMs?: number; pollMs?: number };
+  /** Reconnect backoff, safety poll and IDLE restart (the NOOP poll without IDLE); tests shorten them. */
+  timing?: Pick<NewMailWatcherOptions, 'minRetryDelayMs' | 'maxRetryDelayMs' | 'pollMs' | 'maxIdleMs'>;
 }
 
 /** One watcher per connected account, started and stopped as accounts are connected and disconnected. */
 export class AccountWatchers {
   private readonly watchers = new Map<string, NewMailWatcher>();
   private readonly unsubscribe: () => void;
+  private warnedOfShare = false;
 
   constructor(private readonly options: AccountWatchersOptions) {
     for (const account of options.accounts.all()) this.watch(account);
@@ -48,6 +49,13 @@ export class AccountWatchers {
   private watch(account: MailAccount): void {
     const { slots, client, states, announce, logger, timing } = this.options;
     this.watchers.set(account.user, new NewMailWatcher({ account, slots, client, states, announce, logger, ...timing }));
+    if (this.watchers.size > slots.watchMax && !this.warnedOfShare) {
+      this.warnedOfShare = true;
+      logger.warn(
+        { accounts: this.watchers.size, watchers: slots.watchMax },
+        'More accounts than watcher connections: the rest wait for a slot before their new mail is noticed (raise [mail] imap_max_connections)',
+      );
+    }
   }
 
   private async replace(user: string, account: MailAccount | undefined): Promise<void> {

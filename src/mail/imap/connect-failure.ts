@@ -26,6 +26,8 @@ export class AccountCheckError extends Error {
 
 interface ErrorFacts {
   code?: unknown;
+  responseStatus?: unknown;
+  responseText?: unknown;
   authenticationFailed?: unknown;
   tlsFailed?: unknown;
   serverResponseCode?: unknown;
@@ -57,6 +59,18 @@ export function imapFailure(error: unknown, endpoint: MailEndpoint): AccountChec
   if (isTlsError(error)) return new AccountCheckError(ConnectFailure.TlsFailed, `TLS with ${where} failed: ${errorMessage(error)}.`, { cause: error });
   if (typeof code === 'string' && UNREACHABLE.has(code)) return new AccountCheckError(ConnectFailure.Unreachable, `Cannot reach the IMAP server ${where}: ${errorMessage(error)}.`, { cause: error });
   return new AccountCheckError(ConnectFailure.Unreachable, `The IMAP server ${where} failed: ${errorMessage(error)}.`, { cause: error });
+}
+
+/**
+ * A failure to open INBOX once logged in. Any `NO` to its SELECT means the user has no INBOX to use, whatever the
+ * server's words: Dovecot says "Mailbox doesn't exist" without a `[NONEXISTENT]` code, and an INBOX hidden by an ACL
+ * (no lookup right) is refused the same way.
+ */
+export function inboxFailure(error: unknown, endpoint: MailEndpoint): AccountCheckError {
+  const { responseStatus, responseText } = facts(error);
+  if (responseStatus !== 'NO') return imapFailure(error, endpoint);
+  const said = typeof responseText === 'string' && responseText !== '' ? ` (it says: ${responseText.replace(/\.$/, '')})` : '';
+  return new AccountCheckError(ConnectFailure.NoInbox, `${describeEndpoint(endpoint)} has no INBOX folder for this user${said}.`, { cause: error });
 }
 
 /** An SMTP (nodemailer) failure while checking or sending. */

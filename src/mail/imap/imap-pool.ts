@@ -105,7 +105,7 @@ export class ImapPool {
     this.open += 1;
     let release: (() => void) | undefined;
     try {
-      release = await this.options.slots.take(this.options.slotWaitMs ?? 10_000);
+      release = await this.options.slots.takeForCall(this.options.slotWaitMs ?? 10_000);
       const client = await openImapClient(account, this.options.client, { watch: false });
       await client.connect();
       this.failures = 0;

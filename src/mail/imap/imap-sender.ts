@@ -20,7 +20,7 @@ export async function smtpTransportOptions(account: MailAccount, policy: MailCli
     port: account.smtp.port,
     secure: account.smtp.secure,
     requireTLS: account.smtp.requireStartTls,
-    ...(address.servername ? { tls: { servername: address.servername } } : {}),
+    tls: { ...(address.servername ? { servername: address.servername } : {}), ...(policy.ca ? { ca: policy.ca } : {}) },
     auth: { user: account.username, pass: account.password },
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,

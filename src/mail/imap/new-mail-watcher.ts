@@ -1,7 +1,7 @@
 import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../../errors.js';
 import { retryDelayMs } from '../../retry-delay.js';
-import { imapFailure } from './connect-failure.js';
+import { imapFailure, inboxFailure } from './connect-failure.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { catchUpInbox, type CatchUpDeps } from './inbox-catch-up.js';
 import { openImapClient, type MailClientPolicy } from './imap-client.js';
@@ -22,6 +22,8 @@ export interface NewMailWatcherOptions extends CatchUpDeps {
   maxRetryDelayMs?: number;
   /** A check even without news from the server: an EXISTS can be missed (count unchanged by an expunge plus an arrival). @default 300000 */
   pollMs?: number;
+  /** IDLE restarted, or a server without IDLE polled with NOOP, this often (NOOP at most every 2 minutes). @default 240000 */
+  maxIdleMs?: number;
 }
 
 /**
@@ -70,10 +72,10 @@ export class NewMailWatcher {
 
   /** One connection's life: resolves when stopped, throws when the connection fails or ends. */
   private async watchOnce(signal: AbortSignal): Promise<void> {
-    const release = await this.options.slots.take(Number.POSITIVE_INFINITY, signal);
+    const release = await this.options.slots.takeForWatch(signal);
     let client: ImapFlow;
     try {
-      client = await openImapClient(this.options.account, this.options.client, { watch: true });
+      client = await openImapClient(this.options.account, this.options.client, { watch: true, ...(this.options.maxIdleMs !== undefined ? { maxIdleMs: this.options.maxIdleMs } : {}) });
     } catch (error) {
       release();
       throw error;
@@ -86,7 +88,9 @@ export class NewMailWatcher {
     let poll: NodeJS.Timeout | undefined;
     try {
       await client.connect();
-      await client.mailboxOpen('INBOX', { readOnly: true });
+      await client.mailboxOpen('INBOX', { readOnly: true }).catch((error: unknown) => {
+        throw inboxFailure(error, this.options.account.imap);
+      });
       let checking = this.check(client);
       await checking;
       this.failures = 0;
