@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../src/protocol/protocol.js';
 import { FakeOllama } from './support/fake-ollama.js';
@@ -12,6 +13,42 @@ const TOKENS = Array.from({ length: 40 }, (_, i) => `w${i} `);
 const ANSWER = TOKENS.join('');
 const TOKEN_DELAY_MS = 40;
 const TURN_TIMEOUT_MS = 20_000;
+/** A two-token answer, with room left in the test's 20 s to say why it did not come. */
+const SHORT_TURN_TIMEOUT_MS = 10_000;
+/** Node A's Postgres `application_name`: the database tells its writes from node B's by it. */
+const NODE_A = 'node-a';
+/** Far longer than a client takes to send again after `done`, far shorter than a lease lives. */
+const SLOW_SEQUENCE_WRITE_MS = 500;
+
+/**
+ * Makes the database slow to take node A's sequence number alone: the write a node makes as its turn ends, just before
+ * it gives the lease back, as a loaded machine may be. Slowed before it touches a row (a statement trigger), so node
+ * B's own writes of the conversation do not queue behind it. Returns how to count the writes slowed so far.
+ */
+async function slowSequenceWritesOfNodeA(schema: TestSchema, delayMs: number): Promise<() => Promise<number>> {
+  const query = async (text: string): Promise<pg.QueryResult> => {
+    const client = new pg.Client({ connectionString: schema.url });
+    await client.connect();
+    try {
+      return await client.query(text);
+    } finally {
+      await client.end();
+    }
+  };
+  await query(`create sequence slowed_sequence_writes;
+    create function slow_sequence_write() returns trigger language plpgsql as $$ begin
+      if current_setting('application_name') = '${NODE_A}' and current_query() like '%"last_seq" <%' then
+        perform nextval('slowed_sequence_writes');
+        perform pg_sleep(${delayMs / 1000});
+      end if;
+      return null;
+    end $$;
+    create trigger slow_sequence_write before update on conversations for each statement execute function slow_sequence_write();`);
+  return async () => {
+    const { rows } = await query('select case when is_called then last_value else 0 end as slowed from slowed_sequence_writes');
+    return Number((rows[0] as { slowed: string }).slowed);
+  };
+}
 
 function seqsOf(messages: readonly ServerMessage[]): number[] {
   return messages.flatMap((m) => ('seq' in m && typeof m.seq === 'number' && m.type !== 'history' ? [m.seq] : []));
@@ -42,8 +79,11 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
   async function twoNodes(): Promise<[TestRuntime, TestRuntime]> {
     schema = await TestSchema.create();
     ollama = await FakeOllama.start();
-    const options = { ollama, redisUrl: redis.url, config: { storage: { database_url: schema.url }, redis: { prefix: `x${Date.now()}` } } };
-    nodes = await Promise.all([TestRuntime.start(options), TestRuntime.start(options)]);
+    const prefix = `x${Date.now()}`;
+    const options = (databaseUrl: string) => ({ ollama, redisUrl: redis.url, config: { storage: { database_url: databaseUrl }, redis: { prefix } } });
+    const urlOfA = new URL(schema.url);
+    urlOfA.searchParams.set('application_name', NODE_A);
+    nodes = await Promise.all([TestRuntime.start(options(urlOfA.toString())), TestRuntime.start(options(schema.url))]);
     return nodes as [TestRuntime, TestRuntime];
   }
 
@@ -106,6 +146,34 @@ describe.skipIf(!TEST_DATABASE_URL)('streams cross nodes (Postgres and Redis sha
     expectContiguous(seqsOf(onBTurn), lastOfA);
     expect(textOf(await onA.until('done', TURN_TIMEOUT_MS))).toBe('Depuis B');
     expect(ollama!.requests).toHaveLength(2);
+  });
+
+  it("a chat on B sent as soon as B shows A's done runs on B, though A is still storing the turn's last seq", async () => {
+    const [a, b] = await twoNodes();
+    const slowed = await slowSequenceWritesOfNodeA(schema!, SLOW_SEQUENCE_WRITE_MS);
+    // A's answer starts once B shows the conversation, so B shows it as A's turn runs, whatever the machine's load.
+    let startAnswer!: () => void;
+    const bWatches = new Promise<void>((resolve) => (startAnswer = resolve));
+    ollama!.enqueue({ tokens: ['Il', ' était', ' une', ' fois'], startWhen: bWatches }, { tokens: ['Depuis', ' B'] });
+    const onA = await a.client(NOA);
+    onA.send({ type: 'chat', message: 'Raconte' });
+    const conversationId = (await onA.next('history')).conversation_id;
+    // Opened on B while A answers in it: B shows it as A publishes it, and runs nothing of it meanwhile.
+    const onB = await b.client(NOA);
+    onB.send({ type: 'resume', conversation_id: conversationId });
+    await onB.next('history');
+    startAnswer();
+    await onB.next('done', () => true, TURN_TIMEOUT_MS);
+
+    // `busy` says to wait for `done`, then send again: the client does so at once, before A has given the turn back.
+    onB.send({ type: 'chat', message: 'Et maintenant ?', conversation_id: conversationId });
+    // A `busy` instead would leave this waiting in vain (its message is then among the last ones the timeout shows).
+    const onBTurn = await onB.until('done', SHORT_TURN_TIMEOUT_MS);
+    expect(onBTurn.filter((m) => m.type === 'error')).toEqual([]);
+    expect(textOf(onBTurn)).toBe('Depuis B');
+    expect(ollama!.requests).toHaveLength(2);
+    // Without A's slowed write there was no race to lose: the test would prove nothing.
+    expect(await slowed()).toBeGreaterThan(0);
   });
 
   it("Stop on node B cancels the answer running on node A: the LLM request is aborted and both tabs get done, cancelled", async () => {

@@ -95,6 +95,11 @@ export class ConversationStreams {
     }
   }
 
+  /** The newest event; `undefined` when the stream is empty or Redis cannot say. */
+  async newest(conversationId: string): Promise<StreamEvent | undefined> {
+    return (await this.newestAfter(conversationId, 0, 1))[0];
+  }
+
   /** The followed set grew: a read blocked on the old set returns and starts again with the new one. */
   wake(): void {
     this.options.writer.xadd(this.wakeKey, 'MAXLEN', '~', 10, '*', FIELD, '').then(

@@ -1,13 +1,16 @@
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { ServerMessageSchema } from '../protocol/protocol.js';
 import { keepSubscribed, redisConnection, whenReady } from '../queue/redis-connection.js';
 import type { EventSink } from './conversation-channel.js';
 import { ClaimOutcome, ConversationLease } from './conversation-lease.js';
 import { ConversationStreams, type StreamEvent } from './conversation-streams.js';
+import { QUIET_STATES } from './live-conversation.js';
 
 export interface CrossNodeOptions {
   redisUrl: string;
@@ -36,6 +39,30 @@ const COMMAND_TIMEOUT_MS = 2_000;
 
 /** A cancel relayed between nodes names only the conversation: the node that relays it checked whose it is. */
 const CancelSchema = z.uuid();
+
+/**
+ * A node whose turn is over stores the turn's last seq, then gives the lease back; its `done` is in the stream before
+ * that, and a client that got it may send again at once (as `busy` tells it to), on another node. That node waits this
+ * long at most for the lease: a storage write under load takes less, and a node that died there lets the lease lapse.
+ */
+const HANDOVER_WAIT_MS = 2_000;
+/** How often the lease is looked at meanwhile. */
+const HANDOVER_POLL_MS = 20;
+
+/** A node stays `thinking`, `streaming`, … through its turn, and publishes a quiet state, then `done`, at its end. */
+function endsTurn(event: StreamEvent | undefined): boolean {
+  if (!event) return false;
+  let data: unknown;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return false;
+  }
+  const parsed = ServerMessageSchema.safeParse(data);
+  if (!parsed.success) return false;
+  const message = parsed.data;
+  return message.type === 'done' || (message.type === 'state' && QUIET_STATES.has(message.state));
+}
 
 /** A node that stalls or dies holding a turn blocks its conversation this long at most. */
 const DEFAULT_LEASE_TTL_MS = 15_000;
@@ -130,15 +157,37 @@ export class CrossNode {
     this.streams?.wake();
   }
 
-  /** Whether another node runs a turn of the conversation now; `undefined` when Redis cannot say. */
+  /**
+   * Whether another node runs a turn of the conversation now; `undefined` when Redis cannot say. A node handing a turn
+   * that is over back (see `HANDOVER_WAIT_MS`) runs none: its lease is waited for.
+   */
   async runningElsewhere(conversationId: string): Promise<boolean | undefined> {
-    const holder = await this.lease.holder(conversationId);
-    return holder === undefined ? undefined : holder !== null && !this.lease.isMine(holder);
+    return this.afterHandover(conversationId, async () => {
+      const holder = await this.lease.holder(conversationId);
+      return holder === undefined ? undefined : holder !== null && !this.lease.isMine(holder);
+    });
   }
 
-  /** False when another node runs a turn of the conversation; true when this node may (also when Redis is down). */
+  /**
+   * False when another node runs a turn of the conversation; true when this node may (also when Redis is down). The
+   * lease of a turn that is over is waited for, not refused (see `HANDOVER_WAIT_MS`).
+   */
   async claim(conversationId: string): Promise<boolean> {
-    return (await this.lease.claim(conversationId)) !== ClaimOutcome.HeldElsewhere;
+    return !(await this.afterHandover(conversationId, async () => (await this.lease.claim(conversationId)) === ClaimOutcome.HeldElsewhere));
+  }
+
+  /**
+   * `heldElsewhere()`, asked again while another node holds the lease but the stream already has its turn's end: that
+   * node is storing the turn's last seq and gives the lease back next. A turn it starts meanwhile ends the wait (its
+   * first event is not quiet), and so does `HANDOVER_WAIT_MS`.
+   */
+  private async afterHandover<T extends boolean | undefined>(conversationId: string, heldElsewhere: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + HANDOVER_WAIT_MS;
+    for (;;) {
+      const held = await heldElsewhere();
+      if (held !== true || Date.now() >= deadline || !endsTurn(await this.streams?.newest(conversationId))) return held;
+      await sleep(HANDOVER_POLL_MS);
+    }
   }
 
   release(conversationId: string): void {
