@@ -1,24 +1,14 @@
-import { createLlmStreamLogic } from './actors/llm-stream.js';
-import { createPersistenceLogic } from './actors/persistence.js';
-import { createToolCallLogic } from './actors/tool-call.js';
 import type { Config } from './config/schema.js';
-import { ConversationHub } from './conversations/conversation-hub.js';
-import { finishAnswers } from './conversations/finish-answers.js';
-import { composeObservers, conversationLog } from './conversations/conversation-log.js';
+import type { ConversationHub } from './conversations/conversation-hub.js';
+import { wireConversations } from './conversations/conversation-wiring.js';
 import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
 import { LlmStatus, type LlmClient } from './llm/llm-client.js';
 import { createLlmChain } from './llm/create-llm-client.js';
-import { foldHistory } from './llm/history-folding.js';
 import { ContextSummaryStore } from './storage/context-summary-store.js';
 import { createLogger, type Logger } from './logger.js';
-import { createConversationMachine } from './machines/conversation-machine.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
-import { requiresApproval } from './mcp/approval-policy.js';
-import { grantTarget } from './conversations/approval-grants.js';
-import { pinMailboxArguments } from './mcp/mailbox-isolation.js';
-import { movedToolResult } from './mcp/planned-tool.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
 import { createRateLimits } from './limits/rate-limits.js';
 import { createAuthenticator, logAuthSetup } from './server/auth.js';
@@ -27,10 +17,7 @@ import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js'
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
 import { settleWithin } from './settle-within.js';
-import { shutdownStep } from './shutdown-step.js';
-import { CrossNode } from './conversations/cross-node.js';
 import { ConversationStore } from './storage/conversation-store.js';
-import { ConversationWriter } from './storage/conversation-writer.js';
 import { StorageHealth } from './storage/storage-health.js';
 import { WriteProbe } from './storage/write-probe.js';
 import { SummaryStore } from './storage/summary-store.js';
@@ -38,8 +25,8 @@ import { TriageRuleStore } from './storage/triage-rule-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
-import { findMailTool } from './mcp/mail-tool.js';
 import { runtimeRoutes } from './runtime-routes.js';
+import { stopRuntime } from './runtime-shutdown.js';
 import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 import { TRACING_OFF, type Tracing } from './tracing/setup-tracing.js';
@@ -83,8 +70,6 @@ export interface RuntimeCloseOptions {
 
 /** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
 const REDIS_READY_TIMEOUT_MS = 5_000;
-/** Close code for sockets at shutdown: "going away", so clients reconnect (to another node) and resume. */
-const GOING_AWAY = 1001;
 
 /** The composition root: config → storage → LLM → MCP → conversations → server. */
 export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs, tracing = TRACING_OFF }: RuntimeOptions): Promise<Runtime> {
@@ -128,84 +113,24 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     logger,
     onLimited: (scope) => metrics.rateLimitHit(scope),
   });
-  const prepareArguments = (tool: string, args: Record<string, unknown>, userEmail: string) => pinMailboxArguments(mcp.find(tool), args, userEmail);
 
   const inspector = createInspector({ config, db, logger, stately: statelyRequested(config.inspector), authenticate, limits });
   let server: RuntimeServer | undefined;
-  // Writes handed to conversation writers: the database closes only after they land, even for actors stopped mid-write.
-  const pendingWrites = new Set<Promise<unknown>>();
-  const trackWrite = <T>(write: Promise<T>): Promise<T> => {
-    pendingWrites.add(write);
-    const forget = () => pendingWrites.delete(write);
-    write.then(forget, forget);
-    return write;
-  };
-  // Another node can serve a conversation only when storage is shared; Redis then carries its live events and lease.
-  const crossNode =
-    config.redis.url && config.storage.database_url
-      ? new CrossNode({
-          redisUrl: config.redis.url,
-          prefix: config.redis.prefix,
-          maxEvents: config.conversation.replay_buffer_events,
-          leaseTtlMs: config.conversation.lease_ttl_s * 1000,
-          logger,
-        })
-      : undefined;
-  const hub = new ConversationHub({
+  const conversations = wireConversations({
+    config,
+    logger,
     store,
-    publisher: { publish: (topic, message) => server?.publish(topic, message), watched: (topic) => server?.hasSubscribers(topic) ?? false },
-    logger,
-    prepareArguments,
-    grantTarget: (name) => grantTarget(mcp.find(name)),
-    sendMailTool: () => findMailTool(mcp.tools(), 'send_email'),
-    maxToolSteps: config.mcp.max_tool_steps,
-    replayBufferEvents: config.conversation.replay_buffer_events,
-    replayBufferChars: config.conversation.replay_buffer_chars,
-    idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
-    sharedStorage: config.storage.database_url !== '',
-    ...(crossNode ? { crossNode } : {}),
-    observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
-    lifecycle: inspector.lifecycle,
+    storageHealth,
+    contextSummaries,
+    llm,
+    mcp,
     metrics,
-    // Storage lacks its latest messages: evicted, it would come back without them.
-    holdsUnsaved: (id): boolean => writer.holdsUnsaved(id),
     turns,
+    toolSpans,
+    inspector,
+    publisher: { publish: (topic, message) => server?.publish(topic, message), watched: (topic) => server?.hasSubscribers(topic) ?? false },
   });
-  // One write order per conversation for its writer and its tool calls' start markers; refused writes wait in it.
-  const writer: ConversationWriter = new ConversationWriter(store, (id) => hub.lastSeq(id), {
-    retryInitialMs: config.storage.write_retry_initial_ms,
-    retryMaxMs: config.storage.write_retry_max_ms,
-    maxUnsavedBytesPerConversation: config.storage.max_unsaved_bytes_per_conversation,
-    maxUnsavedBytes: config.storage.max_unsaved_bytes,
-    logger,
-  });
-  storageHealth.onWritable(() => writer.retryNow());
-  hub.useMachine(
-    createConversationMachine({
-      llmStream: createLlmStreamLogic({
-        llm,
-        tools: () => mcp.tools(),
-        requiresApproval: (name) => requiresApproval(config.mcp.approval, mcp.find(name), name),
-        grantTarget: (name) => grantTarget(mcp.find(name)),
-        prepareArguments,
-        relay: (conversationId, text) => hub.relay(conversationId, text),
-        promptBudgetTokens: () => llm.promptBudgetTokens(),
-        foldHistory: (conversationId, messages, budget, signal) =>
-          foldHistory({ llm, store: contextSummaries, logger, trace: turns.context(conversationId) }, conversationId, messages, budget, signal),
-        metrics,
-        traceContext: (conversationId) => turns.context(conversationId),
-      }),
-      toolCall: createToolCallLogic({
-        // Pinned again at the last moment: an approval may have edited the arguments since they were planned.
-        refuse: (input) => movedToolResult(input.tool, mcp.find(input.tool), input.target),
-        callTool: (input, signal, meta) => mcp.callTool(input.tool, prepareArguments(input.tool, input.arguments, input.userEmail), signal, meta),
-        markStarted: (input) => trackWrite(writer.markStarted(input.conversationId, input.callId)),
-        metrics,
-        spans: toolSpans,
-      }),
-      persistence: createPersistenceLogic({ append: (id, write) => trackWrite(writer.append(id, write)) }),
-    }),
-  );
+  const { hub, writer, crossNode } = conversations;
 
   const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger, tracing });
 
@@ -274,34 +199,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     db,
     routes: Object.keys(routes),
     close({ graceMs = config.server.shutdown_grace_s * 1000 }: RuntimeCloseOptions = {}) {
-      closing ??= (async () => {
-        const step = shutdownStep(logger);
-        clearInterval(healthTimer);
-        liveServer.stopListening();
-        hub.drain();
-        // The worker takes no new job from now on; its active ones use the grace period too, and finish before the
-        // database closes (a process killed before that leaves them stalled, and BullMQ hands them to the next worker).
-        const workerClosed = step('closing the summary worker', () => pipeline?.worker?.close());
-        // Account requests in flight answer 503 now rather than hold a socket for up to 45 s.
-        await step('closing the mail account client', () => mailAccounts.close());
-        await finishAnswers(hub, graceMs, logger);
-        liveServer.closeSockets(GOING_AWAY, 'server restarting');
-        await workerClosed;
-        await step('closing the summary queue', () => pipeline?.close());
-        await step('closing the rate limits', () => limits.close());
-        // Turns are over: a last try at the writes the database refused, while the actors still give their sequence
-        // numbers (a write retried after they stop would save an older one).
-        await step('writing refused conversation writes', () => writer.close());
-        await Promise.all([step('stopping conversations', () => hub.close()), step('closing MCP servers', () => mcp.close()), step('closing the LLM client', () => llm.close())]);
-        await step('closing the conversation streams', () => crossNode?.close());
-        await Promise.allSettled([...pendingWrites]);
-        await step('stopping the write probe', () => probe.close());
-        // After the hub (its last events are journaled), before the database.
-        await step('closing the inspector', () => inspector.close());
-        await step('closing the database', () => db.destroy());
-        // Last: every span above has ended, and is exported now (a collector that is down costs the export timeout).
-        await step('flushing traces', () => tracing.shutdown());
-      })();
+      closing ??= stopRuntime({ logger, healthTimer, server: liveServer, conversations, pipeline, mailAccounts, limits, mcp, llm, probe, inspector, db, tracing }, graceMs);
       return closing;
     },
   };
