@@ -27,7 +27,7 @@ import type { SummaryQueue } from './queue/summary-queue.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { runtimeRoutes } from './runtime-routes.js';
 import { stopRuntime } from './runtime-shutdown.js';
-import { toNotificationMessage, userTopic } from './server/protocol-handler.js';
+import { toNotificationMessage, userTopic } from './server/socket-sign-in.js';
 import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
 import { TRACING_OFF, type Tracing } from './tracing/setup-tracing.js';
 import { ToolSpans } from './tracing/tool-spans.js';

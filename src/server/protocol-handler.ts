@@ -1,5 +1,4 @@
 import type { Config } from '../config/schema.js';
-import { wireTriage } from '../triage/triage.js';
 import type { ConversationHub } from '../conversations/conversation-hub.js';
 import type { LiveConversation } from '../conversations/live-conversation.js';
 import { ErrorCode, RateLimitedError, RuntimeError, errorMessage } from '../errors.js';
@@ -8,19 +7,18 @@ import type { Logger } from '../logger.js';
 import { proposalText } from '../replies/reply-proposal.js';
 import { historyMessage } from '../conversations/wire-messages.js';
 import type { ConversationStore } from '../storage/conversation-store.js';
-import type { EmailSummaryRecord, SummaryStore } from '../storage/summary-store.js';
+import type { SummaryStore } from '../storage/summary-store.js';
 import type { Authenticate, AuthenticatedUser } from './auth.js';
 import {
   MAX_QUEUED_MESSAGES,
   QUEUE_FULL_RETRY_AFTER_MS,
   RATE_LIMITED_CLOSE_CODE,
-  TOKEN_EXPIRED_CLOSE_CODE,
   type ClientConnection,
   type ConnectionState,
 } from './connection-state.js';
 import { enqueue, enqueueBounded } from './message-queue.js';
 import { parseClientMessage, type ClientMessage, type ServerMessage } from '../protocol/protocol.js';
-import { atExpiry } from './token-expiry.js';
+import { SocketSignIn } from './socket-sign-in.js';
 
 // The socket's side (state, close codes) has its own module; ws-server and tests know them from here.
 export * from './connection-state.js';
@@ -31,15 +29,6 @@ export interface ProtocolRateLimits {
 }
 
 type Authed<M> = M & { user: AuthenticatedUser };
-
-/** The uWS topic of one user's notifications: only that user's sockets subscribe to it. */
-export function userTopic(email: string): string {
-  return `user:${email}`;
-}
-
-export function toNotificationMessage(record: EmailSummaryRecord): Extract<ServerMessage, { type: 'email_notification' }> {
-  return { type: 'email_notification', email_id: record.emailId, from: record.from, subject: record.subject, summary: record.summary, created_at: record.createdAt, ...wireTriage(record.triage) };
-}
 
 export interface ProtocolHandlerOptions {
   hub: ConversationHub;
@@ -57,10 +46,11 @@ export interface ProtocolHandlerOptions {
 
 /** Turns parsed client messages into conversation events and answers; every failure is an `error` on the socket. */
 export class ProtocolHandler {
-  /** Signed-in sockets per user on this node. */
-  private readonly socketsPerUser = new Map<string, number>();
+  private readonly signIn: SocketSignIn;
 
-  constructor(private readonly options: ProtocolHandlerOptions) {}
+  constructor(private readonly options: ProtocolHandlerOptions) {
+    this.signIn = new SocketSignIn(options);
+  }
 
   /** A new socket: the per-IP connection limit, then sign-in with a token given at the upgrade. Never throws. */
   open(connection: ClientConnection, state: ConnectionState): void {
@@ -76,7 +66,7 @@ export class ProtocolHandler {
         }
         const token = state.upgradeToken;
         delete state.upgradeToken;
-        if (token !== undefined) await this.auth(connection, state, { type: 'auth', token });
+        if (token !== undefined) await this.signIn.auth(connection, state, { type: 'auth', token });
       },
       (error) => this.fail(connection, error),
     );
@@ -85,17 +75,12 @@ export class ProtocolHandler {
   /** The socket is gone: it no longer counts toward its user's connections. */
   closed(state: ConnectionState): void {
     state.closed = true;
-    state.expiry?.cancel();
-    if (!state.user || !state.counted) return;
-    state.counted = false;
-    const left = (this.socketsPerUser.get(state.user.email) ?? 1) - 1;
-    if (left > 0) this.socketsPerUser.set(state.user.email, left);
-    else this.socketsPerUser.delete(state.user.email);
+    this.signIn.closed(state);
   }
 
   /** Signed-in sockets of this user on this node. */
   connectionsOf(email: string): number {
-    return this.socketsPerUser.get(email) ?? 0;
+    return this.signIn.connectionsOf(email);
   }
 
   /** Queues one raw frame for this connection, or refuses it at once when too many wait already. Never throws. */
@@ -141,7 +126,7 @@ export class ProtocolHandler {
     }
     const message = parsed.message;
     if (message.type === 'ping') return this.reply(connection, { type: 'pong' });
-    if (message.type === 'auth') return this.auth(connection, state, message);
+    if (message.type === 'auth') return this.signIn.auth(connection, state, message);
     if (!state.user) {
       throw new RuntimeError(ErrorCode.Unauthenticated, `Authenticate before "${message.type}": send {"type":"auth","token":"<jwt>"} (or, in dev mode, {"type":"auth","email":"you@example.com"}) first.`);
     }
@@ -186,72 +171,6 @@ export class ProtocolHandler {
         return;
       }
     }
-  }
-
-  private async auth(connection: ClientConnection, state: ConnectionState, message: Extract<ClientMessage, { type: 'auth' }>): Promise<void> {
-    let user: AuthenticatedUser;
-    try {
-      // Before the token is looked at: checking one can mean a JWKS fetch.
-      await this.options.limits?.consume('auth_per_ip', state.ip);
-      user = await this.options.authenticate(message);
-      if (state.user && state.user.email !== user.email) {
-        throw new RuntimeError(ErrorCode.AuthFailed, `This socket is signed in as ${state.user.email}; open a new connection to switch users.`);
-      }
-      if (!state.user) await this.admit(user);
-    } catch (error) {
-      const code = error instanceof RuntimeError ? error.code : ErrorCode.AuthFailed;
-      const retry = error instanceof RateLimitedError ? { retry_after_ms: error.retryAfterMs } : {};
-      this.options.logger.info({ ip: state.ip, code, via: message.token === undefined ? 'email' : 'token' }, 'sign-in refused');
-      this.reply(connection, { type: 'auth_error', code, message: errorMessage(error), ...retry });
-      return;
-    }
-    // The socket may have closed while the token was checked (a JWKS fetch, a Redis round trip): count nothing then.
-    if (state.closed) return;
-    const firstAuth = !state.user;
-    state.user = user;
-    this.signOutAtExpiry(connection, state, user);
-    if (firstAuth) {
-      state.counted = true;
-      this.socketsPerUser.set(user.email, this.connectionsOf(user.email) + 1);
-      this.options.logger.info({ user: user.email, ip: state.ip, via: message.token === undefined ? 'email' : 'token' }, 'signed in');
-    }
-    this.reply(connection, { type: 'auth_success', email: user.email });
-    if (firstAuth) await this.attachNotifications(connection, user.email);
-  }
-
-  /** A fresh token moves the sign-out; one without `exp` keeps the socket signed in. */
-  private signOutAtExpiry(connection: ClientConnection, state: ConnectionState, user: AuthenticatedUser): void {
-    state.expiry?.cancel();
-    delete state.expiry;
-    const expiresAt = user.expiresAt;
-    if (expiresAt === undefined) return;
-    state.expiry = atExpiry(expiresAt, () => {
-      this.options.logger.info({ user: user.email, ip: state.ip }, 'token expired: signing the socket out');
-      this.reply(connection, {
-        type: 'auth_error',
-        code: ErrorCode.AuthFailed,
-        message: `Your token expired at ${new Date(expiresAt).toISOString()}: connect again with a fresh one and resume.`,
-      });
-      connection.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
-    });
-  }
-
-  /** A socket's first sign-in as `user`: within the user's connection count and rate. */
-  private async admit(user: AuthenticatedUser): Promise<void> {
-    const max = this.options.config.max_connections_per_user;
-    if (this.connectionsOf(user.email) >= max) {
-      throw new RuntimeError(ErrorCode.TooManyConnections, `${user.email} already has ${max} open connections here ([server] max_connections_per_user); close one first.`);
-    }
-    await this.options.limits?.consume('connections_per_user', user.email);
-  }
-
-  /** Live notifications from now on, then what arrived while the user was away (a few may come both ways: dedupe by email_id). */
-  private async attachNotifications(connection: ClientConnection, email: string): Promise<void> {
-    connection.subscribe(userTopic(email));
-    const notifications = this.options.notifications;
-    if (!notifications) return;
-    const missed = await notifications.store.unacknowledged(email, notifications.replayLimit);
-    for (const record of missed) this.reply(connection, toNotificationMessage(record));
   }
 
   private attach(connection: ClientConnection, state: ConnectionState, conversation: LiveConversation): void {
