@@ -17,7 +17,8 @@ const REPLY = 512;
 
 const closeAfterEach: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
-  for (const thing of closeAfterEach.splice(0)) await thing.close();
+  // Last opened, first closed: a server that holds a request open goes before the client waiting on it.
+  for (const thing of closeAfterEach.splice(0).reverse()) await thing.close();
 });
 
 function ollamaEntry(baseUrl: string, contextSize = CONFIGURED) {
@@ -90,7 +91,8 @@ describe('reading the context length: bounded, and context_size when it cannot b
     expect(logs.lines.find((l) => l.msg.startsWith("Could not read the model's context length"))).toMatchObject({ provider: 'ollama:llama3.1:8b', contextSize: CONFIGURED, err: expect.stringContaining('not reachable') });
 
     await ollama.restart();
-    expect(await budget.tokens()).toBe(MODEL_WINDOW - REPLY);
+    // Read again in the background: a turn never waits for it, the next ones get it.
+    await expect.poll(() => budget.tokens()).toBe(MODEL_WINDOW - REPLY);
   });
 
   it('a server that never answers is given up on within the bound: context_size, with a log line', async () => {
@@ -106,10 +108,26 @@ describe('reading the context length: bounded, and context_size when it cannot b
     expect(silent.requests).toBe(1);
     expect(logs.messages()).toContain("Could not read the model's context length; requests are fitted to context_size");
   });
+
+  it('a read again after a failure does not hold the turn: the configured window at once, the read in the background', async () => {
+    // Down at the first read (refused at once), then up but never answering: a turn that waited for the second read
+    // would wait its whole minute and time the test out.
+    const down = await FakeOllama.start();
+    const port = down.port;
+    await down.close();
+    const client = new OllamaClient(ollamaEntry(`http://127.0.0.1:${port}`));
+    closeAfterEach.push(client);
+    const budget = new PromptBudget([{ name: 'ollama:llama3.1:8b', client, contextSize: CONFIGURED, maxTokens: REPLY }], { logger: captureLogs().logger, readTimeoutMs: 60_000, retryAfterFailureMs: 0 });
+    expect(await budget.tokens()).toBe(CONFIGURED - REPLY);
+    const silent = await silentServer(port);
+    closeAfterEach.push(silent);
+    expect(await budget.tokens()).toBe(CONFIGURED - REPLY);
+    await expect.poll(() => silent.requests).toBe(1);
+  });
 });
 
 /** An HTTP server that takes requests and never answers them: a provider hung before its headers. */
-async function silentServer(): Promise<{ url: string; requests: number; close(): Promise<void> }> {
+async function silentServer(port = 0): Promise<{ url: string; requests: number; close(): Promise<void> }> {
   const server: Server = createServer();
   const sockets = new Set<Socket>();
   const close = (): Promise<void> => {
@@ -123,7 +141,7 @@ async function silentServer(): Promise<{ url: string; requests: number; close():
   server.on('request', () => {
     state.requests += 1;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
 }

@@ -60,8 +60,12 @@ export class PromptBudget {
     if (cached && performance.now() < cached.expiresAt) return cached.tokens;
     const entry: CachedWindow = { tokens: Promise.resolve(provider.contextSize), expiresAt: Infinity };
     this.windows.set(provider, entry);
-    entry.tokens = this.read(provider, entry);
-    return entry.tokens;
+    const read = this.read(provider, entry);
+    // The first read is awaited (at start-up). A read again after a failure is not: a provider that hangs would hold
+    // the turn up to the read's bound, so the turn goes on with the configured window and the next one gets the read.
+    if (!cached) entry.tokens = read;
+    else void read.then((tokens) => (entry.tokens = Promise.resolve(tokens)));
+    return cached ? cached.tokens : read;
   }
 
   private async read(provider: BudgetedProvider, entry: CachedWindow): Promise<number> {
