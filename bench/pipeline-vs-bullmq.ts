@@ -17,7 +17,7 @@ import { Ollama } from 'ollama';
 import type { EmailWebhookPayload } from '../src/mail/email-webhook.js';
 import { TestRedis } from '../tests/support/redis-launcher.js';
 import { fixturePayloads, SummaryPipeline } from './support/summary-pipeline.js';
-import { within } from './support/within.js';
+import { within } from '../tests/support/within.js';
 
 export interface PipelineKnobs {
   /** Mails (jobs) per run. BENCH_PIPELINE_MAILS @default 200 (--quick 50) */

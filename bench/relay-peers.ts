@@ -32,12 +32,12 @@ import { Ollama } from 'ollama';
 import type { ChatScript } from '../tests/support/fake-ollama-wire.js';
 import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { OtlpReceiver } from '../tests/support/otlp-receiver.js';
-import { BenchProcess } from './support/bench-process.js';
+import { InspectedProcess } from '../tests/support/inspected-process.js';
 import { DirectClient, SocketIoRelayClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './support/relay-knobs.js';
 import { load, PROMPT, tokensOf, TURN_TIMEOUT_MS, type LoadRun } from './support/relay-load.js';
 import { PeerKey, relayReport, type Column, type HeldSockets, type PeerResults, type RelaySummary } from './support/relay-report.js';
-import { within } from './support/within.js';
+import { within } from '../tests/support/within.js';
 
 export { relayKnobs, relayKnobsText, type RelayKnobs } from './support/relay-knobs.js';
 export type { RelaySummary } from './support/relay-report.js';
@@ -45,7 +45,7 @@ export type { RelaySummary } from './support/relay-report.js';
 interface Peer {
   key: PeerKey;
   label: string;
-  server: BenchProcess;
+  server: InspectedProcess;
   connect(email: string): Promise<RelayClient>;
   /** Signed-in sockets held open from the idle phase on; the stream phases use the first ones. */
   sockets: RelayClient[];
@@ -107,7 +107,7 @@ async function startPeers(ollamaUrl: string, dir: string, otlpEndpoint: string):
   mkdirSync(join(dir, 'traced'));
   try {
     for (const spec of peerSpecs(ollamaUrl, dir, otlpEndpoint)) {
-      const server = await BenchProcess.start({ name: `the ${spec.label}`, args: spec.args, ready: spec.ready, inspect: true, ...(spec.env ? { env: spec.env } : {}) });
+      const server = await InspectedProcess.start({ name: `the ${spec.label}`, args: spec.args, ready: spec.ready, inspect: true, ...(spec.env ? { env: spec.env } : {}) });
       const connect = (email: string) => spec.connect(server.port, email);
       const probe = await connect(`${spec.key}-probe@bench.example`).catch(async (error: unknown) => {
         await server.close();
@@ -153,7 +153,7 @@ async function holdSockets(peers: Peer[], total: number): Promise<HeldSockets> {
 }
 
 export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => void = () => undefined): Promise<{ lines: string[]; summary: RelaySummary }> {
-  const fake = await BenchProcess.start({ name: 'the fake Ollama', args: [FAKE], ready: /fake Ollama listening on port (\d+)/ });
+  const fake = await InspectedProcess.start({ name: 'the fake Ollama', args: [FAKE], ready: /fake Ollama listening on port (\d+)/ });
   const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-bench-peers-'));
   const ollamaUrl = `http://127.0.0.1:${fake.port}`;
   const direct = new DirectClient(new Ollama({ host: ollamaUrl }));

@@ -7,7 +7,7 @@ import { Ollama } from 'ollama';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { BENCH_MODEL, type PeerRequest } from '../peers/peer-wire.js';
-import { within } from './within.js';
+import { within } from '../../tests/support/within.js';
 
 /** One turn as its client saw it: times in ms from `performance.now()`. */
 export interface TurnTimes {

@@ -1,12 +1,12 @@
 /**
  * One load of the relay benchmark: a turn on each of a set of clients at once, with what each process spent on it
- * (CPU through `BenchProcess`) and, for paced answers with stamped tokens, every token's trip from the fake to its
+ * (CPU through `InspectedProcess`) and, for paced answers with stamped tokens, every token's trip from the fake to its
  * client. Plus the statistics the report takes of them.
  */
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { machineMicros } from '../../tests/support/fake-ollama-wire.js';
-import type { BenchProcess } from './bench-process.js';
+import type { InspectedProcess } from '../../tests/support/inspected-process.js';
 import type { RelayClient, TextSink, TurnTimes } from './relay-clients.js';
 
 /** A turn in a phase of hundreds at once on a busy 2-core machine may take long; past this it has failed. */
@@ -53,8 +53,8 @@ export function stepSlope(points: ReadonlyArray<readonly [number, number]>): num
 
 /** One turn on each client at once, client `i`'s after `delayOf(i)` ms; `profile`: a CPU profile of the server to write. */
 export async function load(
-  server: BenchProcess | undefined,
-  fake: BenchProcess,
+  server: InspectedProcess | undefined,
+  fake: InspectedProcess,
   clients: readonly RelayClient[],
   script: { tokens: string[]; paced: boolean },
   { delayOf = () => 0, profile }: { delayOf?: (i: number) => number; profile?: string | undefined } = {},

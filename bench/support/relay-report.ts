@@ -1,5 +1,5 @@
 /** The relay benchmark's report: one table, a column per server (and the client alone), and its summary figures. */
-import type { MemoryReading } from './bench-process.js';
+import type { MemorySample } from '../../tests/support/inspected-process.js';
 import type { TurnTimes } from './relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './relay-knobs.js';
 import { median, quantile, sorted, stepSlope, type LoadRun } from './relay-load.js';
@@ -14,7 +14,7 @@ export interface PeerResults {
   sequential: TurnTimes[];
   long: LoadRun;
   /** Memory readings with the number of idle sockets open at each. */
-  idle: Array<{ sockets: number; memory: MemoryReading }>;
+  idle: Array<{ sockets: number; memory: MemorySample }>;
   burst: Map<number, LoadRun[]>;
   paced: Map<number, LoadRun[]>;
 }
@@ -44,8 +44,8 @@ export interface RelaySummary {
 /** The last phase: the runtime alone, holding many signed-in sockets. */
 export interface HeldSockets {
   /** Readings before and after the sockets were added. */
-  before: { sockets: number; memory: MemoryReading };
-  after: { sockets: number; memory: MemoryReading };
+  before: { sockets: number; memory: MemorySample };
+  after: { sockets: number; memory: MemorySample };
   /** A turn on the first and on the last socket opened, once all are held: ms to the whole answer. */
   firstTurnMs: number;
   lastTurnMs: number;
@@ -82,7 +82,7 @@ export function relayReport(
   /** A value every column has, shown with what it adds over the client alone. */
   const overClient = (value: (key: Column) => number, show: (x: number) => string = ms) => (key: Column) =>
     key === 'direct' ? show(value(key)) : `${show(value(key))} (+${ms(value(key) - value('direct'))})`;
-  const idleKiB = (key: PeerKey, field: keyof MemoryReading) => stepSlope(get(key).idle.map((r) => [r.sockets, r.memory[field]] as const)) / 1024;
+  const idleKiB = (key: PeerKey, field: keyof MemorySample) => stepSlope(get(key).idle.map((r) => [r.sockets, r.memory[field]] as const)) / 1024;
   const rate = `${1000 / knobs.tokenMs} tokens/s`;
   const sequentialFirst = (q: number) => (key: Column) => quantile(firstChunkMs(get(key).sequential), q);
   const whole = (key: Column) => median(get(key).sequential.map((t) => t.doneAt - t.sentAt));
@@ -139,7 +139,7 @@ export function relayReport(
   };
   const tracesRatio = (value: (key: PeerKey) => number) => `${(value(PeerKey.RuntimeTraced) / value(PeerKey.Runtime)).toFixed(2)}×`;
   const spanCounts = [...traces.spansByName].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n} \`${name}\``);
-  const heldKiB = (field: keyof MemoryReading) => (held.after.memory[field] - held.before.memory[field]) / (held.after.sockets - held.before.sockets) / 1024;
+  const heldKiB = (field: keyof MemorySample) => (held.after.memory[field] - held.before.memory[field]) / (held.after.sockets - held.before.sockets) / 1024;
   return {
     summary,
     lines: [

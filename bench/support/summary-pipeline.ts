@@ -10,7 +10,7 @@ import { signWebhook } from '../../src/mail/webhook-signature.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime } from '../../tests/support/runtime-harness.js';
 import { emailFixtures } from '../../tests/support/email-fixtures.js';
 import type { TestClient } from '../../tests/support/ws-client.js';
-import { within } from './within.js';
+import { within } from '../../tests/support/within.js';
 
 /** A pipeline run of hundreds of mails takes seconds; past this it has failed. */
 const RUN_TIMEOUT_MS = 120_000;

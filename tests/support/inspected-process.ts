@@ -1,19 +1,20 @@
 /**
- * A process the benchmark starts (a relay under test, the fake Ollama): its CPU time and memory are its own, read
- * from outside (`/proc`), and through its V8 inspector when it has one (a forced full GC before a memory reading).
- * Every one is stopped with the benchmark, whichever way the benchmark ends: `close()`, an `exit` hook (SIGKILL), and
- * a detached watcher for a benchmark that is itself killed (`stopWhenTestProcessDies`).
+ * A Node process a test or the benchmark starts (the runtime, a relay under test, the fake Ollama): its CPU time and
+ * memory are its own, read from outside (`/proc`), and through its V8 inspector when it has one (a forced full GC
+ * before a memory reading, a CPU profile, a heap snapshot). Every one is stopped with its starter, whichever way that
+ * ends: `close()`, an `exit` hook (SIGKILL), and a detached watcher for a starter that is itself killed
+ * (`stopWhenTestProcessDies`).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PARENT_PID_ENV } from '../../src/embedded/parent-watch.js';
-import { InspectorSession } from '../../tests/support/inspected-runtime.js';
-import { stopWhenTestProcessDies } from '../../tests/support/watchdog.js';
+import { InspectorSession } from './inspector-session.js';
+import { stopWhenTestProcessDies } from './watchdog.js';
 import { within } from './within.js';
 
-export interface BenchProcessOptions {
+export interface InspectedProcessOptions {
   /** For messages: "the runtime", "the bare uWS relay", … */
   name: string;
   /** Node arguments after the flags below: a script and its own arguments. */
@@ -28,10 +29,13 @@ export interface BenchProcessOptions {
   env?: Readonly<Record<string, string>>;
 }
 
-export interface MemoryReading {
+/** What the process holds, from its own `process.memoryUsage()` and the kernel's VmRSS. */
+export interface MemorySample {
   rss: number;
+  heapTotal: number;
   heapUsed: number;
   external: number;
+  arrayBuffers: number;
 }
 
 const INSPECTOR_URL = /Debugger listening on (ws:\/\/\S+)/;
@@ -46,7 +50,7 @@ const OUTPUT_KEPT_CHARS = 8_000;
 /** Clock ticks per second of `/proc/<pid>/stat`'s utime and stime. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** The environment without the OpenTelemetry variables, which would turn a server's tracing on behind the bench's back. */
+/** The environment without the OpenTelemetry variables, which would turn a child's tracing on behind its starter's back. */
 function withoutTracing(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('OTEL_')));
 }
@@ -68,7 +72,7 @@ export function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 }
 
-export class BenchProcess {
+export class InspectedProcess {
   private readonly replies: Array<(line: string) => void> = [];
   private closing: Promise<void> | undefined;
 
@@ -83,7 +87,7 @@ export class BenchProcess {
     createInterface({ input: child.stdout }).on('line', (line) => line.startsWith('{"reply":') && this.replies.shift()?.(line));
   }
 
-  static async start(options: BenchProcessOptions): Promise<BenchProcess> {
+  static async start(options: InspectedProcessOptions): Promise<InspectedProcess> {
     const flags = options.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
     const child = spawn(process.execPath, [...flags, '--import', 'tsx', ...options.args], {
       env: { ...withoutTracing(process.env), ...options.env, [PARENT_PID_ENV]: String(process.pid) },
@@ -122,7 +126,7 @@ export class BenchProcess {
       const inspectorUrl = options.inspect === true ? await within(seen(INSPECTOR_URL), timeoutMs, late) : undefined;
       const port = Number(await within(seen(options.ready), timeoutMs, late));
       const inspector = inspectorUrl === undefined ? undefined : await InspectorSession.connect(inspectorUrl);
-      return new BenchProcess(options.name, child, port, inspector, log);
+      return new InspectedProcess(options.name, child, port, inspector, log);
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -149,22 +153,36 @@ export class BenchProcess {
     return usage.user + usage.system;
   }
 
-  /** `gc`: after a full GC forced through the inspector, the RSS the least of the readings over `SETTLE_MS`. */
-  async memory({ gc }: { gc: boolean }): Promise<MemoryReading> {
+  /**
+   * `gc`: after a full GC forced through the inspector. V8 hands the pages it freed back to the kernel from a background
+   * thread, after the collection (a reading right after it was up to 35 MiB above one 500 ms later): the RSS is then the
+   * least of the readings over `SETTLE_MS`. The heap figures need the inspector; without one they are 0.
+   */
+  async memory({ gc }: { gc: boolean }): Promise<MemorySample> {
     const inspector = this.inspector;
     if (gc && inspector === undefined) throw new Error(`${this.name} was started without an inspector: no forced GC`);
     if (gc) await inspector!.call('HeapProfiler.collectGarbage');
-    let heap = { heapUsed: 0, external: 0 };
+    let usage: Omit<MemorySample, 'rss'> = { heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
     if (inspector !== undefined) {
       const evaluated = (await inspector.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
-      heap = JSON.parse(evaluated.result.value) as typeof heap;
+      const { heapTotal, heapUsed, external, arrayBuffers } = JSON.parse(evaluated.result.value) as MemorySample;
+      usage = { heapTotal, heapUsed, external, arrayBuffers };
     }
     let rss = rssBytes(this.pid);
     for (let waited = 0; gc && waited < SETTLE_MS; waited += SETTLE_STEP_MS) {
       await sleep(SETTLE_STEP_MS);
       rss = Math.min(rss, rssBytes(this.pid));
     }
-    return { rss, heapUsed: heap.heapUsed, external: heap.external };
+    return { rss, ...usage };
+  }
+
+  /** A heap snapshot (for Chrome DevTools' Memory tab) written to `file`. */
+  async heapSnapshot(file: string): Promise<void> {
+    if (this.inspector === undefined) throw new Error(`${this.name} was started without an inspector: no heap snapshot`);
+    const out = createWriteStream(file);
+    this.inspector.on('HeapProfiler.addHeapSnapshotChunk', (params) => out.write(params.chunk as string));
+    await this.inspector.call('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+    await new Promise((resolve) => out.end(resolve));
   }
 
   /** Starts V8's CPU profiler there (through the inspector); `stopProfile` writes what it sampled. */
