@@ -1,68 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, RuntimeError, errorMessage } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { ConversationState, TurnOutcome, wireState, type ConversationEvent, type ConversationMachine } from '../machines/conversation-machine.js';
-import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
 import { replyCall, type ReplyToSend } from '../replies/reply-proposal.js';
-import type { ConversationStore } from '../storage/conversation-store.js';
-import type { GrantTarget } from './approval-grants.js';
 import { ConditionWaiters } from './condition-waiters.js';
-import type { Publisher } from './conversation-channel.js';
-import type { StreamEvent } from './conversation-streams.js';
-import type { CrossNode } from './cross-node.js';
-import { CrossNodeTurns } from './cross-node-turns.js';
+import type { ConversationHubOptions } from './conversation-hub-options.js';
 import { findStored, readyToRun } from './conversation-restore.js';
-import { QUIET_STATES, endCutTurn, isBusy, isCutTurn, launchConversation, type InspectionObserver, type LiveConversation, type StoredConversation } from './live-conversation.js';
+import { titleFrom, titleIfUntitled } from './conversation-title.js';
+import { CrossNodeTurns } from './cross-node-turns.js';
+import { isEvictable, sweepIntervalMs, type IdleEvictionPolicy } from './idle-eviction.js';
+import { QUIET_STATES, endCutTurn, isBusy, isCutTurn, launchConversation, type LiveConversation, type StoredConversation } from './live-conversation.js';
 import { isBehindStorage } from './storage-freshness.js';
 import type { ProposedCall } from './tool-batch.js';
 
-export interface ConversationHubOptions {
-  store: ConversationStore;
-  publisher: Publisher;
-  logger: Logger;
-  /** Applied to the arguments of an approval that edits them, as to every planned call. */
-  prepareArguments: (tool: string, args: Record<string, unknown>, userEmail: string) => Record<string, unknown>;
-  /**
-   * What "always allow" covers for a restored pending call (decisions are stored by exposed name): the tool that name
-   * routes to now, which is also where the call goes once approved.
-   */
-  grantTarget?: (tool: string) => GrantTarget | undefined;
-  /** The mail server's send tool as the catalog has it now, for replies the user proposes; absent: none can be sent. */
-  sendMailTool?: () => ToolDescriptor | undefined;
-  maxToolSteps: number;
-  replayBufferEvents: number;
-  /** The replay buffer's bound in characters of serialized events. */
-  replayBufferChars: number;
-  /** An idle actor is stopped after this long and restored from storage when used again. */
-  idleActorTtlMs: number;
-  /**
-   * Observes a conversation actor's system through XState's inspection API (`createActor(…, { inspect })`).
-   * Called once per actor start; may return undefined to leave it uninspected.
-   */
-  observe?: (conversation: { id: string; userEmail: string }) => InspectionObserver | undefined;
-  /** Told when an actor starts (created or restored) and when it is stopped (evicted, closed). */
-  lifecycle?: { started(conversation: LiveConversation): void; stopped(conversation: LiveConversation): void };
-  metrics?: ConversationHubMetrics;
-  /** Storage is shared with other nodes (Postgres): check a live actor against it before use. */
-  sharedStorage?: boolean;
-  /** Nodes sharing storage and Redis: events through Redis Streams, one node at a time runs a conversation's turn. */
-  crossNode?: CrossNode;
-  /** Writes of this conversation wait in memory (the database refused them): its actor is not evicted meanwhile. */
-  holdsUnsaved?: (conversationId: string) => boolean;
-  /** Told when a conversation's turn is over here (quiet again, failed, or its actor stopped): its trace span ends. */
-  turns?: { end(conversationId: string, outcome: string): void };
-}
-
-/** Called on the per-token path: an implementation must stay as cheap as a counter increment. */
-export interface ConversationHubMetrics {
-  tokenRelayed(): void;
-}
-
-
-/** Longest title kept from a conversation's first message. */
-const TITLE_MAX_CHARS = 80;
-/** The idle sweep runs at most this often; eviction needs no precision. */
-const MAX_SWEEP_INTERVAL_MS = 30_000;
 const DRAINING_MESSAGE = 'The server is restarting; resend in a moment.';
 /** The outcome a turn's trace records when its actor is stopped (evicted, closed) before the turn was over. */
 const STOPPED_MID_TURN = 'stopped';
@@ -83,9 +32,11 @@ export class ConversationHub {
   private readonly idleWaiters = new ConditionWaiters(() => this.busyCount === 0);
   /** With nodes sharing conversations (shared storage and Redis). */
   private readonly crossNode: CrossNodeTurns | undefined;
+  /** What else the idle sweep asks before stopping a quiet actor: unsaved writes, other nodes' turns watched here. */
+  private readonly eviction: IdleEvictionPolicy;
 
   constructor(private readonly options: ConversationHubOptions) {
-    this.sweepTimer = setInterval(() => void this.sweepIdle(), Math.min(options.idleActorTtlMs / 2, MAX_SWEEP_INTERVAL_MS));
+    this.sweepTimer = setInterval(() => void this.sweepIdle(), sweepIntervalMs(options.idleActorTtlMs));
     this.sweepTimer.unref();
     this.crossNode = options.crossNode
       ? new CrossNodeTurns({
@@ -103,6 +54,11 @@ export class ConversationHub {
           logger: options.logger,
         })
       : undefined;
+    this.eviction = {
+      idleActorTtlMs: options.idleActorTtlMs,
+      holdsUnsaved: (id) => options.holdsUnsaved?.(id) ?? false,
+      keepsAlive: (conversation) => this.crossNode?.keepsAlive(conversation) ?? false,
+    };
   }
 
   /** The machine is built after the hub, because its LLM actor relays tokens through the hub. */
@@ -157,7 +113,7 @@ export class ConversationHub {
   async create(userEmail: string, firstMessage?: string): Promise<LiveConversation> {
     if (this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
     const id = randomUUID();
-    const title = firstMessage ? firstMessage.slice(0, TITLE_MAX_CHARS) : '';
+    const title = firstMessage ? titleFrom(firstMessage) : '';
     await this.options.store.create({ id, userEmail, title });
     return this.start({ id, userEmail, title, lastSeq: 0, messages: [] });
   }
@@ -259,12 +215,7 @@ export class ConversationHub {
     // Checked here, not in the machine: a refused turn must not reach the actor (nor its journal) at all.
     if (startsTurn && this.draining) throw new RuntimeError(ErrorCode.Busy, DRAINING_MESSAGE);
     conversation.lastActiveAt = Date.now();
-    if ((event.type === 'CHAT' || event.type === 'PROPOSE') && conversation.title === '') {
-      conversation.title = event.text.slice(0, TITLE_MAX_CHARS);
-      this.options.store
-        .setTitle(conversation.id, conversation.title)
-        .catch((err) => this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save title'));
-    }
+    if (event.type === 'CHAT' || event.type === 'PROPOSE') titleIfUntitled(conversation, event.text, this.options);
     if (event.type === 'APPROVE' && event.arguments) {
       const { callId, arguments: edited } = event;
       const call = conversation.actor.getSnapshot().context.batch.find((c) => c.id === callId);
@@ -301,13 +252,7 @@ export class ConversationHub {
 
   async sweepIdle(now = Date.now()): Promise<void> {
     for (const conversation of [...this.live.values()]) {
-      // A step waiting for approval is stored with its decisions, so it is restored as it was: evicting it is safe.
-      const quiet = QUIET_STATES.has(wireState(conversation.actor.getSnapshot().value));
-      // Restored from storage, it would come back without the messages storage has not taken yet.
-      const unsaved = this.options.holdsUnsaved?.(conversation.id) ?? false;
-      // Watched here while nodes share it: only a live actor follows the turns other nodes run.
-      const watched = this.crossNode?.keepsAlive(conversation) ?? false;
-      if (quiet && !unsaved && !watched && now - conversation.lastActiveAt >= this.options.idleActorTtlMs) {
+      if (isEvictable(conversation, now, this.eviction)) {
         await this.evict(conversation).catch((err) =>
           this.options.logger.warn({ conversationId: conversation.id, err: errorMessage(err) }, 'could not save sequence on eviction'),
         );

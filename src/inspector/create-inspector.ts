@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { ConversationHubOptions } from '../conversations/conversation-hub.js';
+import type { ConversationHubOptions } from '../conversations/conversation-hub-options.js';
 import type { Logger } from '../logger.js';
 import type { Authenticate } from '../server/auth.js';
 import type { HttpRoute, SocketHandler } from '../server/ws-server.js';

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { LlmStreamMetrics } from '../actors/llm-stream.js';
 import type { ToolCallMetrics } from '../actors/tool-call.js';
-import type { ConversationHub, ConversationHubMetrics } from '../conversations/conversation-hub.js';
+import type { ConversationHub } from '../conversations/conversation-hub.js';
+import type { ConversationHubMetrics } from '../conversations/conversation-hub-options.js';
 import { ConversationState, wireState } from '../machines/conversation-machine.js';
 import { METRIC_PREFIX as PREFIX, createMetricsRegistry, renderMetrics, type MetricsText } from './metrics-registry.js';
 import { SummaryMetrics, type SummarySources } from './summary-metrics.js';
