@@ -1,11 +1,13 @@
+import type { Compilable, CompiledQuery } from 'kysely';
 import { z } from 'zod';
 import { ApprovalGrantsSchema, type ApprovalGrants } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conversations/tool-batch.js';
 import { StorageError } from '../errors.js';
-import type { Db } from './database.js';
+import { sqliteGroupCommit, type Db } from './database.js';
 import { storableText } from './dialect.js';
 import type { WriteOutcomes } from './storage-health.js';
+import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { storageWriteError } from './storage-fault.js';
 
 export interface ConversationListing {
@@ -41,19 +43,40 @@ const parseJson = <T>(schema: z.ZodType<T>, text: string, what: string): T => pa
  * (`/health`).
  */
 export class ConversationStore {
+  private readonly groupCommit: SqliteGroupCommit | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly outcomes?: WriteOutcomes,
-  ) {}
+  ) {
+    this.groupCommit = sqliteGroupCommit(db);
+  }
 
   async create(conversation: { id: string; userEmail: string; title: string }): Promise<void> {
     const now = new Date().toISOString();
     await this.write('the new conversation could not be saved, so nothing was started: send the message again later', () =>
-      this.db
-        .insertInto('conversations')
-        .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now })
-        .execute(),
+      this.commit([
+        this.db
+          .insertInto('conversations')
+          .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now }),
+      ]),
     );
+  }
+
+  /**
+   * The queries as one transaction; resolves with the rows each changed. On SQLite they join the writes of the same
+   * event-loop turn in one commit (`SqliteGroupCommit`).
+   */
+  private async commit(queries: readonly Compilable[]): Promise<number[]> {
+    const compiled = queries.map((query) => query.compile());
+    if (this.groupCommit) return this.groupCommit.run(compiled);
+    const changed = async (executor: Pick<Db, 'executeQuery'>, query: CompiledQuery) => Number((await executor.executeQuery(query)).numAffectedRows ?? 0);
+    if (compiled.length === 1) return [await changed(this.db, compiled[0]!)];
+    return this.db.transaction().execute(async (trx) => {
+      const changes: number[] = [];
+      for (const query of compiled) changes.push(await changed(trx, query));
+      return changes;
+    });
   }
 
   private async write<T>(what: string, work: () => Promise<T>): Promise<T> {
@@ -104,55 +127,53 @@ export class ConversationStore {
    */
   async append(conversationId: string, fromPosition: number, messages: readonly ChatMessage[], lastSeq: number, decisions?: DecisionWrite): Promise<void> {
     const now = new Date().toISOString();
-    await this.write('the messages could not be saved', () =>
-      this.db.transaction().execute(async (trx) => {
-        if (decisions && decisions.calls.length > 0) {
-          await trx
-            .insertInto('tool_calls')
-            .values(
-              decisions.calls.map((call) => ({
-                conversation_id: conversationId,
-                call_id: call.id,
-                tool: call.name,
-                decision: call.decision,
-                arguments: JSON.stringify(call.arguments),
-                updated_at: now,
-              })),
-            )
-            // `started_at` is left alone: a later decision write must never make a started call look unstarted. Only a
-            // pending row takes a decision: a stale actor on another node must not turn a rejection into an approval.
-            .onConflict((oc) =>
-              oc
-                .columns(['conversation_id', 'call_id'])
-                .doUpdateSet((eb) => ({
-                  decision: eb.ref('excluded.decision'),
-                  arguments: eb.ref('excluded.arguments'),
-                  updated_at: eb.ref('excluded.updated_at'),
-                }))
-                .where('tool_calls.decision', '=', CallDecision.Pending),
-            )
-            .execute();
-        }
-        if (decisions) {
-          await trx.updateTable('conversations').set({ approval_grants: JSON.stringify(decisions.grants) }).where('id', '=', conversationId).execute();
-        }
-        if (messages.length > 0) {
-          await trx
-            .insertInto('messages')
-            .values(
-              messages.map((message, i) => ({
-                conversation_id: conversationId,
-                position: fromPosition + i,
-                role: message.role,
-                body: JSON.stringify(message),
-                created_at: now,
-              })),
-            )
-            .execute();
-        }
-        await trx.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId).execute();
-      }),
-    );
+    const queries: Compilable[] = [];
+    if (decisions && decisions.calls.length > 0) {
+      queries.push(
+        this.db
+          .insertInto('tool_calls')
+          .values(
+            decisions.calls.map((call) => ({
+              conversation_id: conversationId,
+              call_id: call.id,
+              tool: call.name,
+              decision: call.decision,
+              arguments: JSON.stringify(call.arguments),
+              updated_at: now,
+            })),
+          )
+          // `started_at` is left alone: a later decision write must never make a started call look unstarted. Only a
+          // pending row takes a decision: a stale actor on another node must not turn a rejection into an approval.
+          .onConflict((oc) =>
+            oc
+              .columns(['conversation_id', 'call_id'])
+              .doUpdateSet((eb) => ({
+                decision: eb.ref('excluded.decision'),
+                arguments: eb.ref('excluded.arguments'),
+                updated_at: eb.ref('excluded.updated_at'),
+              }))
+              .where('tool_calls.decision', '=', CallDecision.Pending),
+          ),
+      );
+    }
+    if (decisions) {
+      queries.push(this.db.updateTable('conversations').set({ approval_grants: JSON.stringify(decisions.grants) }).where('id', '=', conversationId));
+    }
+    if (messages.length > 0) {
+      queries.push(
+        this.db.insertInto('messages').values(
+          messages.map((message, i) => ({
+            conversation_id: conversationId,
+            position: fromPosition + i,
+            role: message.role,
+            body: JSON.stringify(message),
+            created_at: now,
+          })),
+        ),
+      );
+    }
+    queries.push(this.db.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId));
+    await this.write('the messages could not be saved', () => this.commit(queries));
   }
 
   /**
@@ -162,17 +183,18 @@ export class ConversationStore {
    * it was rejected elsewhere); either way it must not be sent.
    */
   async markStarted(conversationId: string, callId: string): Promise<boolean> {
-    const result = await this.write('the start of the tool call could not be recorded', () =>
-      this.db
-        .updateTable('tool_calls')
-        .set({ started_at: new Date().toISOString() })
-        .where('conversation_id', '=', conversationId)
-        .where('call_id', '=', callId)
-        .where('started_at', 'is', null)
-        .where('decision', 'in', [CallDecision.Approved, CallDecision.Auto])
-        .executeTakeFirst(),
+    const [changed] = await this.write('the start of the tool call could not be recorded', () =>
+      this.commit([
+        this.db
+          .updateTable('tool_calls')
+          .set({ started_at: new Date().toISOString() })
+          .where('conversation_id', '=', conversationId)
+          .where('call_id', '=', callId)
+          .where('started_at', 'is', null)
+          .where('decision', 'in', [CallDecision.Approved, CallDecision.Auto]),
+      ]),
     );
-    return Number(result.numUpdatedRows) === 1;
+    return changed === 1;
   }
 
   /** The stored decisions of these calls; a call with no row has none (written before decisions were kept). */
@@ -194,13 +216,13 @@ export class ConversationStore {
   }
 
   async setTitle(conversationId: string, title: string): Promise<void> {
-    await this.write('the title could not be saved', () => this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId).execute());
+    await this.write('the title could not be saved', () => this.commit([this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId)]));
   }
 
   /** Never lowers it: on a shared database another node may have numbered later events since this one loaded. */
   async saveLastSeq(conversationId: string, lastSeq: number): Promise<void> {
     await this.write('the sequence number could not be saved', () =>
-      this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq).execute(),
+      this.commit([this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq)]),
     );
   }
 

@@ -9,7 +9,8 @@ import { isPostgres } from './dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import { currentSchema, openPostgres } from './postgres.js';
 import type { Database } from './schema.js';
-import { SqliteDialectKeepingCause } from './sqlite-dialect.js';
+import { SqliteDialectKeepingCause, withStatementCache } from './sqlite-dialect.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 
 export type Db = Kysely<Database>;
 
@@ -29,7 +30,17 @@ export function openSqlite(path: string): Db {
   connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL + NORMAL is durable across process crashes; only an OS crash can lose the last transactions.
   connection.pragma('synchronous = NORMAL');
-  return new Kysely<Database>({ dialect: new SqliteDialectKeepingCause(connection) });
+  const statements = withStatementCache(connection);
+  const db = new Kysely<Database>({ dialect: new SqliteDialectKeepingCause(connection, statements) });
+  groupCommits.set(db, new SqliteGroupCommit(db as Kysely<unknown>, connection, statements.prepare));
+  return db;
+}
+
+const groupCommits = new WeakMap<Db, SqliteGroupCommit>();
+
+/** The group commit of a database `openSqlite` opened (the hot writes: see `SqliteGroupCommit`); none for Postgres. */
+export function sqliteGroupCommit(db: Db): SqliteGroupCommit | undefined {
+  return groupCommits.get(db);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type SqliteDatabase from 'better-sqlite3';
-import { SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
+import { SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely';
 
 /**
  * SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_NOMEM).
@@ -24,20 +24,26 @@ class SqliteDriverKeepingCause extends SqliteDriver {
 /** Distinct SQL texts kept prepared; the queries are a few dozen shapes, and an `IN` list of a new length is one more. */
 const MAX_CACHED_STATEMENTS = 256;
 
+/** What Kysely's SQLite driver needs of a database, and the group commit's statements (`SqliteGroupCommit`). */
+export interface CachedStatements {
+  prepare(sql: string): SqliteDatabase.Statement;
+  close(): void;
+}
+
 /**
  * Kysely prepares every query it runs anew, and preparing costs about as much as running a short statement: measured
  * as a quarter of the storage time of a chat turn. Prepared statements are kept by their SQL text and reused (least
  * recently used dropped past the cap). Safe because nothing here streams a query: a statement is never reentered while
  * one of its iterators is open.
  */
-export function withStatementCache(database: SqliteDatabase.Database, max = MAX_CACHED_STATEMENTS): KyselySqliteDatabase {
-  const statements = new Map<string, SqliteStatement>();
+export function withStatementCache(database: SqliteDatabase.Database, max = MAX_CACHED_STATEMENTS): CachedStatements {
+  const statements = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => {
       statements.clear();
       database.close();
     },
-    prepare(sql: string): SqliteStatement {
+    prepare(sql: string): SqliteDatabase.Statement {
       const cached = statements.get(sql);
       if (cached) {
         // Refreshed: a Map keeps insertion order, so the first key is the least recently used.
@@ -54,11 +60,14 @@ export function withStatementCache(database: SqliteDatabase.Database, max = MAX_
 }
 
 export class SqliteDialectKeepingCause extends SqliteDialect {
-  constructor(private readonly database: SqliteDatabase.Database) {
+  constructor(
+    private readonly database: SqliteDatabase.Database,
+    private readonly statements: CachedStatements,
+  ) {
     super({ database });
   }
 
   override createDriver(): SqliteDriver {
-    return new SqliteDriverKeepingCause({ database: withStatementCache(this.database) }, this.database);
+    return new SqliteDriverKeepingCause({ database: this.statements }, this.database);
   }
 }
