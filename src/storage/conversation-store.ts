@@ -1,13 +1,12 @@
-import type { Compilable, CompiledQuery } from 'kysely';
+import type { Compilable } from 'kysely';
 import { z } from 'zod';
 import { ApprovalGrantsSchema, type ApprovalGrants } from '../conversations/approval-grants.js';
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conversations/tool-batch.js';
 import { StorageError } from '../errors.js';
-import { sqliteGroupCommit, type Db } from './database.js';
+import { commitQueries, type Db } from './database.js';
 import { storableText } from './dialect.js';
 import type { WriteOutcomes } from './storage-health.js';
-import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { storageWriteError } from './storage-fault.js';
 
 export interface ConversationListing {
@@ -43,40 +42,20 @@ const parseJson = <T>(schema: z.ZodType<T>, text: string, what: string): T => pa
  * (`/health`).
  */
 export class ConversationStore {
-  private readonly groupCommit: SqliteGroupCommit | undefined;
-
   constructor(
     private readonly db: Db,
     private readonly outcomes?: WriteOutcomes,
-  ) {
-    this.groupCommit = sqliteGroupCommit(db);
-  }
+  ) {}
 
   async create(conversation: { id: string; userEmail: string; title: string }): Promise<void> {
     const now = new Date().toISOString();
     await this.write('the new conversation could not be saved, so nothing was started: send the message again later', () =>
-      this.commit([
+      commitQueries(this.db, [
         this.db
           .insertInto('conversations')
           .values({ id: conversation.id, user_email: conversation.userEmail, title: storableText(conversation.title), created_at: now, updated_at: now }),
       ]),
     );
-  }
-
-  /**
-   * The queries as one transaction; resolves with the rows each changed. On SQLite they join the writes of the same
-   * event-loop turn in one commit (`SqliteGroupCommit`).
-   */
-  private async commit(queries: readonly Compilable[]): Promise<number[]> {
-    const compiled = queries.map((query) => query.compile());
-    if (this.groupCommit) return this.groupCommit.run(compiled);
-    const changed = async (executor: Pick<Db, 'executeQuery'>, query: CompiledQuery) => Number((await executor.executeQuery(query)).numAffectedRows ?? 0);
-    if (compiled.length === 1) return [await changed(this.db, compiled[0]!)];
-    return this.db.transaction().execute(async (trx) => {
-      const changes: number[] = [];
-      for (const query of compiled) changes.push(await changed(trx, query));
-      return changes;
-    });
   }
 
   private async write<T>(what: string, work: () => Promise<T>): Promise<T> {
@@ -173,7 +152,7 @@ export class ConversationStore {
       );
     }
     queries.push(this.db.updateTable('conversations').set({ updated_at: now, last_seq: lastSeq }).where('id', '=', conversationId));
-    await this.write('the messages could not be saved', () => this.commit(queries));
+    await this.write('the messages could not be saved', () => commitQueries(this.db, queries));
   }
 
   /**
@@ -184,7 +163,7 @@ export class ConversationStore {
    */
   async markStarted(conversationId: string, callId: string): Promise<boolean> {
     const [changed] = await this.write('the start of the tool call could not be recorded', () =>
-      this.commit([
+      commitQueries(this.db, [
         this.db
           .updateTable('tool_calls')
           .set({ started_at: new Date().toISOString() })
@@ -216,13 +195,13 @@ export class ConversationStore {
   }
 
   async setTitle(conversationId: string, title: string): Promise<void> {
-    await this.write('the title could not be saved', () => this.commit([this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId)]));
+    await this.write('the title could not be saved', () => commitQueries(this.db, [this.db.updateTable('conversations').set({ title: storableText(title) }).where('id', '=', conversationId)]));
   }
 
   /** Never lowers it: on a shared database another node may have numbered later events since this one loaded. */
   async saveLastSeq(conversationId: string, lastSeq: number): Promise<void> {
     await this.write('the sequence number could not be saved', () =>
-      this.commit([this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq)]),
+      commitQueries(this.db, [this.db.updateTable('conversations').set({ last_seq: lastSeq }).where('id', '=', conversationId).where('last_seq', '<', lastSeq)]),
     );
   }
 

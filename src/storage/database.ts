@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, sql } from 'kysely';
+import { Kysely, Migrator, sql, type Compilable, type CompiledQuery } from 'kysely';
 import type { Config } from '../config/schema.js';
 import { StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -41,6 +41,23 @@ const groupCommits = new WeakMap<Db, SqliteGroupCommit>();
 /** The group commit of a database `openSqlite` opened (the hot writes: see `SqliteGroupCommit`); none for Postgres. */
 export function sqliteGroupCommit(db: Db): SqliteGroupCommit | undefined {
   return groupCommits.get(db);
+}
+
+/**
+ * The queries as one transaction; resolves with the rows each changed. On SQLite they join the writes of the same
+ * event-loop turn in one commit (`SqliteGroupCommit`); on Postgres they are a transaction of their own.
+ */
+export async function commitQueries(db: Db, queries: readonly Compilable[]): Promise<number[]> {
+  const compiled = queries.map((query) => query.compile());
+  const groupCommit = groupCommits.get(db);
+  if (groupCommit) return groupCommit.run(compiled);
+  const changed = async (executor: Pick<Db, 'executeQuery'>, query: CompiledQuery) => Number((await executor.executeQuery(query)).numAffectedRows ?? 0);
+  if (compiled.length === 1) return [await changed(db, compiled[0]!)];
+  return db.transaction().execute(async (trx) => {
+    const changes: number[] = [];
+    for (const query of compiled) changes.push(await changed(trx, query));
+    return changes;
+  });
 }
 
 /**
