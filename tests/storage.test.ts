@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { NO_GRANTS } from '../src/conversations/approval-grants.js';
@@ -308,6 +310,40 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
     } finally {
       await Promise.all(nodes.map((db) => db.destroy()));
       await schema.drop();
+    }
+  });
+
+  it('migrates while other sessions drop their schemas (Kysely lists every schema first, which then fails now and then)', async () => {
+    const churner = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await churner.connect();
+    let churning = true;
+    let dropped = 0;
+    const churn = (async () => {
+      while (churning) {
+        const name = `ai_runtime_test_churn_${randomBytes(6).toString('hex')}`;
+        await churner.query(`create schema "${name}"; create table "${name}".t (id int primary key, v text default 'x'); create index on "${name}".t (v)`);
+        await churner.query(`drop schema "${name}" cascade`);
+        dropped += 1;
+      }
+    })();
+    try {
+      // Each migration lists the catalog a few times; over 8 of them, a listing meets a drop more often than not.
+      for (let i = 0; i < 8; i++) {
+        const schema = await TestSchema.create();
+        const db = openDatabase(parseConfig({ storage: { database_url: schema.url } }));
+        try {
+          await migrateToLatest(db);
+          await new ConversationStore(db).create({ id: `c${i}`, userEmail: 'a@example.com', title: '' });
+        } finally {
+          await db.destroy();
+          await schema.drop();
+        }
+      }
+      expect(dropped).toBeGreaterThan(8);
+    } finally {
+      churning = false;
+      await churn;
+      await churner.end();
     }
   });
 
