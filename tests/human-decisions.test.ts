@@ -307,6 +307,7 @@ describe('crash safety of a decision', () => {
       append: (_id: string, _from: number, messages: readonly ChatMessage[], _seq: number, decisions?: { calls: readonly { decision: string }[] }) =>
         slowly(`append ${messages.map((m) => m.role).join(',') || '-'} ${decisions?.calls.map((c) => c.decision).join(',') ?? ''}`.trim()),
       markStarted: () => slowly('started', true),
+      expectWrite: () => undefined,
     } as unknown as ConversationStore;
     const writer = new ConversationWriter(store, () => 0);
     const machine = createConversationMachine({

@@ -108,6 +108,27 @@ describe('the SQLite group commit', () => {
     expect(o.raw.inTransaction).toBe(false);
   });
 
+  it('a commit booked with soon() runs before an immediate booked after it, with a write that came meanwhile', async () => {
+    const o = open();
+    const order: string[] = [];
+    o.group.soon();
+    setImmediate(() => order.push(`frame sent, ${ids(o).length} row(s) stored`));
+    // The write reaches the group commit through a promise chain, as a conversation's writer hands it on.
+    const write = Promise.resolve()
+      .then(() => undefined)
+      .then(() => o.group.run([insert(1)]));
+    await write;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['frame sent, 1 row(s) stored']);
+  });
+
+  it('a booked commit with no write does nothing', async () => {
+    const o = open();
+    o.group.soon();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(o.ran).toEqual([]);
+  });
+
   it('refuses a write asked for once the database is closed, instead of leaving it waiting', async () => {
     const o = open();
     o.raw.close();

@@ -4,7 +4,7 @@ import { ApprovalGrantsSchema, type ApprovalGrants } from '../conversations/appr
 import { ChatMessageSchema, type ChatMessage } from '../conversations/chat-message.js';
 import { CallDecision, type DecisionWrite, type StoredToolCall } from '../conversations/tool-batch.js';
 import { StorageError } from '../errors.js';
-import { commitQueries, type Db } from './database.js';
+import { commitQueries, sqliteGroupCommit, type Db } from './database.js';
 import { storableText } from './dialect.js';
 import type { WriteOutcomes } from './storage-health.js';
 import { storageWriteError } from './storage-fault.js';
@@ -98,6 +98,14 @@ export class ConversationStore {
       .limit(limit)
       .execute();
     return rows.map((r) => ({ id: r.id, title: r.title, createdAt: r.created_at, updatedAt: r.updated_at }));
+  }
+
+  /**
+   * A write of this conversation is on its way through the writer's queue: on SQLite its commit is booked now, ahead of
+   * the frames this loop turn sends (`SqliteGroupCommit.soon`).
+   */
+  expectWrite(): void {
+    sqliteGroupCommit(this.db)?.soon();
   }
 
   /**

@@ -68,6 +68,7 @@ export class ConversationWriter {
    * that passes, and then the write is kept and retried, and the message says whether it was kept whole or lost.
    */
   append(conversationId: string, write: ConversationWrite): Promise<void> {
+    this.store.expectWrite();
     return this.enqueue(conversationId, async () => {
       const lastSeq = this.lastSeq(conversationId);
       // Refused writes of this conversation go first; while they are refused, this one waits behind them.

@@ -53,14 +53,27 @@ export class SqliteGroupCommit {
   run(queries: readonly CompiledQuery[]): Promise<number[]> {
     return new Promise((resolve, reject) => {
       this.queued.push({ queries, resolve, reject });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      // After the rest of this turn's I/O callbacks: their writes join the batch.
-      setImmediate(() => this.flush());
+      this.soon();
     });
   }
 
+  /**
+   * Books this loop turn's commit before a write comes through its writer's promise chain. Immediates run in the order
+   * they were booked, so a frame queued after this (the `state` of the step being written) leaves after the commit,
+   * unless frames of this loop turn were already booked to leave (the socket server sends them all at once).
+   */
+  soon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // After the rest of this turn's I/O callbacks: their writes join the batch.
+    setImmediate(() => this.flush());
+  }
+
   private flush(): void {
+    if (this.queued.length === 0) {
+      this.scheduled = false;
+      return;
+    }
     this.kysely
       .connection()
       .execute(async () => {
