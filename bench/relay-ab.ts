@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { InspectedProcess } from '../tests/support/inspected-process.js';
-import { WsRelayClient, type RelayClient } from './support/relay-clients.js';
+import { openClients, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { load, median, PROMPT, tokensOf, TURN_TIMEOUT_MS } from './support/relay-load.js';
 
 const [treeA, treeB] = process.argv.slice(2);
@@ -28,7 +28,6 @@ const STREAMS = Number(process.env.STREAMS ?? 200);
 const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const TTFC_TURNS = Number(process.env.TTFC_TURNS ?? 40);
 const WARM_ROUNDS = 3;
-const OPEN_BATCH = 100;
 const ANSWER = tokensOf(18);
 const EnvSchema = z.record(z.string(), z.string());
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -47,10 +46,7 @@ try {
   const bare = await InspectedProcess.start({ name: 'the bare uWS relay', args: [here('./peers/bare-uws-relay.ts'), ollamaUrl], ready: /relay listening on port (\d+)/, inspect: true });
   servers.push({ label: 'bare uWS relay', server: bare, sockets: [], cpu: [], ttfc: [] });
   for (const [i, s] of servers.entries()) {
-    for (let n = 0; n < STREAMS; n += OPEN_BATCH) {
-      const batch = Array.from({ length: Math.min(OPEN_BATCH, STREAMS - n) }, (_, j) => WsRelayClient.connect(`ws://127.0.0.1:${s.server.port}/ws`, `ab${i}-${n + j}@bench.example`));
-      s.sockets.push(...(await Promise.all(batch)));
-    }
+    s.sockets = await openClients(STREAMS, (n) => WsRelayClient.connect(`ws://127.0.0.1:${s.server.port}/ws`, `ab${i}-${n}@bench.example`));
   }
   const scripted = await fake.request(`script ${JSON.stringify({ tokens: ANSWER })}`);
   if (scripted !== 'ok') throw new Error(`the fake Ollama refused the script: ${JSON.stringify(scripted)}`);

@@ -33,7 +33,7 @@ import type { ChatScript } from '../tests/support/fake-ollama-wire.js';
 import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { OtlpReceiver } from '../tests/support/otlp-receiver.js';
 import { InspectedProcess } from '../tests/support/inspected-process.js';
-import { DirectClient, SocketIoRelayClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
+import { DirectClient, openClients, SocketIoRelayClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './support/relay-knobs.js';
 import { load, PROMPT, tokensOf, TURN_TIMEOUT_MS, type LoadRun } from './support/relay-load.js';
 import { PeerKey, relayReport, type Column, type HeldSockets, type PeerResults, type RelaySummary } from './support/relay-report.js';
@@ -58,21 +58,13 @@ const SOCKETIO_RELAY = fileURLToPath(new URL('./peers/socketio-relay.ts', import
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const RELAY_READY = /relay listening on port (\d+)/;
 const RUNTIME_READY = /HTTP server listening on [^:]+:(\d+)/;
-/** Sockets opened at once while the idle ones are made: a server's accept queue and sign-in are not what is measured. */
-const OPEN_BATCH = 100;
 /** Turns on each peer before anything is measured: JIT, connection pools, the first conversation row. */
 const WARM_TURNS = 5;
 /** Streams run once on the first idle sockets before their memory is read: the stream path's first-use allocations. */
 const WARM_BURST = 20;
 
-async function openSockets(peer: Peer, from: number, count: number): Promise<RelayClient[]> {
-  const opened: RelayClient[] = [];
-  for (let i = 0; i < count; i += OPEN_BATCH) {
-    const batch = Array.from({ length: Math.min(OPEN_BATCH, count - i) }, (_, j) => peer.connect(`${peer.key}-idle${from + i + j}@bench.example`));
-    opened.push(...(await Promise.all(batch)));
-  }
-  return opened;
-}
+const openSockets = (peer: Peer, from: number, count: number): Promise<RelayClient[]> =>
+  openClients(count, (i) => peer.connect(`${peer.key}-idle${from + i}@bench.example`));
 
 interface PeerSpec {
   key: PeerKey;
