@@ -51,7 +51,8 @@ try {
   const scripted = await fake.request(`script ${JSON.stringify({ tokens: ANSWER })}`);
   if (scripted !== 'ok') throw new Error(`the fake Ollama refused the script: ${JSON.stringify(scripted)}`);
   for (let round = -WARM_ROUNDS; round < ROUNDS; round += 1) {
-    for (const s of servers) {
+    // The order turns each round: whichever goes first or last is not always the same server.
+    for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
       const run = await load(s.server, fake, s.sockets, { tokens: ANSWER, paced: false });
       if (round >= 0) s.cpu.push(run.serverCpuUs / run.tokens);
     }
@@ -65,12 +66,19 @@ try {
   const bareCpu = median(servers.at(-1)!.cpu);
   const bareTtfc = median(servers.at(-1)!.ttfc);
   console.log(`${STREAMS} streams × 18 tokens, ${ROUNDS} rounds each (after ${WARM_ROUNDS}), interleaved; time to first chunk over ${TTFC_TURNS} turns one at a time\n`);
-  console.log('| server | CPU per chunk, µs (each round) | median | ÷ bare | first chunk, median ms | added over bare |');
-  console.log('|---|---|---|---|---|---|');
+  // Paired: each round's (each turn's) figure against the bare relay's in the same round, then the median. The machine's
+  // drift moves a whole round; the pairs cancel it, where the medians of each column alone would not.
+  const bareRun = servers.at(-1)!;
+  console.log('| server | CPU per chunk, µs (each round) | median | ÷ bare | ÷ bare, paired by round | first chunk, median ms | added over bare | added, paired by turn |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const s of servers) {
     const cpu = median(s.cpu);
     const ttfc = median(s.ttfc);
-    console.log(`| ${s.label} | ${s.cpu.map((x) => x.toFixed(0)).join(' ')} | ${cpu.toFixed(1)} | ${(cpu / bareCpu).toFixed(2)}× | ${ttfc.toFixed(2)} | +${(ttfc - bareTtfc).toFixed(2)} |`);
+    const pairedCpu = median(s.cpu.map((x, i) => x / bareRun.cpu[i]!));
+    const pairedTtfc = median(s.ttfc.map((x, i) => x - bareRun.ttfc[i]!));
+    console.log(
+      `| ${s.label} | ${s.cpu.map((x) => x.toFixed(0)).join(' ')} | ${cpu.toFixed(1)} | ${(cpu / bareCpu).toFixed(2)}× | ${pairedCpu.toFixed(2)}× | ${ttfc.toFixed(2)} | +${(ttfc - bareTtfc).toFixed(2)} | +${pairedTtfc.toFixed(2)} |`,
+    );
   }
 } finally {
   for (const s of servers) {

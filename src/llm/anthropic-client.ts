@@ -1,5 +1,5 @@
 import Anthropic, { APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import { z } from 'zod';
 import type { LlmProviderConfig } from '../config/schema.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
@@ -7,6 +7,7 @@ import { anthropicKeyRefused, anthropicModelMissing, anthropicUnreachable, trans
 import { toAnthropicMessages, toAnthropicOutputConfig, toAnthropicSystem, toAnthropicTools } from './anthropic-messages.js';
 import { parseStreamEvent, StreamAccumulator } from './anthropic-stream.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
+import { dispatcherFetch } from './dispatcher-fetch.js';
 
 /**
  * Until the response headers arrive. The SDK's timer stops there, so a long answer is not cut; a stream that stalls
@@ -52,7 +53,6 @@ export class AnthropicClient implements LlmClient {
     this.model = config.model;
     this.baseUrl = config.base_url.replace(/\/+$/, '');
     this.lastHealth = { status: LlmStatus.Unknown, baseUrl: this.baseUrl, model: this.model };
-    const agent = this.agent;
     this.sdk = new Anthropic({
       apiKey: options.apiKey,
       baseURL: this.baseUrl,
@@ -62,8 +62,7 @@ export class AnthropicClient implements LlmClient {
       timeout: REQUEST_TIMEOUT_MS,
       // The SDK's own console logging would print around our logger; errors reach the caller instead.
       logLevel: 'off',
-      fetch: ((input: string | URL | Request, init?: RequestInit) =>
-        undiciFetch(input as string, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch,
+      fetch: dispatcherFetch(this.agent),
     });
   }
 

@@ -1,10 +1,11 @@
 import { Ollama, type Message, type Tool } from 'ollama';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import { z } from 'zod';
 import type { LlmProviderConfig } from '../config/schema.js';
 import type { ChatMessage } from '../conversations/chat-message.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import type { ToolDescriptor } from '../mcp/tool-descriptor.js';
+import { dispatcherFetch } from './dispatcher-fetch.js';
 import { untrustedData } from './untrusted-data.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 
@@ -64,6 +65,7 @@ function sameModel(installed: string, wanted: string): boolean {
 export class OllamaClient implements LlmClient {
   readonly model: string;
   private readonly agent = new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS });
+  private readonly fetch = dispatcherFetch(this.agent);
   private readonly baseUrl: string;
   private lastHealth: LlmHealth;
   /** The model's own window once read: `num_ctx` never asks for more (Ollama would cap it, with a warning per load). */
@@ -77,11 +79,11 @@ export class OllamaClient implements LlmClient {
 
   /** One ollama instance per call: `ollama.abort()` is per instance, and our signal must reach the fetch itself. */
   private clientFor(signal?: AbortSignal): Ollama {
-    const agent = this.agent;
+    const fetch = this.fetch;
     // Our signal alone reaches the fetch: the instance's own (ollama makes one per stream) is only ever aborted by its
     // `abort()`, which nothing here calls; combining both with AbortSignal.any cost a transferable signal per request.
-    const boundFetch = (input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: agent, signal });
-    return new Ollama({ host: this.baseUrl, fetch: boundFetch as unknown as typeof fetch });
+    const boundFetch = (input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, signal });
+    return new Ollama({ host: this.baseUrl, fetch: boundFetch });
   }
 
   private unreachable(cause: unknown): LlmUnavailableError {

@@ -1,11 +1,12 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import { z } from 'zod';
 import type { LlmProviderConfig } from '../config/schema.js';
 import { ErrorCode, LlmRequestError, LlmUnavailableError } from '../errors.js';
 import { LlmStatus, type LlmChatRequest, type LlmClient, type LlmCompletionRequest, type LlmHealth, type LlmStreamEvent } from './llm-client.js';
 import { retryAfterMsOf } from './retry-after.js';
 import { ChunkSchema, CompletionSchema, ErrorBodySchema, ToolCallAccumulator, toOpenAiMessages, toOpenAiResponseFormat, toOpenAiTool } from './openai-wire.js';
+import { dispatcherFetch } from './dispatcher-fetch.js';
 
 export interface OpenAiClientOptions {
   /** `[llm] api_key` or `OPENAI_API_KEY`; `""` for servers that take none (vLLM, llama.cpp, LM Studio, Ollama). */
@@ -42,8 +43,6 @@ export class OpenAiClient implements LlmClient {
     this.model = config.model;
     this.baseUrl = config.base_url.replace(/\/+$/, '');
     this.lastHealth = { status: LlmStatus.Unknown, baseUrl: this.baseUrl, model: this.model };
-    const agent = this.agent;
-    const boundFetch = (input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: agent });
     this.openai = new OpenAI({
       baseURL: this.baseUrl,
       apiKey: options.apiKey || NO_KEY,
@@ -52,7 +51,7 @@ export class OpenAiClient implements LlmClient {
       // Retries and fallbacks are decided above this client, which sees every provider; the SDK's would double them.
       maxRetries: 0,
       timeout: HEADERS_TIMEOUT_MS,
-      fetch: boundFetch as unknown as typeof fetch,
+      fetch: dispatcherFetch(this.agent),
     });
   }
 
