@@ -18,6 +18,7 @@ import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { InspectedProcess } from '../tests/support/inspected-process.js';
 import { openClients, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { load, median, PROMPT, tokensOf, TURN_TIMEOUT_MS } from './support/relay-load.js';
+import { startNodeFlags } from '../tests/support/start-flags.js';
 
 const [treeA, treeB] = process.argv.slice(2);
 if (!treeA || !treeB) {
@@ -40,7 +41,14 @@ try {
   for (const [label, tree] of [['A', treeA], ['B', treeB]] as const) {
     mkdirSync(join(dir, label));
     const env = EnvSchema.parse(JSON.parse(process.env[`${label}_ENV`] ?? '{}'));
-    const server = await InspectedProcess.start({ name: `runtime ${label}`, args: [join(resolve(tree), 'src/main.ts'), '--config', writeBareConfig(join(dir, label), ollamaUrl)], ready: /HTTP server listening on [^:]+:(\d+)/, inspect: true, env });
+    const server = await InspectedProcess.start({
+      name: `runtime ${label}`,
+      nodeFlags: startNodeFlags(resolve(tree)),
+      args: [join(resolve(tree), 'src/main.ts'), '--config', writeBareConfig(join(dir, label), ollamaUrl)],
+      ready: /HTTP server listening on [^:]+:(\d+)/,
+      inspect: true,
+      env,
+    });
     servers.push({ label: `${label} (${tree})`, server, sockets: [], cpu: [], ttfc: [] });
   }
   const bare = await InspectedProcess.start({ name: 'the bare uWS relay', args: [here('./peers/bare-uws-relay.ts'), ollamaUrl], ready: /relay listening on port (\d+)/, inspect: true });

@@ -36,6 +36,7 @@ import { InspectedProcess } from '../tests/support/inspected-process.js';
 import { DirectClient, openClients, SocketIoRelayClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
 import { IDLE_STEPS, START_SPREAD_MS, type RelayKnobs } from './support/relay-knobs.js';
 import { load, PROMPT, tokensOf, TURN_TIMEOUT_MS, type LoadRun } from './support/relay-load.js';
+import { startNodeFlags } from '../tests/support/start-flags.js';
 import { PeerKey, relayReport, type Column, type HeldSockets, type PeerResults, type RelaySummary } from './support/relay-report.js';
 import { within } from '../tests/support/within.js';
 
@@ -56,6 +57,8 @@ const FAKE = fileURLToPath(new URL('./peers/fake-ollama-process.ts', import.meta
 const UWS_RELAY = fileURLToPath(new URL('./peers/bare-uws-relay.ts', import.meta.url));
 const SOCKETIO_RELAY = fileURLToPath(new URL('./peers/socketio-relay.ts', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+/** The runtime runs with the Node flags `npm start` gives it. */
+const RUNTIME_FLAGS = startNodeFlags(fileURLToPath(new URL('..', import.meta.url)));
 const RELAY_READY = /relay listening on port (\d+)/;
 const RUNTIME_READY = /HTTP server listening on [^:]+:(\d+)/;
 /** Turns on each peer before anything is measured: JIT, connection pools, the first conversation row. */
@@ -72,6 +75,7 @@ interface PeerSpec {
   /** Its script and arguments. */
   args: readonly string[];
   ready: RegExp;
+  nodeFlags?: readonly string[];
   env?: Readonly<Record<string, string>>;
   connect(port: number, email: string): Promise<RelayClient>;
 }
@@ -81,12 +85,13 @@ function peerSpecs(ollamaUrl: string, dir: string, otlpEndpoint: string): PeerSp
   return [
     { key: PeerKey.Uws, label: 'bare uWS relay', args: [UWS_RELAY, ollamaUrl], ready: RELAY_READY, connect: ws },
     { key: PeerKey.SocketIo, label: 'Socket.IO relay', args: [SOCKETIO_RELAY, ollamaUrl], ready: RELAY_READY, connect: (port, email) => SocketIoRelayClient.connect(`http://127.0.0.1:${port}`, email) },
-    { key: PeerKey.Runtime, label: 'runtime', args: [MAIN, '--config', writeBareConfig(dir, ollamaUrl)], ready: RUNTIME_READY, connect: ws },
+    { key: PeerKey.Runtime, label: 'runtime', args: [MAIN, '--config', writeBareConfig(dir, ollamaUrl)], ready: RUNTIME_READY, nodeFlags: RUNTIME_FLAGS, connect: ws },
     {
       key: PeerKey.RuntimeTraced,
       label: 'runtime, traces on',
       args: [MAIN, '--config', writeBareConfig(join(dir, 'traced'), ollamaUrl)],
       ready: RUNTIME_READY,
+      nodeFlags: RUNTIME_FLAGS,
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint, OTEL_SERVICE_NAME: 'ai-runtime-bench' },
       connect: ws,
     },
@@ -99,7 +104,14 @@ async function startPeers(ollamaUrl: string, dir: string, otlpEndpoint: string):
   mkdirSync(join(dir, 'traced'));
   try {
     for (const spec of peerSpecs(ollamaUrl, dir, otlpEndpoint)) {
-      const server = await InspectedProcess.start({ name: `the ${spec.label}`, args: spec.args, ready: spec.ready, inspect: true, ...(spec.env ? { env: spec.env } : {}) });
+      const server = await InspectedProcess.start({
+        name: `the ${spec.label}`,
+        args: spec.args,
+        ready: spec.ready,
+        inspect: true,
+        ...(spec.nodeFlags ? { nodeFlags: spec.nodeFlags } : {}),
+        ...(spec.env ? { env: spec.env } : {}),
+      });
       const connect = (email: string) => spec.connect(server.port, email);
       const probe = await connect(`${spec.key}-probe@bench.example`).catch(async (error: unknown) => {
         await server.close();

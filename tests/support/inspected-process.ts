@@ -21,6 +21,8 @@ export interface InspectedProcessOptions {
   args: readonly string[];
   /** A line the process prints once it serves; its first group is the port. */
   ready: RegExp;
+  /** Node's own flags, before the script (the runtime's, from `npm start`: see `start-flags.ts`). @default [] */
+  nodeFlags?: readonly string[];
   /** Start with `--inspect=127.0.0.1:0`, so that `memory({ gc: true })` can force a full GC there. @default false */
   inspect?: boolean;
   /** How long the start may take. @default 30_000 */
@@ -88,7 +90,7 @@ export class InspectedProcess {
   }
 
   static async start(options: InspectedProcessOptions): Promise<InspectedProcess> {
-    const flags = options.inspect === true ? ['--inspect=127.0.0.1:0'] : [];
+    const flags = [...(options.nodeFlags ?? []), ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : [])];
     const child = spawn(process.execPath, [...flags, '--import', 'tsx', ...options.args], {
       env: { ...withoutTracing(process.env), ...options.env, [PARENT_PID_ENV]: String(process.pid) },
       stdio: ['pipe', 'pipe', 'pipe'],

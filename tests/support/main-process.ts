@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { startNodeFlags } from './start-flags.js';
 
 export interface MainOutcome {
   /** The port it logged as listening on, once it did. */
@@ -18,7 +19,7 @@ export class MainProcesses {
   /** Resolves with the port it logs, or with its exit code; `env` is merged over this process's, minus `unset`. */
   start(args: readonly string[], env: Record<string, string>, unset: readonly string[] = []): Promise<MainOutcome> {
     const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !unset.includes(name)));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...startNodeFlags('.'), '--import', 'tsx', 'src/main.ts', ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.push(child);
     let output = '';
     return new Promise((resolve) => {
