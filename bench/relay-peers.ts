@@ -216,6 +216,9 @@ export async function relayPeers(knobs: RelayKnobs, progress: (line: string) => 
 
     for (const streams of knobs.streams) {
       progress(`relay: ${streams} streams at once, ${knobs.answerTokens}-token answers as fast as they come, ${knobs.burstRounds} round(s)`);
+      // Not measured: most of these sockets have not chatted yet, and the runtime's first turn on each starts a
+      // conversation (a row, a title, an actor), which is not relaying. relay-ab.ts warms up the same way.
+      for (const peer of peers) await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: answer, paced: false });
       for (let round = 0; round < knobs.burstRounds; round += 1) {
         for (const peer of peers) {
           const run = await load(peer.server, fake, peer.sockets.slice(0, streams), { tokens: answer, paced: false }, { profile: round === 0 ? profile(peer, `burst-${streams}`) : undefined });
