@@ -184,6 +184,33 @@ describe('dispatcherFetch', () => {
     await reader.cancel();
   });
 
+  it('a body cancelled as it ends, or with data still coming, reports nothing once cancelled (no throw from a listener)', async () => {
+    handler = (req, res) => {
+      res.writeHead(200);
+      if (req.url === '/ends') res.end('x'.repeat(100));
+      else {
+        res.write('x'.repeat(70_000));
+        setTimeout(() => res.end('y'), 5);
+      }
+    };
+    const fetch = dispatcherFetch(agent);
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      for (let i = 0; i < 50; i++) {
+        await (await fetch(`${url}/ends`)).body!.cancel();
+        const reader = (await fetch(`${url}/more`)).body!.getReader();
+        await reader.read();
+        await reader.cancel();
+      }
+      await sleep(50);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+  });
+
   it('refuses a Request object and a streamed request body, before sending anything', async () => {
     let requests = 0;
     handler = (_req, res) => {

@@ -33,23 +33,36 @@ function responseHeaders(raw: Record<string, string | string[] | undefined>): He
 /**
  * The response body as the web stream a `Response` holds, pausing the socket once `READ_AHEAD_BYTES` wait unread. An
  * error mid-body reads as fetch's does: the signal's reason when it was aborted (the SDKs end a stream quietly on an
- * `AbortError`), else `TypeError: terminated` with the socket's error as its cause.
+ * `AbortError`), else `TypeError: terminated` with the socket's error as its cause. Once the stream is closed, errored
+ * or cancelled, whatever the socket still reports is dropped: the controller throws on a second ending, and a throw in
+ * a socket listener would escape to the process.
  */
 function webBody(body: Readable, signal: AbortSignal | undefined): ReadableStream<Uint8Array> {
+  let over = false;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
         body.on('data', (chunk: Buffer) => {
+          if (over) return;
           controller.enqueue(chunk);
           if ((controller.desiredSize ?? 0) <= 0) body.pause();
         });
-        body.on('end', () => controller.close());
-        body.on('error', (cause) => controller.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause })));
+        body.on('end', () => {
+          if (over) return;
+          over = true;
+          controller.close();
+        });
+        body.on('error', (cause) => {
+          if (over) return;
+          over = true;
+          controller.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause }));
+        });
       },
       pull() {
         body.resume();
       },
       cancel() {
+        over = true;
         body.destroy();
       },
     },
