@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InspectedProcess, type MemorySample } from './inspected-process.js';
-import { startNodeFlags } from './start-flags.js';
 
 export type { MemorySample } from './inspected-process.js';
 
@@ -42,17 +41,15 @@ export function writeBareConfig(dir: string, ollamaUrl: string, server: readonly
 }
 
 /**
- * `src/main.ts` in its own process, with the Node flags `npm start` gives it, so that its RSS is the runtime's alone,
- * with its V8 inspector on a loopback port: through it a full GC is forced before a reading, so that the reading is
- * what the runtime holds, not how much garbage it had made since the last collection (which depends on how busy the
- * machine is).
+ * `src/main.ts` in its own process, so that its RSS is the runtime's alone, with its V8 inspector on a loopback port:
+ * through it a full GC is forced before a reading, so that the reading is what the runtime holds, not how much garbage
+ * it had made since the last collection (which depends on how busy the machine is).
  */
 export class InspectedRuntime {
   private constructor(private readonly process: InspectedProcess) {}
 
   static async start(configPath: string): Promise<InspectedRuntime> {
-    const nodeFlags = startNodeFlags(fileURLToPath(new URL('../..', import.meta.url)));
-    return new InspectedRuntime(await InspectedProcess.start({ name: 'the runtime', nodeFlags, args: [MAIN, '--config', configPath], ready: LISTENING, inspect: true }));
+    return new InspectedRuntime(await InspectedProcess.start({ name: 'the runtime', args: [MAIN, '--config', configPath], ready: LISTENING, inspect: true }));
   }
 
   get pid(): number {
