@@ -10,6 +10,13 @@ import { TestRedis } from './support/redis-launcher.js';
 import { TEST_WEBHOOK_SECRET, TestRuntime } from './support/runtime-harness.js';
 import { WebhookReceiver } from './support/webhook-receiver.js';
 import { summaryAnswer } from './support/triage-answers.js';
+import { AccountSource, type MailAccount } from '../src/mail/accounts/mail-account.js';
+import { ConnectionSlots } from '../src/mail/imap/connection-slots.js';
+import { parseMailEndpoint } from '../src/mail/imap/mail-endpoint.js';
+import { NewMailWatcher } from '../src/mail/imap/new-mail-watcher.js';
+import { watchStates } from '../src/mail/imap/watch-state.js';
+import type { StoredCopyRef } from '../src/mail/outbox/announcement-outbox.js';
+import { createLogger } from '../src/logger.js';
 
 const ALICE = 'alice@example.org';
 const PASSWORD = 'alice-app-password';
@@ -148,6 +155,48 @@ describe('new mail in an IMAP account reaches the summary pipeline', () => {
     await waitFor('the tools work again', async () => !(await client.callTool({ name: 'list_emails', arguments: { email: ALICE } })).isError);
     await client.close();
   }, 60_000);
+
+  it('mail that arrives while a reconnecting watcher catches up, after its SELECT and before its SEARCH, is announced', async () => {
+    const root = lastingRoot();
+    const { imap_url, smtp_url } = account(dovecot);
+    const mailAccount: MailAccount = { user: ALICE, imapUrl: imap_url, smtpUrl: smtp_url, username: ALICE, password: PASSWORD, saveSent: false, imap: parseMailEndpoint(imap_url), smtp: parseMailEndpoint(smtp_url), source: AccountSource.Config };
+    const announced: StoredCopyRef[] = [];
+    const watcher = (states: ReturnType<typeof watchStates>): NewMailWatcher => {
+      const started = new NewMailWatcher({
+        account: mailAccount,
+        slots: new ConnectionSlots(10),
+        client: { maxMessageBytes: 1024 * 1024, allowPrivateHosts: true },
+        states,
+        announce: async (copies) => void announced.push(...copies),
+        logger: createLogger('silent', 'test-watcher'),
+        ...FAST_WATCH,
+      });
+      cleanups.push(() => started.stop());
+      return started;
+    };
+    // A first connection records the high-water mark, as before an outage.
+    const first = watcher(watchStates(root));
+    await waitFor('the first watcher has checked', () => first.status().state === 'watching');
+    await first.stop();
+    // The next connection's catch-up reads the mark between its SELECT and its SEARCH: the mail arrives right then.
+    // Dovecot answers that SEARCH from the messages the session knew before it, and tells of the new one with an
+    // EXISTS that comes with the SEARCH's answer (or in the IDLE that follows), while the first check still runs.
+    const racing = watchStates(root);
+    const read = racing.read.bind(racing);
+    let delivered = false;
+    racing.read = async (key) => {
+      if (!delivered) {
+        delivered = true;
+        await dovecot.deliver(ALICE, mail('During the catch-up'));
+      }
+      return read(key);
+    };
+    const second = watcher(racing);
+    await waitFor('the second watcher has checked', () => second.status().state === 'watching');
+    // Without that EXISTS it would wait for the 5-minute safety check.
+    await waitFor('the mail is announced', () => announced.length === 1, 5_000);
+    expect(announced[0]!.emailId).toMatch(/^INBOX\.\d+\.\d+$/);
+  });
 
   it('a renumbered inbox (UIDVALIDITY changed) announces only what arrived since the last check', async () => {
     const webhook = await receiver();

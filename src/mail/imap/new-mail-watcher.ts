@@ -91,11 +91,8 @@ export class NewMailWatcher {
       await client.mailboxOpen('INBOX', { readOnly: true }).catch((error: unknown) => {
         throw inboxFailure(error, this.options.account.imap);
       });
-      let checking = this.check(client);
-      await checking;
-      this.failures = 0;
-      this.phase = WatchPhase.Watching;
-      this.lastError = undefined;
+      const first = this.check(client);
+      let checking = first;
       // One check at a time, each after the one before: a burst of EXISTS costs one catch-up per change, in order.
       const again = (): void => {
         checking = checking.then(() => this.check(client)).catch((error: unknown) => {
@@ -103,9 +100,17 @@ export class NewMailWatcher {
           client.close();
         });
       };
+      // Listened to from before the first check's SEARCH, not after it: a mail that arrives between the SELECT and
+      // that SEARCH is not in the SEARCH's answer (a server answers from the messages the session knew) but is told
+      // of by an EXISTS with it, or in the IDLE after it. imapflow reports each count once, so an EXISTS nobody heard
+      // would leave that mail to the next safety check, minutes later, or lose it to a crash before then.
       client.on('exists', (event: { path: string }) => {
         if (event.path === 'INBOX') again();
       });
+      await first;
+      this.failures = 0;
+      this.phase = WatchPhase.Watching;
+      this.lastError = undefined;
       poll = setInterval(again, this.options.pollMs ?? 300_000);
       await ended;
       if (!signal.aborted) throw Object.assign(new Error('the server closed the connection'), { code: 'EConnectionClosed' });
