@@ -10,6 +10,7 @@ import { NO_GRANTS } from '../src/conversations/approval-grants.js';
 import { InspectorStore } from '../src/inspector/inspector-store.js';
 import { ConversationStore } from '../src/storage/conversation-store.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/storage/database.js';
+import { currentSchema } from '../src/storage/postgres.js';
 import { EmailTriageStore } from '../src/storage/email-triage-store.js';
 import { SummaryStore, UNTRIAGED, type EmailSummaryRecord } from '../src/storage/summary-store.js';
 import { TriageRuleStore } from '../src/storage/triage-rule-store.js';
@@ -313,7 +314,7 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
     }
   });
 
-  it('migrates while other sessions drop their schemas (Kysely lists every schema first, which then fails now and then)', async () => {
+  it('migrates while other sessions drop their schemas (Kysely\'s own introspector looks every schema up by name, and failed now and then)', async () => {
     const churner = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await churner.connect();
     let churning = true;
@@ -344,6 +345,34 @@ describe.skipIf(!TEST_DATABASE_URL)('storage (Postgres, DATABASE_URL)', () => {
       churning = false;
       await churn;
       await churner.end();
+    }
+  });
+
+  it('introspects the current schema only, with the columns Kysely\'s own introspector gives', async () => {
+    const [ours, other] = [await TestSchema.create(), await TestSchema.create()];
+    const a = openDatabase(parseConfig({ storage: { database_url: ours.url } }));
+    const b = openDatabase(parseConfig({ storage: { database_url: other.url } }));
+    try {
+      await migrateToLatest(a);
+      await sql`create table only_in_other (n serial primary key, note text default 'x')`.execute(b);
+      await sql`comment on column only_in_other.note is 'why'`.execute(b);
+      const [ourTables, otherTables] = [await a.introspection.getTables(), await b.introspection.getTables()];
+      expect(ourTables.map((t) => t.name)).toContain('conversations');
+      expect(ourTables.map((t) => t.name)).not.toContain('kysely_migration');
+      expect(new Set(ourTables.map((t) => t.schema))).toEqual(new Set([await currentSchema(a)]));
+      expect(otherTables).toEqual([
+        {
+          name: 'only_in_other', schema: await currentSchema(b), isView: false,
+          columns: [
+            { name: 'n', dataType: 'int4', dataTypeSchema: 'pg_catalog', isAutoIncrementing: true, isNullable: false, hasDefaultValue: true },
+            { name: 'note', dataType: 'text', dataTypeSchema: 'pg_catalog', isAutoIncrementing: false, isNullable: true, hasDefaultValue: true, comment: 'why' },
+          ],
+        },
+      ]);
+      expect((await a.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name)).toContain('kysely_migration');
+    } finally {
+      await Promise.all([a.destroy(), b.destroy()]);
+      await Promise.all([ours.drop(), other.drop()]);
     }
   });
 

@@ -61,33 +61,16 @@ export async function commitQueries(db: Db, queries: readonly Compilable[]): Pro
 }
 
 /**
- * Postgres's "schema … does not exist" and "relation … does not exist". Before it migrates, Kysely's Migrator lists
- * the tables of every schema in the database, and an object another session drops meanwhile (any schema, any table)
- * makes that listing fail with one of these: nothing is wrong with ours, and the next try succeeds.
- */
-const DROPPED_MEANWHILE: ReadonlySet<string> = new Set(['3F000', '42P01']);
-const MIGRATION_TRIES = 5;
-const MIGRATION_RETRY_MS = 50;
-
-/**
  * Idempotent, and safe for several nodes starting at once: on Postgres the Migrator holds an advisory lock and runs
  * the pending migrations in one transaction, so a node that waited finds them applied.
  */
 export async function migrateToLatest(db: Db): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    const migrationTableSchema = isPostgres(db) ? await currentSchema(db) : undefined;
-    const migrator = new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-    const { error, results } = await migrator.migrateToLatest();
-    const failed = results?.find((r) => r.status === 'Error');
-    if (!error && !failed) return;
-    // No result means no migration ran: the failure was the Migrator's look at the catalog.
-    const droppedMeanwhile = results === undefined && DROPPED_MEANWHILE.has(String((error as { code?: unknown } | undefined)?.code));
-    if (migrationTableSchema && droppedMeanwhile && attempt < MIGRATION_TRIES) {
-      await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS * attempt));
-      continue;
-    }
-    throw new StorageError(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
-  }
+  const migrationTableSchema = isPostgres(db) ? await currentSchema(db) : undefined;
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (!error && !failed) return;
+  throw new StorageError(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
 }
 
 export async function checkDatabase(db: Db): Promise<void> {

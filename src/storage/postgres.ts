@@ -1,7 +1,8 @@
 import pg from 'pg';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { CurrentSchemaPostgresDialect } from './postgres-introspector.js';
 import type { Database } from './schema.js';
 
 /**
@@ -13,13 +14,12 @@ export function openPostgres(url: string, logger?: Logger): Kysely<Database> {
   // An idle connection that breaks (server restart, network) is reported here; without a listener Node would treat it
   // as an unhandled error and exit. pg drops the connection itself, so the next query simply gets a fresh one.
   pool.on('error', (err) => logger?.warn({ err: err.message }, 'idle Postgres connection failed'));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
 }
 
 /**
- * The schema new tables go to (the first existing one in `search_path`). Kysely's Migrator looks its own tables up
- * across every schema, so it is told this one explicitly: otherwise a `kysely_migration` table in another schema of
- * the same database would be taken for ours.
+ * The schema new tables go to (the first existing one in `search_path`). Kysely's Migrator is told it explicitly, so
+ * that it creates and finds its own tables there and nowhere else.
  */
 export async function currentSchema(db: Kysely<Database>): Promise<string> {
   const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
