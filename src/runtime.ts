@@ -4,9 +4,8 @@ import { wireConversations } from './conversations/conversation-wiring.js';
 import { errorMessage } from './errors.js';
 import { createInspector } from './inspector/create-inspector.js';
 import { statelyRequested } from './inspector/stately-forwarder.js';
-import { LlmStatus, type LlmClient } from './llm/llm-client.js';
+import type { LlmClient } from './llm/llm-client.js';
 import { createLlmChain } from './llm/create-llm-client.js';
-import { ContextSummaryStore } from './storage/context-summary-store.js';
 import { createLogger, type Logger } from './logger.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { McpRegistry, configuredServers } from './mcp/registry.js';
@@ -16,19 +15,16 @@ import { refuseExposedDevMode } from './server/dev-mode-guard.js';
 import { ProtocolHandler, QUEUE_FULL_SCOPE } from './server/protocol-handler.js';
 import { checkTlsFiles } from './server/tls.js';
 import { RuntimeServer } from './server/ws-server.js';
-import { settleWithin } from './settle-within.js';
-import { ConversationStore } from './storage/conversation-store.js';
-import { StorageHealth } from './storage/storage-health.js';
 import { WriteProbe } from './storage/write-probe.js';
-import { SummaryStore } from './storage/summary-store.js';
-import { TriageRuleStore } from './storage/triage-rule-store.js';
 import { startSummaryPipeline, fromNotification } from './queue/summary-pipeline.js';
 import type { SummaryQueue } from './queue/summary-queue.js';
 import { MailAccountClient, mailAccountsUrl } from './mail-account/account-client.js';
 import { runtimeRoutes } from './runtime-routes.js';
 import { stopRuntime } from './runtime-shutdown.js';
 import { toNotificationMessage, userTopic } from './server/socket-sign-in.js';
-import { migrateToLatest, openDatabase, type Db } from './storage/database.js';
+import type { Db } from './storage/database.js';
+import { openStorage } from './storage/open-storage.js';
+import { getReadyToServe } from './runtime-readiness.js';
 import { TRACING_OFF, type Tracing } from './tracing/setup-tracing.js';
 import { ToolSpans } from './tracing/tool-spans.js';
 import { TurnSpans } from './tracing/turn-spans.js';
@@ -68,9 +64,6 @@ export interface RuntimeCloseOptions {
   graceMs?: number;
 }
 
-/** How long a starting node waits for Redis before it serves with per-node rate limits and no leases. */
-const REDIS_READY_TIMEOUT_MS = 5_000;
-
 /** The composition root: config → storage → LLM → MCP → conversations → server. */
 export async function startRuntime({ config, logger = createLogger(config.log.level), mcpPingIntervalMs, tracing = TRACING_OFF }: RuntimeOptions): Promise<Runtime> {
   // First of all: nothing is opened when dev-mode sign-in would face the network.
@@ -81,15 +74,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
 
   // Before anything is opened: a bad certificate stops start-up with nothing to clean up.
   checkTlsFiles(config.server);
-  const db = openDatabase(config, logger);
-  await migrateToLatest(db);
-  // Every conversation write and the write probe (started once serving) tell it whether the database takes writes.
-  const storageHealth = new StorageHealth();
-  const store = new ConversationStore(db, storageHealth);
-
-  const summaries = new SummaryStore(db);
-  const triageRules = new TriageRuleStore(db);
-  const contextSummaries = new ContextSummaryStore(db);
+  const { db, storageHealth, store, summaries, triageRules, contextSummaries } = await openStorage(config, logger);
   const llm = createLlmChain(config.llm, logger, process.env, tracing);
   logger.info(`LLM: ${config.llm.provider} at ${config.llm.base_url}, model ${config.llm.model}`);
   logger.info(tracing.summary);
@@ -134,22 +119,7 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
 
   const pipeline = startSummaryPipeline({ config, llm, summaries, rules: triageRules, logger, tracing });
 
-  const reportLlm = async () => {
-    const health = await llm.checkHealth();
-    if (health.status === LlmStatus.Ok) logger.info(`Model: ${config.llm.model} loaded successfully`);
-    else logger.warn({ llm: health.status }, health.message ?? 'LLM unavailable');
-  };
-  const healthTimer = setInterval(() => void llm.checkHealth(), config.llm.health_check_interval_s * 1000);
-  healthTimer.unref();
-  // A node that served before its budgets were shared would count a user's first messages per node, not per user,
-  // and would run its first turns without a lease.
-  const shareWithNodes = async () => {
-    const ready = Promise.all([limits.waitUntilReady(), crossNode?.waitUntilReady()]).then(() => true);
-    if (!(await settleWithin(ready, REDIS_READY_TIMEOUT_MS)))
-      logger.warn(`Redis not ready after ${REDIS_READY_TIMEOUT_MS} ms: rate limits hold per node, and turns run without a lease, until it is`);
-  };
-  // The models' context lengths are read while starting (bounded), not on the first user's turn.
-  await Promise.all([reportLlm(), mcp.start(), shareWithNodes(), llm.promptBudgetTokens()]);
+  const healthTimer = await getReadyToServe({ config, llm, mcp, limits, crossNode, logger });
 
   const queue = pipeline?.queue;
   const mailAccounts = new MailAccountClient({ accountsUrl: mailAccountsUrl(config), authToken: config.mail.auth_token, logger });
