@@ -1,53 +1,75 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+/**
+ * `npx tsx bench/ttfc-split.ts`: time to first chunk taken apart, one turn at a time, for the `ollama` client alone,
+ * the bare uWS relay and the runtime (each relay in a process of its own, started as the relay bench starts it) on
+ * one fake Ollama in this process. The fake notes when a request reached it, so each turn splits into the way there
+ * (the chat frame sent → the request at the fake) and the way back (the request at the fake → the first chunk at the
+ * client). Rounds are interleaved and paired, as in `relay-ab.ts`: the VM's drift moves whole rounds.
+ *
+ * Knobs: `TURNS` (100) measured rounds after `WARM` (20) unmeasured ones.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeBareConfig } from '../tests/support/inspected-runtime.js';
+import { Ollama } from 'ollama';
+import { FakeOllama } from '../tests/support/fake-ollama.js';
 import { InspectedProcess } from '../tests/support/inspected-process.js';
-import { WsRelayClient } from './support/relay-clients.js';
+import { writeBareConfig } from '../tests/support/inspected-runtime.js';
 import { startNodeFlags } from '../tests/support/start-flags.js';
+import { DirectClient, WsRelayClient, type RelayClient } from './support/relay-clients.js';
+import { median, PROMPT, tokensOf, TURN_TIMEOUT_MS } from './support/relay-load.js';
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-let reqAt = 0, bodyAt = 0, wroteAt = 0;
-const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-  reqAt = performance.now();
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    bodyAt = performance.now();
-    res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-    const line = (content: string, done: boolean) => JSON.stringify({ model: 'llama3.1:8b', created_at: new Date().toISOString(), message: { role: 'assistant', content }, done, ...(done ? { done_reason: 'stop', eval_count: 3, prompt_eval_count: 5 } : {}) }) + '\n';
-    wroteAt = performance.now();
-    res.write(line('Hello', false));
-    setTimeout(() => { res.write(line(' there', false)); res.end(line('', true)); }, 2);
-  });
+const TURNS = Number(process.env.TURNS ?? 100);
+const WARM = Number(process.env.WARM ?? 20);
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+interface Split {
+  there: number;
+  back: number;
+  whole: number;
+}
+
+const fake = await FakeOllama.start();
+const dir = mkdtempSync(join(tmpdir(), 'ai-runtime-ttfc-split-'));
+let arrivedAt = 0;
+fake.setResponder(() => {
+  arrivedAt = performance.now();
+  return { tokens: tokensOf(18) };
 });
-server.keepAliveTimeout = 60_000;
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const port = (server.address() as { port: number }).port;
-const url = `http://127.0.0.1:${port}`;
-const dir = mkdtempSync(join(tmpdir(), 'ttfc-split-'));
-const tree = process.argv[2] ?? '.';
-const runtime = await InspectedProcess.start({ name: 'runtime', nodeFlags: startNodeFlags(tree), args: [join(tree, 'src/main.ts'), '--config', writeBareConfig(dir, url)], ready: /HTTP server listening on [^:]+:(\d+)/ });
-const bare = await InspectedProcess.start({ name: 'bare', args: [here('./peers/bare-uws-relay.ts'), url], ready: /relay listening on port (\d+)/ });
-const rows: Record<string, number[][]> = { runtime: [], bare: [] };
+const processes: InspectedProcess[] = [];
 try {
-  const clients = { runtime: await WsRelayClient.connect(`ws://127.0.0.1:${runtime.port}/ws`, 'a@bench.example'), bare: await WsRelayClient.connect(`ws://127.0.0.1:${bare.port}/ws`, 'a@bench.example') };
-  for (let i = 0; i < Number(process.env.TURNS ?? 60); i++) {
-    for (const k of ['runtime', 'bare'] as const) {
-      const t = await clients[k].chat('Hi', undefined, 10_000);
-      rows[k]!.push([reqAt - t.sentAt, bodyAt - t.sentAt, wroteAt - t.sentAt, t.firstChunkAt - t.sentAt, t.firstChunkAt - wroteAt]);
-      await new Promise((r) => setTimeout(r, 5));
+  const runtime = await InspectedProcess.start({
+    name: 'the runtime',
+    nodeFlags: startNodeFlags(fileURLToPath(new URL('..', import.meta.url))),
+    args: [here('../src/main.ts'), '--config', writeBareConfig(dir, fake.url)],
+    ready: /HTTP server listening on [^:]+:(\d+)/,
+  });
+  processes.push(runtime);
+  const bare = await InspectedProcess.start({ name: 'the bare uWS relay', args: [here('./peers/bare-uws-relay.ts'), fake.url], ready: /relay listening on port (\d+)/ });
+  processes.push(bare);
+  const clients: Array<{ label: string; client: RelayClient; splits: Split[] }> = [
+    { label: 'ollama client alone', client: new DirectClient(new Ollama({ host: fake.url })), splits: [] },
+    { label: 'bare uWS relay', client: await WsRelayClient.connect(`ws://127.0.0.1:${bare.port}/ws`, 'split@bench.example'), splits: [] },
+    { label: 'runtime', client: await WsRelayClient.connect(`ws://127.0.0.1:${runtime.port}/ws`, 'split@bench.example'), splits: [] },
+  ];
+  for (let round = -WARM; round < TURNS; round += 1) {
+    for (const c of round % 2 === 0 ? clients : [...clients].reverse()) {
+      const times = await c.client.chat(PROMPT, undefined, TURN_TIMEOUT_MS);
+      if (round >= 0) c.splits.push({ there: arrivedAt - times.sentAt, back: times.firstChunkAt - arrivedAt, whole: times.firstChunkAt - times.sentAt });
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log('server | req headers | body end | fake wrote | first chunk | wrote→first chunk (ms, medians)');
-  for (const k of ['runtime', 'bare'] as const) {
-    const r = rows[k]!.slice(10);
-    console.log(k, [0, 1, 2, 3, 4].map((j) => med(r.map((x) => x[j]!)).toFixed(3)).join(' | '));
+  const alone = clients[0]!.splits;
+  const paired = (splits: readonly Split[], key: keyof Split) => median(splits.map((s, i) => s[key] - alone[i]![key]));
+  console.log(`time to first chunk, ${TURNS} turns one at a time (after ${WARM}), interleaved; medians in ms, "added" paired by round against the client alone\n`);
+  console.log('| | chat sent → request at the fake | added | request at the fake → first chunk | added | whole | added |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const { label, splits } of clients) {
+    const cell = (key: keyof Split) => `${median(splits.map((s) => s[key])).toFixed(2)} | ${splits === alone ? '' : `+${paired(splits, key).toFixed(2)}`}`;
+    console.log(`| ${label} | ${cell('there')} | ${cell('back')} | ${cell('whole')} |`);
   }
-  clients.runtime.close(); clients.bare.close();
+  for (const { client } of clients) client.close();
 } finally {
-  await runtime.close(); await bare.close(); server.close();
+  for (const p of processes) await p.close();
+  await fake.close();
+  rmSync(dir, { recursive: true, force: true });
 }

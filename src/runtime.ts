@@ -113,7 +113,11 @@ export async function startRuntime({ config, logger = createLogger(config.log.le
     turns,
     toolSpans,
     inspector,
-    publisher: { publish: (topic, message) => server?.publish(topic, message), watched: (topic) => server?.hasSubscribers(topic) ?? false },
+    publisher: {
+      publish: (topic, message) => server?.publish(topic, message),
+      flush: (topic) => server?.flush(topic),
+      watched: (topic) => server?.hasSubscribers(topic) ?? false,
+    },
   });
   const { hub, writer, crossNode } = conversations;
 

@@ -7,6 +7,8 @@ import { TextBuilder } from './text-builder.js';
 /** Where numbered events go: in the server, uWS pub/sub topics; in tests, anything that records. */
 export interface Publisher {
   publish(topic: string, message: string): void;
+  /** Writes what is gathered for the topic's sockets now, rather than at the end of this event-loop turn. */
+  flush?(topic: string): void;
   /** Whether any socket of this node is subscribed to the topic (nodes sharing conversations follow only those). */
   watched?(topic: string): boolean;
 }
@@ -70,11 +72,17 @@ export class ConversationChannel {
     return this.draftText.toString();
   }
 
-  /** The per-token path: one string build, one publish and, across nodes, one stream append. */
+  /**
+   * The per-token path: one string build, one publish and, across nodes, one stream append. A step's first chunk
+   * leaves at once: tokens that come faster than they are relayed (a burst, an answer from a cache) are gathered for
+   * the end of the event-loop turn, and the user would wait for the whole burst to see the answer start.
+   */
   chunk(text: string): void {
+    const first = this.draftText.length === 0;
     this.tokenCount += 1;
     this.draftText.append(text);
     this.push(JSON.stringify({ type: 'chunk', conversation_id: this.conversationId, seq: this.seq + 1, text }), false);
+    if (first) this.publisher.flush?.(this.topic);
   }
 
   publish(event: UnnumberedEvent): void {

@@ -245,6 +245,13 @@ export class RuntimeServer {
     }
   }
 
+  /** Writes the frames gathered for the topic's sockets now (corked, one write each), not at the end of the loop turn. */
+  flush(topic: string): void {
+    const subscribers = this.topics.get(topic);
+    if (!subscribers) return;
+    for (const ws of subscribers) this.flushSocket(ws);
+  }
+
   /** The scheme the server speaks: `https` with `[server] tls_cert_file`, else `http`. */
   get scheme(): 'http' | 'https' {
     return this.options.config.tls_cert_file ? 'https' : 'http';
