@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { shutdownStep } from '../shutdown-step.js';
 import { EmailTriageStore } from '../storage/email-triage-store.js';
+import { openMigratedDatabase } from '../storage/open-storage.js';
 import { AccountMailboxes } from './accounts/account-mailboxes.js';
 import { MailAccounts } from './accounts/mail-accounts.js';
 import { ConnectionSlots } from './imap/connection-slots.js';
@@ -12,7 +13,6 @@ import { maildirMailboxes } from './maildir-mailbox.js';
 import { MaildirStore } from './maildir/index.js';
 import { readInboxMessage } from './maildir/stored-message.js';
 import { OutgoingMail } from './outgoing-mail.js';
-import { openRuntimeDatabase } from './runtime-database.js';
 import { SendPolicy } from './send-policy.js';
 
 export interface OpenedMailboxes {
@@ -38,7 +38,8 @@ export async function openMailboxes(config: Config, logger: Logger, env: NodeJS.
   const mail = config.mail;
   const ca = trustedCertificates(mail.tls_ca_file);
   const client: MailClientPolicy = { maxMessageBytes: mail.max_message_bytes, allowPrivateHosts: mail.private_account_hosts, ...(ca ? { ca } : {}) };
-  const db = await openRuntimeDatabase(config, logger);
+  // The runtime's own database (the same config keys), for the triage stored with each summary.
+  const db = await openMigratedDatabase(config, logger);
   let accounts: MailAccounts;
   try {
     accounts = await MailAccounts.load({ root: mail.maildir_root, configAccounts: mail.accounts, secretKey: mail.secret_key, env, logger });

@@ -18,8 +18,11 @@ export interface RuntimeStorage {
   contextSummaries: ContextSummaryStore;
 }
 
-/** Opens and migrates the configured database; a failed migration closes it again, so nothing is left open. */
-export async function openStorage(config: Pick<Config, 'storage' | 'summarization'>, logger: Logger): Promise<RuntimeStorage> {
+/**
+ * The configured database (`[storage] database_url`, else `[summarization] db_path`), migrated as every process that
+ * opens it does (idempotent); a failed migration closes it again, so nothing is left open.
+ */
+export async function openMigratedDatabase(config: Pick<Config, 'storage' | 'summarization'>, logger: Logger): Promise<Db> {
   const db = openDatabase(config, logger);
   try {
     await migrateToLatest(db);
@@ -27,6 +30,12 @@ export async function openStorage(config: Pick<Config, 'storage' | 'summarizatio
     await db.destroy().catch(() => undefined);
     throw error;
   }
+  return db;
+}
+
+/** The runtime's storage: the database, migrated, and its stores. */
+export async function openStorage(config: Pick<Config, 'storage' | 'summarization'>, logger: Logger): Promise<RuntimeStorage> {
+  const db = await openMigratedDatabase(config, logger);
   const storageHealth = new StorageHealth();
   return {
     db,
