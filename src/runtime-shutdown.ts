@@ -1,5 +1,6 @@
 import type { ConversationWiring } from './conversations/conversation-wiring.js';
 import { finishAnswers } from './conversations/finish-answers.js';
+import { drainObservers } from './conversations/observe-after-io.js';
 import type { Inspector } from './inspector/create-inspector.js';
 import type { RateLimits } from './limits/rate-limits.js';
 import type { LlmClient } from './llm/llm-client.js';
@@ -61,7 +62,8 @@ export async function stopRuntime(running: RunningRuntime, graceMs: number): Pro
   await step('closing the conversation streams', () => crossNode?.close());
   await conversations.writesSettled();
   await step('stopping the write probe', () => running.probe.close());
-  // After the hub (its last events are journaled), before the database.
+  // After the hub (its last events are journaled, the observers' queue run), before the database.
+  drainObservers();
   await step('closing the inspector', () => inspector.close());
   await step('closing the database', () => db.destroy());
   // Last: every span above has ended, and is exported now (a collector that is down costs the export timeout).

@@ -2,6 +2,7 @@ import { createLlmStreamLogic } from '../actors/llm-stream.js';
 import { createPersistenceLogic } from '../actors/persistence.js';
 import { createToolCallLogic } from '../actors/tool-call.js';
 import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
 import type { Inspector } from '../inspector/create-inspector.js';
 import { foldHistory } from '../llm/history-folding.js';
 import type { FallbackLlmClient } from '../llm/fallback-client.js';
@@ -24,6 +25,7 @@ import type { Publisher } from './conversation-channel.js';
 import { ConversationHub } from './conversation-hub.js';
 import { composeObservers, conversationLog } from './conversation-log.js';
 import { CrossNode } from './cross-node.js';
+import { observeAfterIo } from './observe-after-io.js';
 
 export interface ConversationWiringOptions {
   config: Config;
@@ -91,7 +93,11 @@ export function wireConversations(options: ConversationWiringOptions): Conversat
     idleActorTtlMs: config.conversation.idle_actor_ttl_s * 1000,
     sharedStorage: config.storage.database_url !== '',
     ...(crossNode ? { crossNode } : {}),
-    observe: (conversation) => composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation)),
+    // Both read what the step did; neither needs to before the step's I/O has gone out.
+    observe: (conversation) => {
+      const observer = composeObservers(inspector.observe(conversation), conversationLog(logger)(conversation));
+      return observer && observeAfterIo(observer, (err) => logger.error({ conversationId: conversation.id, err: errorMessage(err) }, 'an inspection observer failed'));
+    },
     lifecycle: inspector.lifecycle,
     metrics,
     // Storage lacks its latest messages: evicted, it would come back without them.
