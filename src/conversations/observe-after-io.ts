@@ -6,7 +6,8 @@ type Task = () => void;
 let queued: Task[] = [];
 let scheduled = false;
 
-function drain(): void {
+/** Runs what is queued now: the queue's own drain, and a stopping node's before it closes what the observers write to. */
+export function drainObservers(): void {
   const tasks = queued;
   queued = [];
   scheduled = false;
@@ -36,13 +37,8 @@ export function observeAfterIo(observer: InspectionObserver, onError: (error: un
     queued.push(() => safely(seen));
     if (scheduled) return;
     scheduled = true;
-    setImmediate(() => setImmediate(drain));
+    setImmediate(() => setImmediate(drainObservers));
   };
-}
-
-/** Runs what is queued now (a node stopping closes what the observers write to right after). */
-export function drainObservers(): void {
-  drain();
 }
 
 function asReported(inspection: Extract<InspectionEvent, { type: '@xstate.event' }>): InspectionEvent {
